@@ -1,0 +1,106 @@
+"""`migrator`: run the processes, create topics, submit and inspect migrations."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from config import load_settings
+
+app = typer.Typer(no_args_is_help=True, help="Operate the migration orchestrator.")
+topics = typer.Typer(no_args_is_help=True, help="Kafka topics of the contract.")
+app.add_typer(topics, name="topics")
+console = Console(stderr=True)
+
+
+@app.command()
+def worker() -> None:
+    """Run one orchestrator worker (Faust) of the consumer group."""
+    from streams.worker import run_worker
+
+    sys.argv = [sys.argv[0], "worker"]
+    run_worker()
+
+
+@app.command()
+def projector() -> None:
+    """Run the projector: migration.events into the PostgreSQL read model."""
+    from projections.__main__ import main as run_projector
+
+    run_projector()
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API."""
+    from api.__main__ import main as run_api
+
+    run_api()
+
+
+@topics.command("create")
+def topics_create() -> None:
+    """Create every topic (idempotent)."""
+    from cli.topics import create_topics
+
+    for topic, outcome in sorted(create_topics(load_settings()).items()):
+        console.print(f"{outcome:>8}  {topic}")
+
+
+ApiUrl = Annotated[str, typer.Option(envvar="MIGRATOR_API_URL", help="API base URL")]
+
+
+@app.command()
+def submit(
+    spec_file: Annotated[Path, typer.Argument(help="JSON file with the migration spec")],
+    api_url: ApiUrl = "http://127.0.0.1:8088",
+    migration_id: Annotated[str | None, typer.Option(help="choose the migration id")] = None,
+    wait: Annotated[bool, typer.Option(help="wait until the read model shows it")] = True,
+) -> None:
+    """Submit a migration through the API; print its id and command id."""
+    spec = _read_json(spec_file)
+    body: dict[str, Any] = {"spec": spec}
+    if migration_id:
+        body["migration_id"] = migration_id
+    url = f"{api_url}/api/v1/migrations" + ("?wait=true" if wait else "")
+    print(json.dumps(_http("POST", url, body), indent=2))
+
+
+@app.command()
+def status(migration_id: str, api_url: ApiUrl = "http://127.0.0.1:8088") -> None:
+    """Show one migration from the read model."""
+    print(json.dumps(_http("GET", f"{api_url}/api/v1/migrations/{migration_id}"), indent=2))
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        console.print(f"[red]cannot read {path}: {exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+def _http(method: str, url: str, body: object = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        console.print(f"[red]{method} {url}: {exc.code} {exc.read().decode()}[/red]")
+        raise typer.Exit(1) from exc
+    except urllib.error.URLError as exc:
+        console.print(f"[red]{method} {url}: {exc.reason} (is the API running?)[/red]")
+        raise typer.Exit(1) from exc
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,54 @@
+"""Kafka names are a contract: app id, topics, tables, groups, transactional ids.
+
+A rename here orphans state in production, so tests pin the whole set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DLQ_SUFFIX = ".dlq"
+STATE_TABLE = "migration-state"
+PROJECTOR_GROUP = "migration-projector"
+
+
+@dataclass(frozen=True)
+class KafkaNames:
+    """Every Kafka name the system uses, derived from an app id and a prefix."""
+
+    app_id: str = "migration-orchestrator"
+    prefix: str = ""
+
+    @property
+    def commands(self) -> str:
+        return f"{self.prefix}migration.commands"
+
+    @property
+    def phase_results(self) -> str:
+        return f"{self.prefix}migration.phase-results"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}migration.events"
+
+    @property
+    def phase_tasks(self) -> str:
+        return f"{self.prefix}migration.phase-tasks"
+
+    @property
+    def state_changelog(self) -> str:
+        """Faust names a table's changelog `{app_id}-{table}-changelog`."""
+        return f"{self.app_id}-{STATE_TABLE}-changelog"
+
+    @property
+    def projector_group(self) -> str:
+        return f"{self.prefix}{PROJECTOR_GROUP}"
+
+    def dlq(self, topic: str) -> str:
+        return f"{topic}{DLQ_SUFFIX}"
+
+    def main_topics(self) -> tuple[str, ...]:
+        return (self.commands, self.phase_results, self.events, self.phase_tasks)
+
+    def dlq_topics(self) -> tuple[str, ...]:
+        return tuple(self.dlq(t) for t in self.main_topics())

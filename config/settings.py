@@ -1,0 +1,42 @@
+"""One frozen, typed settings object, built once at each process's edge.
+
+Values come from the environment (or a `.env` file); nothing else in the code
+reads the environment. Secrets are `SecretStr` so they never print.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a worker, projector, API or CLI process needs to know."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:39092", description="Kafka bootstrap servers"
+    )
+    topic_prefix: str = Field(default="", description="prefix for every topic name")
+    topic_partitions: int = Field(default=6, ge=1, le=1000)
+    topic_replication_factor: int = Field(default=1, ge=1)
+    app_id: str = Field(default="migration-orchestrator", description="Faust app id")
+
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql://migrator@127.0.0.1:35432/migrations"),
+        description="read model database (projector and API)",
+    )
+    database_pool_max: int = Field(default=10, ge=1)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8088, ge=0, le=65535)
+    api_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+
+    worker_web_port: int = Field(default=6066, ge=0, le=65535)
+    log_level: str = "info"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment, with explicit overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""The PostgreSQL read model: schema migrations, the projector, and queries."""

@@ -1,0 +1,21 @@
+"""Errors of the projector.
+
+ProjectionError
+├── SequenceGap      an event's sequence skips ahead: refuse, never guess
+└── OffsetConflict   the stored offset moved under us: another projector
+                     owns the partition now (fenced); roll back
+"""
+
+from __future__ import annotations
+
+
+class ProjectionError(Exception):
+    retriable = False
+
+
+class SequenceGap(ProjectionError):
+    pass
+
+
+class OffsetConflict(ProjectionError):
+    retriable = True

@@ -1,0 +1,1 @@
+"""The Faust app: topics, the orchestrator agent, and the pure domain."""

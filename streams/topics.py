@@ -1,0 +1,32 @@
+"""Every topic and table the Faust app declares. Values are raw bytes: the
+agents decode them with our codec, so a bad record never crashes a worker."""
+
+from __future__ import annotations
+
+import faust
+
+from config.names import STATE_TABLE
+from streams.app import app, names, settings
+
+
+def _raw_topic(name: str) -> object:
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+
+
+commands_topic = _raw_topic(names.commands)
+events_topic = _raw_topic(names.events)
+commands_dlq_topic = _raw_topic(names.dlq(names.commands))
+
+state_table = app.Table(
+    STATE_TABLE,
+    default=None,
+    schema=faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="json"),
+    partitions=settings.topic_partitions,
+)
