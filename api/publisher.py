@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -31,7 +32,7 @@ class Publisher:
         self._thread.start()
 
     async def publish(
-        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+        self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]]
     ) -> Position:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Position] = loop.create_future()
@@ -39,7 +40,7 @@ class Publisher:
         def delivered(err: KafkaError | None, msg: Message) -> None:
             loop.call_soon_threadsafe(_settle, done, err, msg)
 
-        self._producer.produce(topic, value, key, headers=headers, on_delivery=delivered)
+        self._producer.produce(topic, value, key, headers=list(headers), on_delivery=delivered)
         return await done
 
     def _poll(self) -> None:
@@ -58,4 +59,6 @@ def _settle(done: asyncio.Future[Position], err: KafkaError | None, msg: Message
     if err is not None:
         done.set_exception(KafkaException(err))
     else:
-        done.set_result(Position(msg.topic(), msg.partition(), msg.offset()))
+        done.set_result(
+            Position(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
+        )

@@ -83,7 +83,7 @@ class Projector:
                 log.warning("duplicate event %s ignored", event.event_id)
 
 
-class _Resume(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Resume(ConsumerRebalanceListener):
     """On assignment, seek to the offsets stored with the rows."""
 
     def __init__(self, owner: Projector, consumer: AIOKafkaConsumer, conn: store.Conn) -> None:

@@ -20,7 +20,8 @@ async def stored_offsets(conn: Conn, projection: str, topic: str) -> dict[int, i
         "SELECT partition, next_offset FROM projection_offsets WHERE projection=%s AND topic=%s",
         (projection, topic),
     )
-    return {int(p): int(o) for p, o in await cur.fetchall()}  # type: ignore[misc]
+    rows: list[tuple[int, int]] = await cur.fetchall()  # type: ignore[assignment]
+    return {int(partition): int(offset) for partition, offset in rows}
 
 
 async def advance_offset(

@@ -45,6 +45,10 @@ def _plain(value: bytes | None, headers: Headers | None) -> Any:
     if not value:
         raise RecordError("empty record")
     kind = content_type(value, headers)
+    if kind == "unknown":
+        raise RecordError(
+            "record is neither JSON nor Avro: no content-type header and it does not start with '{'"
+        )
     if kind != JSON_CONTENT_TYPE:
         raise RecordError(f"unsupported content-type {kind!r}")
     try:

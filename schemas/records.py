@@ -37,7 +37,8 @@ def spec_from_plain(plain: object) -> MigrationSpec:
     _reject_unknown(body, MigrationSpec, "spec")
     data = dict(body)
     data["rules"] = tuple(data.get("rules", ()))
-    return _build(MigrationSpec, data, "spec")
+    spec: MigrationSpec = _build(MigrationSpec, data, "spec")
+    return spec
 
 
 def command_from_plain(plain: Mapping[str, Any]) -> Command:
@@ -58,7 +59,7 @@ def _from_plain(plain: Mapping[str, Any], types: dict[str, type[Any]], kind: str
     data = dict(body)
     if "spec" in data:
         data["spec"] = spec_from_plain(data["spec"])
-    return _build(cls, data, name)
+    return _build(cls, data, str(name))
 
 
 def _build(cls: type[Any], data: dict[str, Any], what: str) -> Any:

@@ -9,7 +9,7 @@ from config.names import STATE_TABLE
 from streams.app import app, names, settings
 
 
-def _raw_topic(name: str) -> object:
+def _raw_topic(name: str) -> faust.TopicT:
     return app.topic(
         name,
         key_type=bytes,

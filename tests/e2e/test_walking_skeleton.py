@@ -1,0 +1,189 @@
+"""A StartMigration goes through every real part: Kafka, the Faust worker,
+the projector, PostgreSQL and the API, each its own OS process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from config import KafkaNames, Settings
+from tests.support.processes import ROOT, Processes, eventually, http
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.e2e
+SPEC = {
+    "source_connection": "legacy",
+    "source_table": "customers",
+    "source_key": "id",
+    "target_connection": "warehouse",
+    "target_table": "customers",
+}
+
+
+@pytest.fixture
+def system(settings: Settings, topics: KafkaNames, tmp_path: Path) -> Iterator[Processes]:
+    procs = Processes(settings, tmp_path)
+    for name in ("worker", "projector", "api"):
+        procs.start(name)
+    api = f"http://127.0.0.1:{settings.api_port}"
+    eventually(lambda: http("GET", f"{api}/health")[0] == 200)
+    yield procs
+    codes = procs.stop_all()
+    assert codes == {"worker": 0, "projector": 0, "api": 0}, {
+        n: procs.log(n)[-3000:] for n in codes
+    }
+
+
+def api_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.api_port}/api/v1"
+
+
+def visible(settings: Settings, migration_id: str) -> dict[str, object] | None:
+    status, body = http("GET", f"{api_url(settings)}/migrations/{migration_id}")
+    return body if status == 200 else None
+
+
+def console_produce(stack: Stack, topic: str, lines: list[str], keyed: bool = False) -> None:
+    """Pipe lines into the stock console producer (`key|value` lines when keyed)."""
+    keys = ["--reader-property", "parse.key=true", "--reader-property", "key.separator=|"]
+    subprocess.run(
+        [
+            str(ROOT / "scripts/kafka/console-producer"),
+            "--bootstrap-server",
+            stack.kafka_bootstrap,
+            "--topic",
+            topic,
+            *(keys if keyed else []),
+        ],
+        input="\n".join(lines) + "\n",
+        text=True,
+        check=True,
+        timeout=120,
+    )
+
+
+def console_consume(stack: Stack, topic: str, count: int) -> str:
+    done = subprocess.run(
+        [
+            str(ROOT / "scripts/kafka/console-consumer"),
+            "--bootstrap-server",
+            stack.kafka_bootstrap,
+            "--topic",
+            topic,
+            "--from-beginning",
+            "--max-messages",
+            str(count),
+            "--timeout-ms",
+            "60000",
+            "--formatter-property",
+            "print.headers=true",
+            "--consumer-property",
+            "isolation.level=read_committed",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return done.stdout
+
+
+def test_a_migration_posted_over_http_shows_up_in_the_read_model(
+    settings: Settings, system: Processes
+) -> None:
+    status, created = http("POST", f"{api_url(settings)}/migrations", {"spec": SPEC})
+
+    assert status == 202
+    migration = eventually(lambda: visible(settings, created["migration_id"]))
+    assert migration["status"] == "RUNNING"
+    assert migration["version"] == 1
+    assert migration["spec"]["source_table"] == "customers"
+    _, history = http("GET", f"{api_url(settings)}/migrations/{created['migration_id']}/events")
+    assert [(e["type"], e["causation_id"]) for e in history["events"]] == [
+        ("MigrationStarted", created["command_id"])
+    ]
+
+
+def test_a_keyless_json_line_from_the_stock_console_producer_is_handled(
+    settings: Settings, topics: KafkaNames, stack: Stack, system: Processes
+) -> None:
+    command = {
+        "type": "StartMigration",
+        "command_id": "c-console",
+        "migration_id": "m-console",
+        "spec": SPEC,
+    }
+
+    console_produce(stack, topics.commands, [json.dumps(command)])
+
+    migration = eventually(lambda: visible(settings, "m-console"))
+    assert migration["version"] == 1
+
+
+def test_a_repeated_command_has_no_second_effect(
+    settings: Settings, topics: KafkaNames, stack: Stack, system: Processes
+) -> None:
+    first = {"type": "StartMigration", "command_id": "c-1", "migration_id": "m-dup", "spec": SPEC}
+    other = {**first, "command_id": "c-2"}
+    lines = [f"m-dup|{json.dumps(c)}" for c in (first, first, other)]
+
+    console_produce(stack, topics.commands, lines, keyed=True)
+
+    # Keyed records keep their order: once c-2 shows, the repeat of c-1 was handled.
+    eventually(lambda: (visible(settings, "m-dup") or {}).get("version") == 2)
+    _, history = http("GET", f"{api_url(settings)}/migrations/m-dup/events")
+    assert [(e["type"], e["causation_id"]) for e in history["events"]] == [
+        ("MigrationStarted", "c-1"),
+        ("CommandRejected", "c-2"),
+    ]
+
+
+def test_a_malformed_line_goes_to_the_dead_letter_topic_and_the_worker_goes_on(
+    settings: Settings, topics: KafkaNames, stack: Stack, system: Processes
+) -> None:
+    good = {
+        "type": "StartMigration",
+        "command_id": "c-after",
+        "migration_id": "m-after",
+        "spec": SPEC,
+    }
+
+    console_produce(stack, topics.commands, ["this is not json", json.dumps(good)])
+
+    dead = console_consume(stack, topics.dlq(topics.commands), 1)
+    assert "kafka_dlt-exception-fqcn:schemas.exceptions.RecordError" in dead
+    assert f"kafka_dlt-original-topic:{topics.commands}" in dead
+    assert dead.rstrip().endswith("this is not json")
+    assert eventually(lambda: visible(settings, "m-after"))
+
+
+def test_bad_http_input_gets_a_4xx_that_says_why(settings: Settings, system: Processes) -> None:
+    base = api_url(settings)
+
+    assert http("POST", f"{base}/migrations", {"spec": {**SPEC, "batch_size": 0}})[0] == 422
+    assert http("POST", f"{base}/migrations", {"nope": 1})[0] == 422
+    status, body = http("GET", f"{base}/migrations/m-missing")
+    assert (status, body["title"]) == (404, "no migration 'm-missing'")
+
+
+def test_an_idempotency_key_gives_the_same_ids_and_one_effect(
+    settings: Settings, system: Processes
+) -> None:
+    key = {"Idempotency-Key": "order-42"}
+    url = f"{api_url(settings)}/migrations"
+    first = http("POST", f"{url}?wait=true", {"spec": SPEC}, key)[1]
+    second = http("POST", url, {"spec": SPEC}, key)[1]
+    mid = first["migration_id"]
+    third = http("POST", url, {"spec": SPEC, "migration_id": mid})[1]
+
+    assert (second["migration_id"], second["command_id"]) == (mid, first["command_id"])
+    eventually(lambda: (visible(settings, mid) or {}).get("version") == 2)
+    _, history = http("GET", f"{url}/{mid}/events")
+    assert [e["causation_id"] for e in history["events"]] == [
+        first["command_id"],
+        third["command_id"],
+    ]

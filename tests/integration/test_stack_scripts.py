@@ -1,0 +1,107 @@
+"""The local stack scripts: a second start starts nothing, a taken port is
+named, and a stop leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.stack import ROOT, free_port
+
+pytestmark = pytest.mark.integration
+KAFKA = ROOT / "scripts/kafka/server"
+PG = ROOT / "scripts/pg/server"
+
+
+@pytest.fixture
+def home() -> Iterator[Path]:
+    # Under the project (not /tmp): PostgreSQL's own user must reach it.
+    path = ROOT / ".local" / f"script-test-{os.getpid()}-{free_port()}"
+    yield path
+    subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+def run(script: Path, action: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(script), action],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def pid_alive(pid: int) -> bool:
+    """A process that exited but was not reaped yet (a zombie) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def postmaster_pid(home: Path) -> int:
+    return int((home / "pg" / "data" / "postmaster.pid").read_text().split()[0])
+
+
+def test_postgres_starts_once_and_stops_clean(home: Path) -> None:
+    env = {"PG_HOME_DIR": str(home / "pg"), "PG_PORT": str(free_port())}
+
+    first = run(PG, "start", env)
+    pid = postmaster_pid(home)
+    second = run(PG, "start", env)
+    stopped = run(PG, "stop", env)
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0 and "already running" in second.stderr
+    assert first.stdout == second.stdout
+    assert stopped.returncode == 0 and not pid_alive(pid)
+    assert run(PG, "status", env).returncode == 3
+
+
+def test_kafka_starts_once_and_stops_clean(home: Path) -> None:
+    env = {
+        "KAFKA_HOME_DIR": str(home / "kafka"),
+        "KAFKA_LIB_DIR": str(ROOT / ".local" / "kafka" / "lib"),
+        "KAFKA_PORT": str(free_port()),
+        "KAFKA_CONTROLLER_PORT": str(free_port()),
+    }
+
+    first = run(KAFKA, "start", env)
+    pid = int((home / "kafka" / "kafka.pid").read_text())
+    second = run(KAFKA, "start", env)
+    stopped = run(KAFKA, "stop", env)
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0 and "already running" in second.stderr
+    assert first.stdout == second.stdout == f"127.0.0.1:{env['KAFKA_PORT']}\n"
+    assert stopped.returncode == 0 and not pid_alive(pid)
+    assert run(KAFKA, "status", env).returncode == 3
+
+
+@pytest.mark.parametrize(
+    ("script", "port_var"), [(PG, "PG_PORT"), (KAFKA, "KAFKA_PORT")], ids=["postgres", "kafka"]
+)
+def test_a_port_in_use_is_named(home: Path, script: Path, port_var: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            "PG_HOME_DIR": str(home / "pg"),
+            "KAFKA_HOME_DIR": str(home / "kafka"),
+            "KAFKA_LIB_DIR": str(ROOT / ".local" / "kafka" / "lib"),
+            "KAFKA_CONTROLLER_PORT": str(free_port()),
+            port_var: str(port),
+        }
+
+        result = run(script, "start", env)
+
+    assert result.returncode != 0
+    assert str(port) in result.stderr and "in use" in result.stderr

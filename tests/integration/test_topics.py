@@ -1,0 +1,39 @@
+"""Topic creation against the real broker."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
+
+from cli.topics import create_topics
+from config import KafkaNames, Settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_topic_is_created_co_partitioned_and_idempotently(
+    settings: Settings, names: KafkaNames
+) -> None:
+    first = create_topics(settings)
+    second = create_topics(settings)
+
+    expected = {*names.main_topics(), *names.dlq_topics(), names.state_changelog}
+    assert first == dict.fromkeys(expected, "created")
+    assert second == dict.fromkeys(expected, "exists")
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    metadata = admin.list_topics(timeout=10).topics
+    assert {len(metadata[t].partitions) for t in expected} == {settings.topic_partitions}
+
+
+def test_events_are_kept_forever_and_the_state_changelog_is_compacted(
+    settings: Settings, topics: KafkaNames
+) -> None:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    resources = [
+        ConfigResource(ConfigResource.Type.TOPIC, topics.events),
+        ConfigResource(ConfigResource.Type.TOPIC, topics.state_changelog),
+    ]
+    events, changelog = (f.result(10) for f in admin.describe_configs(resources).values())
+
+    assert events["retention.ms"].value == "-1"
+    assert changelog["cleanup.policy"].value == "compact"

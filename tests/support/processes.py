@@ -1,0 +1,102 @@
+"""Run the system's processes as a user does: separate OS processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMANDS = {
+    "worker": [sys.executable, "-m", "streams", "worker"],
+    "projector": [sys.executable, "-m", "projections"],
+    "api": [sys.executable, "-m", "api"],
+}
+
+
+def process_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "DATABASE_URL": settings.database_url.get_secret_value(),
+        "TOPIC_PREFIX": settings.topic_prefix,
+        "TOPIC_PARTITIONS": str(settings.topic_partitions),
+        "APP_ID": settings.app_id,
+        "API_PORT": str(settings.api_port),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+class Processes:
+    """Owns the processes it starts; stops them all with SIGTERM, then SIGKILL."""
+
+    def __init__(self, settings: Settings, logs: Path) -> None:
+        self.settings, self.logs = settings, logs
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, kind: str | None = None) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            COMMANDS[kind or name],
+            cwd=ROOT,
+            env=process_env(self.settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.running[name] = proc
+        return proc
+
+    def stop_all(self, grace: float = 20.0) -> dict[str, int | None]:
+        for proc in self.running.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        codes: dict[str, int | None] = {}
+        for name, proc in self.running.items():
+            try:
+                codes[name] = proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+                codes[name] = None
+        return codes
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+
+def http(
+    method: str, url: str, body: object = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def eventually(probe: Any, timeout: float = 90.0, every: float = 0.2) -> Any:
+    """Call `probe` until it returns something truthy; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except (urllib.error.URLError, ConnectionError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(every)
+    raise AssertionError(f"not reached within {timeout}s; last: {last!r}")

@@ -1,0 +1,33 @@
+"""Kafka names are a contract: a rename must fail here, not orphan state."""
+
+from __future__ import annotations
+
+from config import KafkaNames
+
+
+def test_the_default_names_are_pinned() -> None:
+    names = KafkaNames()
+
+    assert names.main_topics() == (
+        "migration.commands",
+        "migration.phase-results",
+        "migration.events",
+        "migration.phase-tasks",
+    )
+    assert names.dlq_topics() == (
+        "migration.commands.dlq",
+        "migration.phase-results.dlq",
+        "migration.events.dlq",
+        "migration.phase-tasks.dlq",
+    )
+    assert names.state_changelog == "migration-orchestrator-migration-state-changelog"
+    assert names.projector_group == "migration-projector"
+
+
+def test_a_prefix_applies_to_topics_and_groups() -> None:
+    names = KafkaNames(app_id="app", prefix="t1.")
+
+    assert names.commands == "t1.migration.commands"
+    assert names.dlq(names.events) == "t1.migration.events.dlq"
+    assert names.projector_group == "t1.migration-projector"
+    assert names.state_changelog == "app-migration-state-changelog"
