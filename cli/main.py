@@ -23,10 +23,10 @@ console = Console(stderr=True)
 @app.command()
 def worker() -> None:
     """Run one orchestrator worker (Faust) of the consumer group."""
-    from streams.worker import run_worker
+    from streams.__main__ import main as run_worker
 
     sys.argv = [sys.argv[0], "worker"]
-    run_worker()
+    raise typer.Exit(run_worker(["worker"]))
 
 
 @app.command()

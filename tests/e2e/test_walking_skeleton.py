@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from config import KafkaNames, Settings
-from tests.support.processes import ROOT, Processes, eventually, http
+from tests.support.processes import ROOT, Processes, eventually, group_is_stable, http
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -31,6 +31,8 @@ def system(settings: Settings, topics: KafkaNames, tmp_path: Path) -> Iterator[P
         procs.start(name)
     api = f"http://127.0.0.1:{settings.api_port}"
     eventually(lambda: http("GET", f"{api}/health")[0] == 200)
+    for group in (settings.app_id, topics.projector_group):
+        eventually(lambda g=group: group_is_stable(settings.kafka_bootstrap_servers, g))
     yield procs
     codes = procs.stop_all()
     assert codes == {"worker": 0, "projector": 0, "api": 0}, {

@@ -100,3 +100,18 @@ def eventually(probe: Any, timeout: float = 90.0, every: float = 0.2) -> Any:
                 return last
         time.sleep(every)
     raise AssertionError(f"not reached within {timeout}s; last: {last!r}")
+
+
+def group_is_stable(bootstrap: str, group: str) -> bool:
+    """True once `group` has members with partitions assigned."""
+    from confluent_kafka import ConsumerGroupState, KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        description = admin.describe_consumer_groups([group])[group].result(10)
+    except KafkaException:  # the coordinator may not be there yet
+        return False
+    return description.state == ConsumerGroupState.STABLE and any(
+        m.assignment.topic_partitions for m in description.members
+    )
