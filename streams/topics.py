@@ -24,9 +24,12 @@ commands_topic = _raw_topic(names.commands)
 events_topic = _raw_topic(names.events)
 commands_dlq_topic = _raw_topic(names.dlq(names.commands))
 
+# Faust derives the changelog's serializers from key_type/value_type, not from
+# the schema: both must say the same, or recovery cannot read what was written.
 state_table = app.Table(
     STATE_TABLE,
     default=None,
+    key_type=bytes,
     schema=faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="json"),
     partitions=settings.topic_partitions,
 )

@@ -189,3 +189,22 @@ def test_an_idempotency_key_gives_the_same_ids_and_one_effect(
         first["command_id"],
         third["command_id"],
     ]
+
+
+def test_a_restarted_worker_recovers_the_state_from_its_changelog(
+    settings: Settings, topics: KafkaNames, stack: Stack, system: Processes
+) -> None:
+    first = {"type": "StartMigration", "command_id": "c-1", "migration_id": "m-rec", "spec": SPEC}
+    console_produce(stack, topics.commands, [f"m-rec|{json.dumps(first)}"], keyed=True)
+    eventually(lambda: visible(settings, "m-rec"))
+
+    system.restart("worker")
+    eventually(lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id))
+    second = {**first, "command_id": "c-2"}
+    console_produce(stack, topics.commands, [f"m-rec|{json.dumps(second)}"], keyed=True)
+
+    # Only a worker that recovered m-rec's state rejects a second start.
+    eventually(lambda: (visible(settings, "m-rec") or {}).get("version") == 2)
+    _, history = http("GET", f"{api_url(settings)}/migrations/m-rec/events")
+    assert history["events"][1]["type"] == "CommandRejected"
+    assert "Error in recovery" not in system.log("worker")

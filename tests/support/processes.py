@@ -56,6 +56,22 @@ class Processes:
         self.running[name] = proc
         return proc
 
+    def stop(self, name: str, grace: float = 20.0) -> int | None:
+        proc = self.running[name]
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+            return None
+
+    def restart(self, name: str) -> subprocess.Popen[bytes]:
+        """Stop `name` with SIGTERM (it must exit 0) and start it again."""
+        code = self.stop(name)
+        assert code == 0, f"{name} exited with {code}: {self.log(name)[-3000:]}"
+        return self.start(name)
+
     def stop_all(self, grace: float = 20.0) -> dict[str, int | None]:
         for proc in self.running.values():
             if proc.poll() is None:
