@@ -63,13 +63,14 @@ def submit(
     api_url: ApiUrl = "http://127.0.0.1:8088",
     migration_id: Annotated[str | None, typer.Option(help="choose the migration id")] = None,
     wait: Annotated[bool, typer.Option(help="wait until the read model shows it")] = True,
+    wait_seconds: Annotated[float, typer.Option(help="how long to wait, at most 60")] = 60.0,
 ) -> None:
     """Submit a migration through the API; print its id and command id."""
     spec = _read_json(spec_file)
     body: dict[str, Any] = {"spec": spec}
     if migration_id:
         body["migration_id"] = migration_id
-    url = f"{api_url}/api/v1/migrations" + ("?wait=true" if wait else "")
+    url = f"{api_url}/api/v1/migrations" + (f"?wait=true&timeout={wait_seconds:g}" if wait else "")
     print(json.dumps(_http("POST", url, body), indent=2))
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from aiohttp import web
 from pydantic import ValidationError
 
-from api.commands import ids_for
+from api.commands import ids_for, wait_seconds
 from api.models import CreateMigrationIn
 
 SPEC = {
@@ -43,3 +44,13 @@ def test_an_idempotency_key_fixes_the_ids() -> None:
     assert ids_for("k-1") == ids_for("k-1")
     assert ids_for("k-1") != ids_for("k-2")
     assert ids_for(None) != ids_for(None)
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "61", "soon", "nan"])
+def test_a_wait_timeout_out_of_range_is_a_400(raw: str) -> None:
+    with pytest.raises(web.HTTPBadRequest, match="timeout must be"):
+        wait_seconds(raw)
+
+
+def test_a_wait_timeout_in_range_is_taken() -> None:
+    assert (wait_seconds(None), wait_seconds("2.5"), wait_seconds("60")) == (10.0, 2.5, 60.0)
