@@ -1,4 +1,5 @@
-"""Commands: what an operator asks of a migration."""
+"""Commands (what an operator asks) and phase results (what a phase worker
+reports): the two kinds of input the orchestrator decides on."""
 
 from __future__ import annotations
 
@@ -31,4 +32,88 @@ class StartMigration:
     type: str = "StartMigration"
 
 
-Command = StartMigration
+@dataclass(frozen=True)
+class PauseMigration:
+    command_id: str
+    migration_id: str
+    reason: str = ""
+    type: str = "PauseMigration"
+
+
+@dataclass(frozen=True)
+class ResumeMigration:
+    command_id: str
+    migration_id: str
+    type: str = "ResumeMigration"
+
+
+@dataclass(frozen=True)
+class CancelMigration:
+    command_id: str
+    migration_id: str
+    reason: str = ""
+    type: str = "CancelMigration"
+
+
+@dataclass(frozen=True)
+class RetryMigration:
+    command_id: str
+    migration_id: str
+    type: str = "RetryMigration"
+
+
+Command = StartMigration | PauseMigration | ResumeMigration | CancelMigration | RetryMigration
+
+
+# Phase results. `run` echoes the RunPhase task they answer: a result of an
+# earlier run (before a pause, a failure or a retry) is stale and ignored.
+
+
+@dataclass(frozen=True)
+class PhaseProgressed:
+    result_id: str
+    migration_id: str
+    phase: str
+    run: int
+    rows_done: int
+    rows_total: int
+    checkpoint: str | None = None
+    type: str = "PhaseProgressed"
+
+
+@dataclass(frozen=True)
+class PhaseSucceeded:
+    result_id: str
+    migration_id: str
+    phase: str
+    run: int
+    rows_done: int
+    score: float | None = None
+    type: str = "PhaseSucceeded"
+
+
+@dataclass(frozen=True)
+class PhaseHalted:
+    """The phase stopped after a pause request, at `checkpoint`."""
+
+    result_id: str
+    migration_id: str
+    phase: str
+    run: int
+    checkpoint: str | None = None
+    type: str = "PhaseHalted"
+
+
+@dataclass(frozen=True)
+class PhaseErrored:
+    result_id: str
+    migration_id: str
+    phase: str
+    run: int
+    reason: str
+    checkpoint: str | None = None
+    type: str = "PhaseErrored"
+
+
+PhaseResult = PhaseProgressed | PhaseSucceeded | PhaseHalted | PhaseErrored
+Input = Command | PhaseResult
