@@ -71,7 +71,7 @@ def submit(
     if migration_id:
         body["migration_id"] = migration_id
     url = f"{api_url}/api/v1/migrations" + (f"?wait=true&timeout={wait_seconds:g}" if wait else "")
-    print(json.dumps(_http("POST", url, body), indent=2))
+    print(json.dumps(_http("POST", url, body, timeout=wait_seconds + 10), indent=2))
 
 
 @app.command()
@@ -88,15 +88,18 @@ def _read_json(path: Path) -> Any:
         raise typer.Exit(2) from exc
 
 
-def _http(method: str, url: str, body: object = None) -> Any:
+def _http(method: str, url: str, body: object = None, timeout: float = 30.0) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         console.print(f"[red]{method} {url}: {exc.code} {exc.read().decode()}[/red]")
+        raise typer.Exit(1) from exc
+    except TimeoutError as exc:
+        console.print(f"[red]{method} {url}: no answer within {timeout:g} s[/red]")
         raise typer.Exit(1) from exc
     except urllib.error.URLError as exc:
         console.print(f"[red]{method} {url}: {exc.reason} (is the API running?)[/red]")

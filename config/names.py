@@ -41,6 +41,15 @@ class KafkaNames:
         return f"{self.app_id}-{STATE_TABLE}-changelog"
 
     @property
+    def orchestrator_group(self) -> str:
+        return self.app_id
+
+    def transactional_id(self, worker_id: str) -> str:
+        """One per worker instance; a restarted instance with the same id fences
+        its predecessor's open transaction at once (KIP-447 fences zombies)."""
+        return f"{self.app_id}-orchestrator-{worker_id}"
+
+    @property
     def projector_group(self) -> str:
         return f"{self.prefix}{PROJECTOR_GROUP}"
 

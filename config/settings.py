@@ -6,6 +6,8 @@ reads the environment. Secrets are `SecretStr` so they never print.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,7 +23,7 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(default="", description="prefix for every topic name")
     topic_partitions: int = Field(default=6, ge=1, le=1000)
     topic_replication_factor: int = Field(default=1, ge=1)
-    app_id: str = Field(default="migration-orchestrator", description="Faust app id")
+    app_id: str = Field(default="migration-orchestrator", description="names groups and ids")
 
     database_url: SecretStr = Field(
         default=SecretStr("postgresql://migrator@127.0.0.1:35432/migrations"),
@@ -33,7 +35,16 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8088, ge=0, le=65535)
     api_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
 
-    worker_web_port: int = Field(default=6066, ge=0, le=65535)
+    worker_id: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_.-]{0,64}$",
+        description="stable id of this worker instance (a random one when empty)",
+    )
+    processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535, description="0: no /metrics")
+    commit_interval_seconds: float = Field(default=2.8, gt=0, le=60)
+    transaction_timeout_ms: int = Field(default=10_000, ge=1000)
+    session_timeout_ms: int = Field(default=10_000, ge=6000)
     log_level: str = "info"
 
 

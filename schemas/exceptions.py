@@ -1,7 +1,7 @@
 """Errors of the record layer.
 
-RecordError            a record cannot be decoded or fails its schema;
-                       never retriable: the record goes to the DLQ.
+RecordError            a record cannot be encoded or decoded, or fails its
+                       schema; never retriable: a consumed record goes to the DLQ.
 """
 
 from __future__ import annotations

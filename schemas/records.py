@@ -1,88 +1,220 @@
-"""Mapping between domain records and their plain (JSON/Avro-shaped) form."""
+"""Records in their plain form (JSON-shaped dicts), checked against their schema.
+
+The plain form is the JSON encoding: `type` naming the record, then every
+field by name in schema order; `spec.mapping` and `spec.rules` as JSON values
+(keys keep their order), bytes as base64 text. It is checked as strictly as
+Avro checks binary: an unknown or missing field, or a value of the wrong type,
+is a RecordError that names the field. An integer is accepted where a double
+is expected, never the reverse.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, fields
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from schemas.dead_letter import DeadLetter
 from schemas.exceptions import RecordError
-from streams.domain import CommandRejected, MigrationSpec, MigrationStarted, StartMigration
-from streams.domain.commands import Command
+from schemas.registry import REGISTRY
+from schemas.shapes import Field, Shape
+from streams.domain import (
+    CancelMigration,
+    CancelPhase,
+    CommandRejected,
+    MigrationCancelled,
+    MigrationCompleted,
+    MigrationFailed,
+    MigrationPaused,
+    MigrationPausing,
+    MigrationResumed,
+    MigrationRetried,
+    MigrationSpec,
+    MigrationStarted,
+    PauseMigration,
+    PausePhase,
+    PhaseCompleted,
+    PhaseErrored,
+    PhaseFailed,
+    PhaseHalted,
+    PhaseProgressed,
+    PhaseProgressRecorded,
+    PhaseRequested,
+    PhaseSucceeded,
+    PhaseTask,
+    ResumeMigration,
+    RetryMigration,
+    RunPhase,
+    StartMigration,
+)
+from streams.domain.commands import Command, PhaseResult
 from streams.domain.events import Event
 
-COMMAND_TYPES: dict[str, type[Any]] = {"StartMigration": StartMigration}
-EVENT_TYPES: dict[str, type[Any]] = {
-    "MigrationStarted": MigrationStarted,
-    "CommandRejected": CommandRejected,
+Record = Command | PhaseResult | Event | PhaseTask | DeadLetter
+Shapes = Mapping[str, Shape]
+
+
+def _by_name(*classes: type[Any]) -> dict[str, type[Any]]:
+    return {cls.__name__: cls for cls in classes}
+
+
+COMMAND_TYPES = _by_name(
+    StartMigration, PauseMigration, ResumeMigration, CancelMigration, RetryMigration
+)
+RESULT_TYPES = _by_name(PhaseProgressed, PhaseSucceeded, PhaseHalted, PhaseErrored)
+EVENT_TYPES = _by_name(
+    MigrationStarted,
+    PhaseRequested,
+    PhaseProgressRecorded,
+    PhaseCompleted,
+    PhaseFailed,
+    MigrationPausing,
+    MigrationPaused,
+    MigrationResumed,
+    MigrationRetried,
+    MigrationCompleted,
+    MigrationFailed,
+    MigrationCancelled,
+    CommandRejected,
+)
+TASK_TYPES = _by_name(RunPhase, PausePhase, CancelPhase)
+DEAD_LETTER_TYPES = _by_name(DeadLetter)
+CLASSES: dict[str, type[Any]] = {
+    **COMMAND_TYPES,
+    **RESULT_TYPES,
+    **EVENT_TYPES,
+    **TASK_TYPES,
+    **DEAD_LETTER_TYPES,
+    "MigrationSpec": MigrationSpec,
 }
 
 
-def to_plain(record: Command | Event) -> dict[str, Any]:
-    plain = asdict(record)
-    if "spec" in plain:
-        plain["spec"] = to_plain_spec(record.spec)  # type: ignore[union-attr]
-    return plain
+def to_plain(record: Record, shapes: Shapes = REGISTRY.shapes) -> dict[str, Any]:
+    name = type(record).__name__
+    return {"type": name, **_plain(record, shapes[name], shapes)}
 
 
 def to_plain_spec(spec: MigrationSpec) -> dict[str, Any]:
-    plain = asdict(spec)
-    plain["rules"] = [dict(rule) for rule in spec.rules]
-    plain["mapping"] = dict(spec.mapping)
-    return plain
+    return _plain(spec, REGISTRY.shapes["MigrationSpec"], REGISTRY.shapes)
 
 
 def spec_from_plain(plain: object) -> MigrationSpec:
-    body = _require_mapping(plain, "spec")
-    _reject_unknown(body, MigrationSpec, "spec")
-    data = dict(body)
-    data["rules"] = tuple(data.get("rules", ()))
-    spec: MigrationSpec = _build(MigrationSpec, data, "spec")
+    if not isinstance(plain, Mapping):
+        raise RecordError("spec must be a JSON object")
+    spec: MigrationSpec = from_plain(plain, "MigrationSpec", REGISTRY.shapes, "spec")
     return spec
 
 
-def command_from_plain(plain: Mapping[str, Any]) -> Command:
-    return _from_plain(plain, COMMAND_TYPES, "command")  # type: ignore[no-any-return]
-
-
-def event_from_plain(plain: Mapping[str, Any]) -> Event:
-    return _from_plain(plain, EVENT_TYPES, "event")  # type: ignore[no-any-return]
-
-
-def _from_plain(plain: Mapping[str, Any], types: dict[str, type[Any]], kind: str) -> Any:
-    body = _require_mapping(plain, kind)
-    name = body.get("type")
-    cls = types.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise RecordError(f"unknown {kind} type {name!r}; expected one of {sorted(types)}")
-    _reject_unknown(body, cls, kind)
-    data = dict(body)
-    if "spec" in data:
-        data["spec"] = spec_from_plain(data["spec"])
-    return _build(cls, data, str(name))
-
-
-def _build(cls: type[Any], data: dict[str, Any], what: str) -> Any:
-    missing = [
-        f.name
-        for f in fields(cls)
-        if f.name not in data and f.default is f.default_factory  # both MISSING
-    ]
-    if missing:
-        raise RecordError(f"{what}: missing field(s) {', '.join(missing)}")
-    for f in fields(cls):
-        if f.name in data and f.type == "str" and not isinstance(data[f.name], str):
-            raise RecordError(f"{what}: field {f.name} must be a string")
-    return cls(**data)
-
-
-def _reject_unknown(body: Mapping[str, Any], cls: type[Any], what: str) -> None:
-    unknown = set(body) - {f.name for f in fields(cls)}
+def from_plain(body: Mapping[str, Any], name: str, shapes: Shapes, where: str) -> Any:
+    """The record `name` built from its plain fields (without `type`), checked."""
+    shape = shapes[name]
+    unknown = body.keys() - shape.names
     if unknown:
-        raise RecordError(f"{what}: unknown field(s) {', '.join(sorted(unknown))}")
+        raise RecordError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    missing = [f.name for f in shape.fields if f.required and f.name not in body]
+    if missing:
+        raise RecordError(f"{where}: missing field(s) {', '.join(missing)}")
+    args = {
+        f.name: _checked(f, body[f.name], shapes, where) for f in shape.fields if f.name in body
+    }
+    return CLASSES[name](**args)
 
 
-def _require_mapping(plain: object, what: str) -> Mapping[str, Any]:
-    if not isinstance(plain, Mapping):
-        raise RecordError(f"{what} must be a JSON object")
-    return plain
+def json_text(field: Field, value: Any) -> str:
+    """A JSON-text field's value as the text Avro carries (keys keep their order)."""
+    return json.dumps(_plain_value(field, value, {}), separators=(",", ":"))
+
+
+def from_json_text(field: Field, text: str, where: str) -> Any:
+    try:
+        value = _CHECKS[field.kind](json.loads(text))
+    except (ValueError, RecursionError):
+        value = _WRONG
+    if value is _WRONG:
+        raise RecordError(f"{where}: field {field.avro_name} must hold {_EXPECTED[field.kind]}")
+    return value
+
+
+def _plain(record: Any, shape: Shape, shapes: Shapes) -> dict[str, Any]:
+    if shape.flat:
+        return {f.name: getattr(record, f.name) for f in shape.fields}
+    return {f.name: _plain_value(f, getattr(record, f.name), shapes) for f in shape.fields}
+
+
+def _plain_value(field: Field, value: Any, shapes: Shapes) -> Any:
+    if value is None:
+        return None
+    if field.kind == "record":
+        return _plain(value, shapes[field.record], shapes)
+    if field.kind == "object":
+        return dict(value)
+    if field.kind == "object[]":
+        return [dict(item) for item in value]
+    if field.kind == "bytes":
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+def _checked(field: Field, value: Any, shapes: Shapes, where: str) -> Any:
+    if value is None and field.nullable:
+        return None
+    if field.kind == "record" and isinstance(value, Mapping):
+        return from_plain(value, field.record, shapes, f"{where}.{field.name}")
+    checked = _CHECKS[field.kind](value)
+    if checked is _WRONG:
+        expected = _EXPECTED[field.kind] + (" or null" if field.nullable else "")
+        raise RecordError(f"{where}: field {field.name} must be {expected}")
+    return checked
+
+
+_WRONG: Any = object()
+
+
+def _integer(bits: int) -> Callable[[Any], Any]:
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1)
+    return lambda v: v if type(v) is int and low <= v < high else _WRONG
+
+
+def _double(value: Any) -> Any:
+    if type(value) is float or (type(value) is int and abs(value) < 2**1023):
+        return float(value)
+    return _WRONG
+
+
+def _base64(value: Any) -> Any:
+    try:
+        return base64.b64decode(value, validate=True) if isinstance(value, str) else _WRONG
+    except binascii.Error:
+        return _WRONG
+
+
+def _objects(value: Any) -> Any:
+    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+        return tuple(value)
+    return _WRONG
+
+
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "string": lambda v: v if isinstance(v, str) else _WRONG,
+    "int": _integer(32),
+    "long": _integer(64),
+    "double": _double,
+    "boolean": lambda v: v if type(v) is bool else _WRONG,
+    "bytes": _base64,
+    "object": lambda v: v if isinstance(v, dict) else _WRONG,
+    "object[]": _objects,
+    "record": lambda v: _WRONG,  # a mapping is handled before
+}
+_EXPECTED = {
+    "string": "a string",
+    "int": "a 32-bit integer",
+    "long": "an integer",
+    "double": "a number",
+    "boolean": "true or false",
+    "bytes": "base64 text",
+    "object": "a JSON object",
+    "object[]": "an array of JSON objects",
+    "record": "a JSON object",
+}

@@ -1,1 +1,1 @@
-"""The Faust app: topics, the orchestrator agent, and the pure domain."""
+"""The orchestrator worker: the pure domain, the exactly-once loop, metrics."""

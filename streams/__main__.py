@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import signal
 import sys
+
+from streams.worker import run_worker
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] != ["worker"]:
         print("usage: python -m streams worker", file=sys.stderr)
         return 2
-    # Until the worker installs its own handlers, SIGTERM means: exit cleanly.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    from streams.worker import run_worker
-
     run_worker()
     return 0
 

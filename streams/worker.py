@@ -1,14 +1,31 @@
-"""Run the Faust worker: the orchestrator agent in one process of the group."""
+"""Run one orchestrator worker process until SIGTERM/SIGINT.
+
+The loop's librdkafka calls block, so it owns the main thread and no event
+loop is involved; a signal only sets the stop flag, and the loop finishes its
+batch, commits, and leaves the group.
+"""
 
 from __future__ import annotations
 
-import faust
+import logging
+import signal
+import threading
 
-from streams import orchestrator  # noqa: F401  (registers the agent)
-from streams.app import app, settings
+from prometheus_client import start_http_server
+
+from config import load_settings
+from streams.orchestrator.loop import OrchestratorLoop
 
 
-def run_worker(loglevel: str | None = None) -> None:
-    """Run until SIGTERM/SIGINT; Faust commits and leaves the group on the way out."""
-    worker = faust.Worker(app, loglevel=loglevel or settings.log_level)
-    worker.execute_from_commandline()
+def run_worker() -> None:
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, addr=settings.api_host)
+    OrchestratorLoop(settings, stop).run()

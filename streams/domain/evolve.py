@@ -29,11 +29,22 @@ def replay(migration_id: str, events: Iterable[Event]) -> MigrationState:
     return state
 
 
+# Events only a phase result causes: their cause goes to `seen_results`, not
+# to the command ids in `seen`.
+_CAUSED_BY_RESULTS = (
+    ev.PhaseProgressRecorded,
+    ev.PhaseCompleted,
+    ev.PhaseFailed,
+    ev.MigrationCompleted,
+    ev.MigrationFailed,
+)
+
+
 def _mark_seen(state: MigrationState, event: Event) -> MigrationState:
     """Remember the cause: command ids forever, result ids for the current run."""
     if isinstance(event, ev.PhaseRequested):
         return replace(state, seen_results=frozenset())
-    by_result = isinstance(event, ev.PhaseProgressRecorded | ev.PhaseCompleted | ev.PhaseFailed)
+    by_result = isinstance(event, _CAUSED_BY_RESULTS)
     # A pause completes on a phase result; its cause is that result.
     by_result |= isinstance(event, ev.MigrationPaused) and state.status is Status.PAUSING
     if by_result:
@@ -59,7 +70,9 @@ def _requested(s: MigrationState, e: ev.PhaseRequested) -> MigrationState:
 
 
 def _progress(s: MigrationState, e: ev.PhaseProgressRecorded) -> MigrationState:
-    return replace(s, rows_done=e.rows_done, rows_total=e.rows_total, checkpoint=e.checkpoint)
+    # Progress without a checkpoint keeps the last one, as a halt or an error does.
+    checkpoint = e.checkpoint if e.checkpoint is not None else s.checkpoint
+    return replace(s, rows_done=e.rows_done, rows_total=e.rows_total, checkpoint=checkpoint)
 
 
 def _completed_phase(s: MigrationState, e: ev.PhaseCompleted) -> MigrationState:

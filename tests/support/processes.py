@@ -20,12 +20,14 @@ COMMANDS = {
     "worker": [sys.executable, "-m", "streams", "worker"],
     "projector": [sys.executable, "-m", "projections"],
     "api": [sys.executable, "-m", "api"],
+    "simulator": [sys.executable, "-m", "tests.support.phase_simulator"],
 }
 
 
 def process_env(settings: Settings) -> dict[str, str]:
     return {
         **os.environ,
+        "PROCESSING_GUARANTEE": settings.processing_guarantee,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "DATABASE_URL": settings.database_url.get_secret_value(),
         "TOPIC_PREFIX": settings.topic_prefix,
@@ -43,18 +45,26 @@ class Processes:
         self.settings, self.logs = settings, logs
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str, kind: str | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, kind: str | None = None, extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{name}.log").open("ab")
         proc = subprocess.Popen(
             COMMANDS[kind or name],
             cwd=ROOT,
-            env=process_env(self.settings),
+            env={**process_env(self.settings), **(extra_env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.running[name] = proc
         return proc
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: no shutdown, no commit, nothing flushed."""
+        proc = self.running[name]
+        proc.kill()
+        proc.wait(10)
 
     def stop(self, name: str, grace: float = 20.0) -> int | None:
         proc = self.running[name]
@@ -126,7 +136,7 @@ def group_is_stable(bootstrap: str, group: str) -> bool:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     try:
         description = admin.describe_consumer_groups([group])[group].result(10)
-    except KafkaException:  # the coordinator may not be there yet
+    except (KafkaException, TimeoutError):  # the coordinator may not be there yet
         return False
     return description.state == ConsumerGroupState.STABLE and any(
         m.assignment.topic_partitions for m in description.members

@@ -1,0 +1,126 @@
+"""Exactly-once under kill -9: many migrations through full lifecycles while
+worker processes are SIGKILLed and restarted; then a read_committed check of
+the log, as Kafka's own transactional copy test checks its output.
+
+CHAOS_MIGRATIONS (200) and CHAOS_KILLS (10) size the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+from cli.topics import create_topics
+from config import KafkaNames, Settings
+from config.kafka_clients import producer_config
+from tests.support.chaos_driver import Driver, Plan
+from tests.support.log_check import check_events, final_status, read_all
+from tests.support.processes import Processes, eventually, group_is_stable
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
+MIGRATIONS = int(os.environ.get("CHAOS_MIGRATIONS", "200"))
+KILLS = int(os.environ.get("CHAOS_KILLS", "10"))
+WORKERS = ("w0", "w1", "w2")
+QUIET_SECONDS = 30.0
+
+
+def chaos_settings(settings: Settings, guarantee: str) -> Settings:
+    return settings.model_copy(update={"topic_partitions": 6, "processing_guarantee": guarantee})
+
+
+@pytest.fixture
+def cluster(
+    settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[Settings, Processes]]:
+    chosen = chaos_settings(settings, request.param)
+    create_topics(chosen)
+    procs = Processes(chosen, tmp_path)
+    for worker in WORKERS:
+        procs.start(worker, "worker", extra_env={"WORKER_ID": worker})
+    procs.start("simulator", extra_env={"SIMULATED_PHASE_SECONDS": "0.3"})
+    eventually(lambda: group_is_stable(chosen.kafka_bootstrap_servers, chosen.app_id), 120)
+    yield chosen, procs
+    procs.stop_all()
+
+
+def run_chaos(settings: Settings, procs: Processes) -> tuple[Driver, int]:
+    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    producer = Producer(producer_config(settings))
+    driver = Driver(names, producer, [Plan.for_index(i) for i in range(MIGRATIONS)])
+    rng = random.Random(7)
+    kills = 0
+    next_kill = time.monotonic() + rng.uniform(1, 3)
+    driver.start_all()
+    deadline = time.monotonic() + 420
+    while time.monotonic() < deadline and not (kills >= KILLS and driver.settled(settings)):
+        if kills >= KILLS and driver.quiet_for() > QUIET_SECONDS:
+            break  # nothing moves any more: what is unsettled is stuck
+        driver.react(settings)
+        if kills < KILLS and time.monotonic() >= next_kill:
+            victim = rng.choice(WORKERS)
+            procs.kill(victim)
+            procs.start(victim, "worker", extra_env={"WORKER_ID": victim})
+            kills += 1
+            next_kill = time.monotonic() + rng.uniform(1, 3)
+        time.sleep(0.2)
+    producer.flush(30)
+    return driver, kills
+
+
+def violations(settings: Settings, driver: Driver) -> list[str]:
+    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    report = check_events(read_all(settings, names.events))
+    found = list(report.violations)
+    for command_id in driver.sent_command_ids():
+        if report.decisions(command_id) != 1:
+            found.append(f"command {command_id} decided {report.decisions(command_id)} times")
+    for plan in driver.plans:
+        status = final_status(report, plan.migration_id)
+        if status not in plan.expected:
+            found.append(f"{plan.migration_id} ({plan.kind}) ended {status}, not {plan.expected}")
+    dead = read_all(settings, names.dlq(names.commands))
+    origins = [
+        (
+            dict(r.headers)["kafka_dlt-original-partition"],
+            dict(r.headers)["kafka_dlt-original-offset"],
+        )
+        for r in dead
+    ]
+    if len(origins) != len(set(origins)) or len(dead) != driver.invalid_sent:
+        found.append(f"{len(dead)} dead letters for {driver.invalid_sent} invalid commands")
+    return found
+
+
+@pytest.mark.parametrize("cluster", ["exactly_once"], indirect=True)
+def test_exactly_once_survives_workers_killed_with_sigkill(
+    cluster: tuple[Settings, Processes],
+) -> None:
+    settings, procs = cluster
+
+    driver, kills = run_chaos(settings, procs)
+
+    assert kills >= KILLS
+    problems = violations(settings, driver)
+    assert problems == [], "\n".join(problems[:40])
+
+
+@pytest.mark.parametrize("cluster", ["at_least_once"], indirect=True)
+def test_the_same_check_catches_at_least_once(cluster: tuple[Settings, Processes]) -> None:
+    """The check can fail: without transactions, kill -9 repeats events."""
+    settings, procs = cluster
+
+    driver, kills = run_chaos(settings, procs)
+
+    problems = violations(settings, driver)
+    report = os.environ.get("CHAOS_REPORT")
+    if report:
+        Path(report).write_text(json.dumps(problems[:200], indent=1))
+    assert kills >= KILLS
+    assert any("sequences" in p or "decided" in p for p in problems), problems[:10]

@@ -1,0 +1,114 @@
+"""A simulated phase worker, for tests until the real phases exist.
+
+It reads `migration.phase-tasks` (read_committed) and answers each RunPhase
+with progress and success (or, for a source table named `flaky*`, an error on
+the first run of `transform`), each PausePhase with PhaseHalted. Result ids are
+derived from the task, so a task handled twice (after a crash) repeats
+results the orchestrator already knows: it drops them.
+
+    python -m tests.support.phase_simulator
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import signal
+import threading
+import time
+
+from confluent_kafka import Consumer, Producer
+
+from config import KafkaNames, Settings, load_settings
+from config.kafka_clients import consumer_config, producer_config
+from schemas import RecordError, decode_task, encode
+from streams.consumed import Consumed
+from streams.domain import (
+    PausePhase,
+    PhaseErrored,
+    PhaseHalted,
+    PhaseProgressed,
+    PhaseResult,
+    PhaseSucceeded,
+    PhaseTask,
+    RunPhase,
+)
+
+log = logging.getLogger("phase-simulator")
+ROWS = 100
+
+
+def answer(task: PhaseTask) -> list[PhaseResult]:
+    """The results a simulated phase worker gives for one task."""
+    if isinstance(task, PausePhase):
+        return [
+            PhaseHalted(f"{task.task_id}:halted", task.migration_id, task.phase, task.run, "50")
+        ]
+    if not isinstance(task, RunPhase):
+        return []
+    base = (task.task_id, task.migration_id, task.phase, task.run)
+    if task.spec.source_table.startswith("flaky") and task.phase == "transform" and task.run <= 2:
+        return [
+            PhaseErrored(f"{base[0]}:error", *base[1:], reason="simulated outage", checkpoint="40")
+        ]
+    return [
+        PhaseProgressed(
+            f"{base[0]}:p1",
+            *base[1:],
+            rows_done=ROWS // 2,
+            rows_total=ROWS,
+            checkpoint=str(ROWS // 2),
+        ),
+        PhaseSucceeded(f"{base[0]}:done", *base[1:], rows_done=ROWS, score=1.0),
+    ]
+
+
+def run(settings: Settings, stop: threading.Event, delay: float = 0.0) -> None:
+    """Answer tasks `delay` seconds after they arrive (without blocking others)."""
+    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    consumer = Consumer(consumer_config(settings, f"{settings.app_id}-phase-simulator"))
+    producer = Producer(producer_config(settings))
+    consumer.subscribe([names.phase_tasks])
+    due: list[tuple[float, int, Consumed]] = []
+    try:
+        while not stop.is_set():
+            for msg in consumer.consume(200, 0.05):
+                if msg.error() is None:
+                    heapq.heappush(due, (time.monotonic() + delay, len(due), Consumed.of(msg)))
+            ready = []
+            while due and due[0][0] <= time.monotonic():
+                ready.append(heapq.heappop(due)[2])
+            for record in ready:
+                _handle(record, producer, names)
+            if ready and not due:
+                # At least once: results out before the tasks' offsets commit;
+                # only when nothing is held back, so no held task is skipped.
+                producer.flush(30)
+                consumer.commit(asynchronous=False)
+    finally:
+        consumer.close()
+        producer.flush(30)
+
+
+def _handle(record: Consumed, producer: Producer, names: KafkaNames) -> None:
+    try:
+        task = decode_task(record.value, record.headers)
+    except RecordError as exc:
+        log.error("undecodable task at %s: %s", record.offset, exc)
+        return
+    for result in answer(task):
+        value, headers = encode(result)
+        producer.produce(names.phase_results, value, record.key, headers=headers)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run(load_settings(), stop, float(os.environ.get("SIMULATED_PHASE_SECONDS", "0")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Records stay readable across schema versions, both ways.
+
+- Golden records (tests/fixtures/records/<version>/) of every schema version
+  decode to the records they were made from: a change that breaks old records
+  fails here.
+- schemas/history/ holds every writer schema ever used; a changed schema that
+  is not archived, or a new field without a default, fails here.
+- PhaseProgressed "v0" (tests/fixtures/schemas/, never published) lacks the
+  `checkpoint` field: a new reader reads v0 records (the field takes its
+  default) and a v0 reader reads new ones (the field is skipped).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from schemas import RecordError, decode_result, encode
+from schemas.registry import HISTORY_DIR, REGISTRY, SCHEMA_DIR, Registry, history_name, load
+from streams.domain import PhaseProgressed
+from tests.fixtures.samples import SAMPLES, decoder_for
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+GOLDEN = sorted((FIXTURES / "records").glob("*/*.*"))
+V0_DIR = FIXTURES / "schemas"
+FIX = "python -m schemas archive, then python -m tests.fixtures.make_golden <new version>"
+
+# A golden record whose expected value differs from today's sample (say, made
+# before a field was added to the sample): (version, type) -> the record.
+EXPECTED: dict[tuple[str, str], object] = {}
+
+PROGRESS = PhaseProgressed("r-1", "m-1", "copy", 1, 10, 100, checkpoint="id>10")
+WITHOUT_CHECKPOINT = PhaseProgressed("r-1", "m-1", "copy", 1, 10, 100, checkpoint=None)
+
+
+@pytest.fixture(scope="module")
+def old_schemas(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Today's schema folder, with PhaseProgressed as it was in v0."""
+    folder = tmp_path_factory.mktemp("old-schemas")
+    for path in SCHEMA_DIR.glob("*.avsc"):
+        shutil.copy(path, folder)
+    shutil.copy(V0_DIR / "PhaseProgressed.v0.avsc", folder / "PhaseProgressed.avsc")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def old(old_schemas: Path) -> Registry:
+    """A v0 process that already knows the next version (staged rollout)."""
+    return load(old_schemas, [HISTORY_DIR])
+
+
+@pytest.fixture(scope="module")
+def new() -> Registry:
+    """Today's process, which knows v0 as a past version."""
+    return load(SCHEMA_DIR, [HISTORY_DIR, V0_DIR])
+
+
+# --- golden records --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_golden_record_decodes_to_the_record_it_was_made_from(path: Path) -> None:
+    version, name = path.parent.name, path.stem
+    expected = EXPECTED.get((version, name), SAMPLES[name])
+
+    assert decoder_for(name)(path.read_bytes(), None) == expected
+
+
+@pytest.mark.parametrize("fmt", ["avro", "json"])
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_todays_encoding_of_every_record_type_has_golden_records(name: str, fmt: str) -> None:
+    golden = {path.read_bytes() for path in GOLDEN if path.name == f"{name}.{fmt}"}
+
+    assert encode(SAMPLES[name], fmt)[0] in golden, f"{name} changed: {FIX}"  # type: ignore[arg-type]
+
+
+def test_there_are_golden_records_of_every_type_in_both_encodings() -> None:
+    names = {(path.stem, path.suffix) for path in GOLDEN}
+
+    assert names == {(name, suffix) for name in SAMPLES for suffix in (".avro", ".json")}
+
+
+# --- the history of writer schemas -----------------------------------------------
+
+
+def test_every_current_schema_is_archived() -> None:
+    archived = {path.name for path in HISTORY_DIR.glob("*.avsc")}
+    missing = [
+        history_name(s) for s in REGISTRY.current.values() if history_name(s) not in archived
+    ]
+
+    assert not missing, f"not in schemas/history/: {missing}; run {FIX}"
+
+
+@pytest.mark.parametrize("path", sorted(HISTORY_DIR.glob("*.avsc")), ids=lambda p: p.name)
+def test_a_history_file_is_the_canonical_form_its_name_fingerprints(path: Path) -> None:
+    schema = REGISTRY.writers[bytes.fromhex(path.name.split(".")[1])]
+
+    assert path.name == history_name(schema)
+    assert path.read_text().strip() == schema.canonical
+
+
+@pytest.mark.parametrize("path", sorted(HISTORY_DIR.glob("*.avsc")), ids=lambda p: p.name)
+def test_fields_added_since_an_archived_version_have_defaults(path: Path) -> None:
+    archived = json.loads(path.read_text())
+    name = archived["name"].rsplit(".", 1)[-1]
+    current = json.loads((SCHEMA_DIR / f"{name}.avsc").read_text())
+    known = {field["name"] for field in archived["fields"]}
+
+    added = [f["name"] for f in current["fields"] if f["name"] not in known]
+    assert all("default" in f for f in current["fields"] if f["name"] in added), added
+
+
+# --- a new optional field, both ways ---------------------------------------------
+
+
+def test_a_new_reader_reads_a_record_an_old_writer_wrote(old: Registry, new: Registry) -> None:
+    value, headers = encode(PROGRESS, registry=old)  # v0 has no checkpoint to write
+
+    assert value[2:10] == old.current["PhaseProgressed"].fingerprint
+    assert value[2:10] != new.current["PhaseProgressed"].fingerprint
+    assert decode_result(value, headers, registry=new) == WITHOUT_CHECKPOINT
+
+
+def test_an_old_reader_reads_a_record_a_new_writer_wrote(old: Registry) -> None:
+    value, headers = encode(PROGRESS)
+
+    assert "checkpoint" not in {f.name for f in old.shapes["PhaseProgressed"].fields}
+    assert decode_result(value, headers, registry=old) == WITHOUT_CHECKPOINT
+
+
+def test_an_old_reader_that_never_learnt_the_new_schema_names_its_fingerprint(
+    old_schemas: Path,
+) -> None:
+    unaware = load(old_schemas, [])
+    value, headers = encode(PROGRESS)
+
+    with pytest.raises(RecordError, match=value[2:10].hex()):
+        decode_result(value, headers, registry=unaware)
+
+
+def test_json_from_an_old_writer_takes_the_default_but_an_old_reader_rejects_new_fields(
+    old: Registry, new: Registry
+) -> None:
+    old_json, _ = encode(PROGRESS, "json", registry=old)
+    new_json, _ = encode(PROGRESS, "json")
+
+    assert decode_result(old_json, registry=new) == WITHOUT_CHECKPOINT
+    with pytest.raises(RecordError, match="unknown field\\(s\\) checkpoint"):
+        decode_result(new_json, registry=old)  # JSON has no writer schema to resolve
+
+
+def test_a_writer_schema_the_reader_cannot_resolve_is_a_record_error(tmp_path: Path) -> None:
+    bad = json.loads((V0_DIR / "PhaseProgressed.v0.avsc").read_text())
+    bad["fields"][3]["type"] = "string"  # run: long -> string is no promotion
+    (tmp_path / "PhaseProgressed.avsc").write_text(json.dumps(bad))
+    writer, reader = load(tmp_path, []), load(SCHEMA_DIR, [tmp_path])
+    value, _ = encode(PhaseProgressed("r", "m", "copy", "1", 1, 1), registry=writer)  # type: ignore[arg-type]
+
+    with pytest.raises(RecordError, match="PhaseProgressed: cannot resolve writer schema"):
+        decode_result(value, registry=reader)
