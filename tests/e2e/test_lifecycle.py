@@ -92,8 +92,9 @@ def test_a_migration_runs_every_phase_pauses_resumes_and_completes(
     assert (done["phase"], done["rows_done"]) == ("reconcile", 100)
     _, history = http("GET", f"http://127.0.0.1:{settings.api_port}/api/v1/migrations/{mid}/events")
     types = [e["type"] for e in history["events"]]
-    assert types[:3] == ["MigrationStarted", "PhaseRequested", "MigrationPausing"]
-    assert "MigrationPaused" in types and "MigrationResumed" in types
+    pause_to_resume = ["MigrationPausing", "MigrationPaused", "MigrationResumed"]
+    assert [t for t in types if t in pause_to_resume] == pause_to_resume
+    assert types[:2] == ["MigrationStarted", "PhaseRequested"]
     assert types.count("PhaseCompleted") == 5 and types[-1] == "MigrationCompleted"
     assert [e["sequence"] for e in history["events"]] == list(range(1, len(types) + 1))
 
