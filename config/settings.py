@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     transaction_timeout_ms: int = Field(default=10_000, ge=1000)
     session_timeout_ms: int = Field(default=10_000, ge=6000)
     log_level: str = "info"
+    fault: str = Field(
+        default="", description="chaos tests only: see streams/orchestrator/faults.py"
+    )
+    fault_batch: int = Field(default=3, ge=1)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -31,6 +31,7 @@ from streams import metrics
 from streams.consumed import Consumed
 from streams.dead_letters import Origin, dead_letter_headers
 from streams.domain import Input, MigrationState, PhaseResult
+from streams.orchestrator.faults import Faults
 from streams.orchestrator.handling import Outcome, handle
 from streams.orchestrator.state_store import StateStore, load_changelog, state_bytes
 
@@ -54,6 +55,7 @@ class OrchestratorLoop:
         self._dirty: Overlay = {}  # at-least-once: state not yet in the changelog
         self._positions: dict[tuple[str, int], int] = {}  # at-least-once: to commit
         self._last_commit = time.monotonic()
+        self.faults = Faults(settings.fault, settings.fault_batch)
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -135,14 +137,17 @@ class OrchestratorLoop:
         self.producer.begin_transaction()
         try:
             overlay = self._apply(msgs)
+            self.faults.at("produce")
             with metrics.TXN_COMMIT.time():
                 self.producer.send_offsets_to_transaction(
                     _next_offsets(msgs), self.consumer.consumer_group_metadata(), TIMEOUT
                 )
+                self.faults.at("offsets")
                 self.producer.commit_transaction(TIMEOUT)
         except KafkaException as exc:
             self._abort(msgs, exc)
             return
+        self.faults.at("commit")
         self._commit_states(overlay, later=False)
 
     def _apply(self, msgs: Sequence[Consumed]) -> Overlay:

@@ -124,3 +124,68 @@ def test_the_same_check_catches_at_least_once(cluster: tuple[Settings, Processes
         Path(report).write_text(json.dumps(problems[:200], indent=1))
     assert kills >= KILLS
     assert any("sequences" in p or "decided" in p for p in problems), problems[:10]
+
+
+def react_for(driver: Driver, settings: Settings, seconds: float) -> None:
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        driver.react(settings)
+        time.sleep(0.2)
+
+
+def drive_until_settled(
+    driver: Driver, settings: Settings, procs: Processes, restart: str | None = None
+) -> None:
+    while not driver.settled(settings) and driver.quiet_for() < QUIET_SECONDS:
+        if restart and procs.running[restart].poll() is not None:
+            procs.start(restart, "worker", extra_env={"WORKER_ID": restart})
+        react_for(driver, settings, 0.5)
+
+
+def faulty_worker(settings: Settings, procs: Processes, fault: str) -> Driver:
+    """Replace w0 by one that hits itself with `fault` mid-stream; start work."""
+    assert procs.stop("w0") == 0
+    procs.start("w0", "worker", extra_env={"WORKER_ID": "w0", "FAULT": fault, "FAULT_BATCH": "5"})
+    eventually(lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id), 120)
+    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    driver = Driver(
+        names, Producer(producer_config(settings)), [Plan.for_index(i) for i in range(100)]
+    )
+    driver.start_all()
+    return driver
+
+
+@pytest.mark.parametrize("cluster", ["exactly_once"], indirect=True)
+@pytest.mark.parametrize("point", ["produce", "offsets", "commit"])
+def test_a_kill_at_each_point_of_a_transaction_loses_and_repeats_nothing(
+    cluster: tuple[Settings, Processes], point: str
+) -> None:
+    settings, procs = cluster
+    driver = faulty_worker(settings, procs, f"kill_after_{point}")
+
+    eventually(lambda: procs.running["w0"].poll() is not None, 60)
+    drive_until_settled(driver, settings, procs, restart="w0")
+
+    problems = violations(settings, driver)
+    assert problems == [], "\n".join(problems[:40])
+
+
+@pytest.mark.parametrize("cluster", ["exactly_once"], indirect=True)
+def test_a_worker_stalled_mid_transaction_past_its_timeouts_is_fenced(
+    cluster: tuple[Settings, Processes],
+) -> None:
+    """A zombie: SIGSTOP with a transaction open (outputs written, offsets not
+    sent), past the session and transaction timeouts, then SIGCONT. Its
+    partitions have moved; it must not commit what it had in flight."""
+    settings, procs = cluster
+    driver = faulty_worker(settings, procs, "stop_after_produce")
+    eventually(lambda: procs.status("w0") == "T", 60)  # it stopped itself mid-transaction
+
+    stalled = (max(settings.session_timeout_ms, settings.transaction_timeout_ms) + 5000) / 1000
+    react_for(driver, settings, stalled)
+    procs.thaw("w0")
+    drive_until_settled(driver, settings, procs, restart="w0")
+
+    problems = violations(settings, driver)
+    assert problems == [], "\n".join(problems[:40])
+    assert "orchestrator w0" in procs.log("w0")

@@ -66,6 +66,18 @@ class Processes:
         proc.kill()
         proc.wait(10)
 
+    def freeze(self, name: str) -> None:
+        """SIGSTOP: the process stalls (as in a long GC pause) without knowing."""
+        self.running[name].send_signal(signal.SIGSTOP)
+
+    def status(self, name: str) -> str:
+        """The process state letter from /proc (R, S, T for stopped, Z...)."""
+        stat = Path(f"/proc/{self.running[name].pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0]
+
+    def thaw(self, name: str) -> None:
+        self.running[name].send_signal(signal.SIGCONT)
+
     def stop(self, name: str, grace: float = 20.0) -> int | None:
         proc = self.running[name]
         proc.send_signal(signal.SIGTERM)
