@@ -54,6 +54,19 @@ def topics_create() -> None:
         console.print(f"{outcome:>8}  {topic}")
 
 
+@app.command("tail")
+def tail_topic(
+    topic: Annotated[str, typer.Argument(help="topic name, e.g. migration.events")],
+    from_beginning: Annotated[bool, typer.Option(help="start at the oldest record")] = True,
+    follow: Annotated[bool, typer.Option(help="keep waiting for new records")] = False,
+) -> None:
+    """Print a topic's records as JSON lines, decoded (read_committed)."""
+    from cli.tail import tail
+
+    for line in tail(load_settings(), topic, from_beginning, follow):
+        print(line, flush=True)
+
+
 ApiUrl = Annotated[str, typer.Option(envvar="MIGRATOR_API_URL", help="API base URL")]
 
 

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from config import KafkaNames, Settings
-from tests.support.processes import ROOT, Processes, eventually, group_is_stable, http
+from tests.support.processes import (
+    ROOT,
+    Processes,
+    eventually,
+    group_is_stable,
+    http,
+    process_env,
+)
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -118,3 +126,29 @@ def test_a_failed_phase_is_retried_from_its_checkpoint(
     send(stack, topics, {"type": "RetryMigration", "command_id": "c-2", "migration_id": mid})
 
     assert eventually(lambda: migration(settings, mid).get("status") == "COMPLETED")
+
+
+def test_the_tail_command_prints_any_topic_as_json(
+    settings: Settings, topics: KafkaNames, stack: Stack, system: Processes
+) -> None:
+    send(
+        stack,
+        topics,
+        {"type": "StartMigration", "command_id": "c-1", "migration_id": "m-tail", "spec": SPEC},
+    )
+    eventually(lambda: migration(settings, "m-tail").get("status") == "COMPLETED")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "tail", topics.events],
+        cwd=ROOT,
+        env=process_env(settings),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    mine = [line["value"] for line in lines if line["key"] == "m-tail"]
+    assert [v["sequence"] for v in mine] == list(range(1, len(mine) + 1))
+    assert mine[0]["type"] == "MigrationStarted" and mine[-1]["type"] == "MigrationCompleted"
