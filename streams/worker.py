@@ -17,15 +17,16 @@ from config import load_settings
 from streams.orchestrator.loop import OrchestratorLoop
 
 
-def run_worker() -> None:
+def run_worker(stop: threading.Event | None = None) -> None:
     settings = load_settings()
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    if stop is None:
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr=settings.api_host)
     OrchestratorLoop(settings, stop).run()

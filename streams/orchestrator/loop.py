@@ -60,6 +60,8 @@ class OrchestratorLoop:
     # --- life cycle -------------------------------------------------------------------
 
     def run(self) -> None:
+        if self.stop.is_set():
+            return
         self.producer = Producer(self._producer_config())
         if self.exactly_once:
             self.producer.init_transactions(TIMEOUT)

@@ -45,7 +45,15 @@ def cluster(
     for worker in WORKERS:
         procs.start(worker, "worker", extra_env={"WORKER_ID": worker})
     procs.start("simulator", extra_env={"SIMULATED_PHASE_SECONDS": "0.3"})
-    eventually(lambda: group_is_stable(chosen.kafka_bootstrap_servers, chosen.app_id), 120)
+    try:
+        eventually(
+            lambda: group_is_stable(chosen.kafka_bootstrap_servers, chosen.app_id, len(WORKERS)),
+            120,
+        )
+    except AssertionError:
+        procs.stop_all()
+        logs = {name: procs.log(name)[-2000:] for name in procs.running}
+        raise AssertionError(f"the workers did not form a group: {logs}") from None
     yield chosen, procs
     procs.stop_all()
 
@@ -146,7 +154,10 @@ def faulty_worker(settings: Settings, procs: Processes, fault: str) -> Driver:
     """Replace w0 by one that hits itself with `fault` mid-stream; start work."""
     assert procs.stop("w0") == 0
     procs.start("w0", "worker", extra_env={"WORKER_ID": "w0", "FAULT": fault, "FAULT_BATCH": "5"})
-    eventually(lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id), 120)
+    eventually(
+        lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id, len(WORKERS)),
+        120,
+    )
     names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
     driver = Driver(
         names, Producer(producer_config(settings)), [Plan.for_index(i) for i in range(100)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from tests.support.processes import (
     http,
     process_env,
 )
-from tests.support.stack import Stack
+from tests.support.stack import Stack, free_port
 
 pytestmark = pytest.mark.e2e
 SPEC = {
@@ -35,7 +36,9 @@ SPEC = {
 @pytest.fixture
 def system(settings: Settings, topics: KafkaNames, tmp_path: Path) -> Iterator[Processes]:
     procs = Processes(settings, tmp_path)
-    for name in ("worker", "projector", "api"):
+    procs.metrics_port = free_port()
+    procs.start("worker", extra_env={"WORKER_METRICS_PORT": str(procs.metrics_port)})
+    for name in ("projector", "api"):
         procs.start(name)
     procs.start("simulator", extra_env={"SIMULATED_PHASE_SECONDS": "1"})
     eventually(lambda: http("GET", f"http://127.0.0.1:{settings.api_port}/health")[0] == 200)
@@ -105,6 +108,15 @@ def test_a_migration_runs_every_phase_pauses_resumes_and_completes(
     assert types[:2] == ["MigrationStarted", "PhaseRequested"]
     assert types.count("PhaseCompleted") == 5 and types[-1] == "MigrationCompleted"
     assert [e["sequence"] for e in history["events"]] == list(range(1, len(types) + 1))
+    with urllib.request.urlopen(f"http://127.0.0.1:{system.metrics_port}/metrics") as resp:
+        scraped = resp.read().decode()
+    for line in (
+        'migrator_commands_total{outcome="accepted",type="StartMigration"} 1.0',
+        'migrator_commands_total{outcome="accepted",type="PauseMigration"} 1.0',
+        'migrator_migrations_total{event="completed"} 1.0',
+        "migrator_transaction_commit_seconds_count",
+    ):
+        assert line in scraped
 
 
 def test_a_failed_phase_is_retried_from_its_checkpoint(

@@ -44,6 +44,7 @@ class Processes:
     def __init__(self, settings: Settings, logs: Path) -> None:
         self.settings, self.logs = settings, logs
         self.running: dict[str, subprocess.Popen[bytes]] = {}
+        self.metrics_port = 0
 
     def start(
         self, name: str, kind: str | None = None, extra_env: dict[str, str] | None = None
@@ -140,8 +141,8 @@ def eventually(probe: Any, timeout: float = 90.0, every: float = 0.2) -> Any:
     raise AssertionError(f"not reached within {timeout}s; last: {last!r}")
 
 
-def group_is_stable(bootstrap: str, group: str) -> bool:
-    """True once `group` has members with partitions assigned."""
+def group_is_stable(bootstrap: str, group: str, members: int = 1) -> bool:
+    """True once `group` has at least `members` members with partitions assigned."""
     from confluent_kafka import ConsumerGroupState, KafkaException
     from confluent_kafka.admin import AdminClient
 
@@ -150,6 +151,5 @@ def group_is_stable(bootstrap: str, group: str) -> bool:
         description = admin.describe_consumer_groups([group])[group].result(10)
     except (KafkaException, TimeoutError):  # the coordinator may not be there yet
         return False
-    return description.state == ConsumerGroupState.STABLE and any(
-        m.assignment.topic_partitions for m in description.members
-    )
+    assigned = [m for m in description.members if m.assignment.topic_partitions]
+    return description.state == ConsumerGroupState.STABLE and len(assigned) >= members
