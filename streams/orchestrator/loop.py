@@ -34,6 +34,7 @@ from streams.domain import Input, MigrationState, PhaseResult
 from streams.orchestrator.faults import Faults
 from streams.orchestrator.handling import Outcome, handle
 from streams.orchestrator.state_store import StateStore, load_changelog, state_bytes
+from streams.retrying import transient_retry
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -272,7 +273,7 @@ class OrchestratorLoop:
         # With read_committed, this waits for a previous owner's open
         # transaction on these partitions to end (KIP-447 require_stable):
         # only then is the changelog complete up to the committed offsets.
-        consumer.committed(partitions, TIMEOUT)
+        transient_retry(lambda: consumer.committed(partitions, TIMEOUT))
         self.states.adopt(load_changelog(self.settings, self.names.state_changelog, numbers))
         metrics.ACTIVE.set(self.states.count_active())
         log.info("assigned partitions %s", sorted(numbers))

@@ -13,6 +13,7 @@ from config import Settings
 from schemas.state import state_from_plain, state_to_plain
 from streams.consumed import Consumed
 from streams.domain import MigrationState, Status
+from streams.retrying import transient_retry
 
 log = logging.getLogger(__name__)
 LOAD_TIMEOUT_SECONDS = 120.0
@@ -83,14 +84,16 @@ def _fold_record(states: dict[str, MigrationState], record: Consumed) -> None:
         states[state.migration_id] = state
 
 
+def _end_offset(loader: Consumer, topic: str, partition: int) -> int:
+    tp = TopicPartition(topic, partition)
+    return transient_retry(lambda: loader.get_watermark_offsets(tp, timeout=30, cached=False)[1])
+
+
 def _read_to_end(
     loader: Consumer, topic: str, partitions: set[int]
 ) -> dict[int, dict[str, MigrationState]]:
     states: dict[int, dict[str, MigrationState]] = {p: {} for p in partitions}
-    ends = {
-        p: loader.get_watermark_offsets(TopicPartition(topic, p), timeout=30, cached=False)[1]
-        for p in partitions
-    }
+    ends = {p: _end_offset(loader, topic, p) for p in partitions}
     pending = {p for p in partitions if ends[p] > 0}
     loader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
     deadline = time.monotonic() + LOAD_TIMEOUT_SECONDS
