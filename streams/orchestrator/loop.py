@@ -57,6 +57,7 @@ class OrchestratorLoop:
         self._positions: dict[tuple[str, int], int] = {}  # at-least-once: to commit
         self._last_commit = time.monotonic()
         self.faults = Faults(settings.fault, settings.fault_batch)
+        self._gauged = 0.0
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -106,11 +107,19 @@ class OrchestratorLoop:
 
     def _loop(self) -> None:
         while not self.stop.is_set():
-            msgs = [Consumed.of(m) for m in self.consumer.consume(BATCH, 0.2) if self._usable(m)]
+            msgs = [Consumed.of(m) for m in self._next_batch() if self._usable(m)]
             if msgs:
                 self._batch(msgs)
             if not self.exactly_once:
                 self._commit_if_due()
+
+    def _next_batch(self) -> list[Message]:
+        """Wait for the first input only, then take what is already fetched:
+        a batch never waits for more input than there is."""
+        first = self.consumer.poll(0.2)
+        if first is None:
+            return []
+        return [first, *self.consumer.consume(BATCH - 1, 0)]
 
     def _shutdown(self) -> None:
         try:
@@ -174,7 +183,9 @@ class OrchestratorLoop:
             self.states.put(partition, state)
         if later:
             self._dirty.update(overlay)
-        metrics.ACTIVE.set(self.states.count_active())
+        if time.monotonic() - self._gauged >= 1.0:  # a scan of every state: not per batch
+            metrics.ACTIVE.set(self.states.count_active())
+            self._gauged = time.monotonic()
 
     # --- one input --------------------------------------------------------------------
 
