@@ -36,15 +36,17 @@ SPEC = {
 @pytest.fixture
 def system(settings: Settings, topics: KafkaNames, tmp_path: Path) -> Iterator[Processes]:
     procs = Processes(settings, tmp_path)
-    procs.metrics_port = free_port()
-    procs.start("worker", extra_env={"WORKER_METRICS_PORT": str(procs.metrics_port)})
-    for name in ("projector", "api"):
-        procs.start(name)
-    procs.start("simulator", extra_env={"SIMULATED_PHASE_SECONDS": "1"})
-    eventually(lambda: http("GET", f"http://127.0.0.1:{settings.api_port}/health")[0] == 200)
-    eventually(lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id))
-    yield procs
-    procs.stop_all()
+    try:
+        procs.metrics_port = free_port()
+        procs.start("worker", extra_env={"WORKER_METRICS_PORT": str(procs.metrics_port)})
+        for name in ("projector", "api"):
+            procs.start(name)
+        procs.start("simulator", extra_env={"SIMULATED_PHASE_SECONDS": "1"})
+        eventually(lambda: http("GET", f"http://127.0.0.1:{settings.api_port}/health")[0] == 200)
+        eventually(lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id))
+        yield procs
+    finally:
+        procs.stop_all()
 
 
 def send(stack: Stack, names: KafkaNames, *commands: dict[str, object]) -> None:

@@ -27,13 +27,17 @@ SPEC = {
 @pytest.fixture
 def system(settings: Settings, topics: KafkaNames, tmp_path: Path) -> Iterator[Processes]:
     procs = Processes(settings, tmp_path)
-    for name in ("worker", "projector", "api"):
-        procs.start(name)
-    api = f"http://127.0.0.1:{settings.api_port}"
-    eventually(lambda: http("GET", f"{api}/health")[0] == 200)
-    for group in (settings.app_id, topics.projector_group):
-        eventually(lambda g=group: group_is_stable(settings.kafka_bootstrap_servers, g))
-    yield procs
+    try:
+        for name in ("worker", "projector", "api"):
+            procs.start(name)
+        api = f"http://127.0.0.1:{settings.api_port}"
+        eventually(lambda: http("GET", f"{api}/health")[0] == 200)
+        for group in (settings.app_id, topics.projector_group):
+            eventually(lambda g=group: group_is_stable(settings.kafka_bootstrap_servers, g))
+        yield procs
+    except BaseException:
+        procs.stop_all()
+        raise
     codes = procs.stop_all()
     assert codes == {"worker": 0, "projector": 0, "api": 0}, {
         n: procs.log(n)[-3000:] for n in codes
