@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+from confluent_kafka import KafkaException
 
 from config import KafkaNames, Settings
 from schemas import RecordError, decode_command, decode_event, decode_result, decode_task
 from streams.consumed import Consumed
+from streams.topic_reader import read_committed
 
 Decoder = Callable[[bytes | None, Any], Any]
 
@@ -48,38 +48,10 @@ def render(record: Consumed, decode: Decoder | None) -> str:
 
 def tail(settings: Settings, topic: str, from_beginning: bool, follow: bool) -> Iterator[str]:
     names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": f"tail-{uuid.uuid4().hex}",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
+    decode = decoder_for(names, topic)
     try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        if meta.error is not None:
-            raise SystemExit(f"topic {topic}: {meta.error.str()}")
-        start = OFFSET_BEGINNING if from_beginning else OFFSET_END
-        consumer.assign([TopicPartition(topic, p, start) for p in meta.partitions])
-        yield from _read(consumer, len(meta.partitions), decoder_for(names, topic), follow)
-    finally:
-        consumer.close()
-
-
-def _read(
-    consumer: Consumer, partitions: int, decode: Decoder | None, follow: bool
-) -> Iterator[str]:
-    at_end: set[int] = set()
-    while follow or len(at_end) < partitions:
-        msg = consumer.poll(0.5)
-        if msg is None:
-            continue
-        error = msg.error()
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                at_end.add(int(msg.partition() or 0))
-                continue
-            raise SystemExit(f"consumer error: {error.str()}")
-        yield render(Consumed.of(msg), decode)
+        records = read_committed(settings, topic, from_beginning=from_beginning, follow=follow)
+        for record in records:
+            yield render(record, decode)
+    except KafkaException as exc:
+        raise SystemExit(f"topic {topic}: {exc}") from exc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from streams.domain import Event, Input, MigrationState, PhaseTask, decide, evolve, task_for
 
@@ -11,7 +11,7 @@ from streams.domain import Event, Input, MigrationState, PhaseTask, decide, evol
 class Outcome:
     state: MigrationState
     events: tuple[Event, ...] = ()
-    tasks: tuple[PhaseTask, ...] = field(default_factory=tuple)
+    tasks: tuple[PhaseTask, ...] = ()
 
     @property
     def changed(self) -> bool:

@@ -20,8 +20,9 @@ from confluent_kafka import Producer
 from cli.topics import create_topics
 from config import KafkaNames, Settings
 from config.kafka_clients import producer_config
+from streams.topic_reader import read_committed
 from tests.support.chaos_driver import Driver, Plan
-from tests.support.log_check import check_events, final_status, read_all
+from tests.support.log_check import check_events, final_status
 from tests.support.processes import Processes, eventually, group_is_stable
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
@@ -84,7 +85,7 @@ def run_chaos(settings: Settings, procs: Processes) -> tuple[Driver, int]:
 
 def violations(settings: Settings, driver: Driver) -> list[str]:
     names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
-    report = check_events(read_all(settings, names.events))
+    report = check_events(read_committed(settings, names.events))
     found = list(report.violations)
     for command_id in driver.sent_command_ids():
         if report.decisions(command_id) != 1:
@@ -93,7 +94,7 @@ def violations(settings: Settings, driver: Driver) -> list[str]:
         status = final_status(report, plan.migration_id)
         if status not in plan.expected:
             found.append(f"{plan.migration_id} ({plan.kind}) ended {status}, not {plan.expected}")
-    dead = read_all(settings, names.dlq(names.commands))
+    dead = list(read_committed(settings, names.dlq(names.commands)))
     origins = [
         (
             dict(r.headers)["kafka_dlt-original-partition"],

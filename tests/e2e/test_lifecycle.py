@@ -17,76 +17,33 @@ from tests.support.processes import (
     ROOT,
     Processes,
     eventually,
-    group_is_stable,
     http,
     process_env,
 )
-from tests.support.stack import Stack, free_port
+from tests.support.stack import Stack
+from tests.support.system import SPEC, migration, running_system, send_commands
 
 pytestmark = pytest.mark.e2e
-SPEC = {
-    "source_connection": "legacy",
-    "source_table": "customers",
-    "source_key": "id",
-    "target_connection": "warehouse",
-    "target_table": "customers",
-}
 
 
 @pytest.fixture
 def system(settings: Settings, topics: KafkaNames, tmp_path: Path) -> Iterator[Processes]:
-    procs = Processes(settings, tmp_path)
-    try:
-        procs.metrics_port = free_port()
-        procs.start("worker", extra_env={"WORKER_METRICS_PORT": str(procs.metrics_port)})
-        for name in ("projector", "api"):
-            procs.start(name)
-        procs.start("simulator", extra_env={"SIMULATED_PHASE_SECONDS": "1"})
-        eventually(lambda: http("GET", f"http://127.0.0.1:{settings.api_port}/health")[0] == 200)
-        eventually(lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id))
+    with running_system(settings, topics, tmp_path, simulator=True) as procs:
         yield procs
-    finally:
-        procs.stop_all()
-
-
-def send(stack: Stack, names: KafkaNames, *commands: dict[str, object]) -> None:
-    lines = [f"{c['migration_id']}|{json.dumps(c)}" for c in commands]
-    subprocess.run(
-        [
-            str(ROOT / "scripts/kafka/console-producer"),
-            "--bootstrap-server",
-            stack.kafka_bootstrap,
-            "--topic",
-            names.commands,
-            "--reader-property",
-            "parse.key=true",
-            "--reader-property",
-            "key.separator=|",
-        ],
-        input="\n".join(lines) + "\n",
-        text=True,
-        check=True,
-        timeout=120,
-    )
-
-
-def migration(settings: Settings, mid: str) -> dict[str, object]:
-    status, body = http("GET", f"http://127.0.0.1:{settings.api_port}/api/v1/migrations/{mid}")
-    return body if status == 200 else {}
 
 
 def test_a_migration_runs_every_phase_pauses_resumes_and_completes(
     settings: Settings, topics: KafkaNames, stack: Stack, system: Processes
 ) -> None:
     mid = "m-life"
-    send(
+    send_commands(
         stack,
         topics,
         {"type": "StartMigration", "command_id": "c-1", "migration_id": mid, "spec": SPEC},
     )
     eventually(lambda: migration(settings, mid).get("status") == "RUNNING")
 
-    send(
+    send_commands(
         stack,
         topics,
         {
@@ -97,7 +54,9 @@ def test_a_migration_runs_every_phase_pauses_resumes_and_completes(
         },
     )
     eventually(lambda: migration(settings, mid).get("status") == "PAUSED")
-    send(stack, topics, {"type": "ResumeMigration", "command_id": "c-3", "migration_id": mid})
+    send_commands(
+        stack, topics, {"type": "ResumeMigration", "command_id": "c-3", "migration_id": mid}
+    )
 
     done = eventually(
         lambda: migration(settings, mid).get("status") == "COMPLETED" and migration(settings, mid)
@@ -126,7 +85,7 @@ def test_a_failed_phase_is_retried_from_its_checkpoint(
 ) -> None:
     mid = "m-flaky"
     spec = {**SPEC, "source_table": "flaky_orders"}
-    send(
+    send_commands(
         stack,
         topics,
         {"type": "StartMigration", "command_id": "c-1", "migration_id": mid, "spec": spec},
@@ -137,7 +96,9 @@ def test_a_failed_phase_is_retried_from_its_checkpoint(
     assert (failed["phase"], failed["checkpoint"]) == ("transform", "40")
     assert "simulated outage" in failed["reason"]
 
-    send(stack, topics, {"type": "RetryMigration", "command_id": "c-2", "migration_id": mid})
+    send_commands(
+        stack, topics, {"type": "RetryMigration", "command_id": "c-2", "migration_id": mid}
+    )
 
     assert eventually(lambda: migration(settings, mid).get("status") == "COMPLETED")
 
@@ -145,7 +106,7 @@ def test_a_failed_phase_is_retried_from_its_checkpoint(
 def test_the_tail_command_prints_any_topic_as_json(
     settings: Settings, topics: KafkaNames, stack: Stack, system: Processes
 ) -> None:
-    send(
+    send_commands(
         stack,
         topics,
         {"type": "StartMigration", "command_id": "c-1", "migration_id": "m-tail", "spec": SPEC},

@@ -1,5 +1,5 @@
-"""A StartMigration goes through every real part: Kafka, the Faust worker,
-the projector, PostgreSQL and the API, each its own OS process."""
+"""A StartMigration goes through every real part: Kafka, the orchestrator
+worker, the projector, PostgreSQL and the API, each its own OS process."""
 
 from __future__ import annotations
 
@@ -13,63 +13,22 @@ import pytest
 from config import KafkaNames, Settings
 from tests.support.processes import ROOT, Processes, eventually, group_is_stable, http
 from tests.support.stack import Stack
+from tests.support.system import (
+    SPEC,
+    api_url,
+    console_produce,
+    migration,
+    running_system,
+    send_commands,
+)
 
 pytestmark = pytest.mark.e2e
-SPEC = {
-    "source_connection": "legacy",
-    "source_table": "customers",
-    "source_key": "id",
-    "target_connection": "warehouse",
-    "target_table": "customers",
-}
 
 
 @pytest.fixture
 def system(settings: Settings, topics: KafkaNames, tmp_path: Path) -> Iterator[Processes]:
-    procs = Processes(settings, tmp_path)
-    try:
-        for name in ("worker", "projector", "api"):
-            procs.start(name)
-        api = f"http://127.0.0.1:{settings.api_port}"
-        eventually(lambda: http("GET", f"{api}/health")[0] == 200)
-        for group in (settings.app_id, topics.projector_group):
-            eventually(lambda g=group: group_is_stable(settings.kafka_bootstrap_servers, g))
+    with running_system(settings, topics, tmp_path) as procs:
         yield procs
-    except BaseException:
-        procs.stop_all()
-        raise
-    codes = procs.stop_all()
-    assert codes == {"worker": 0, "projector": 0, "api": 0}, {
-        n: procs.log(n)[-3000:] for n in codes
-    }
-
-
-def api_url(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.api_port}/api/v1"
-
-
-def visible(settings: Settings, migration_id: str) -> dict[str, object] | None:
-    status, body = http("GET", f"{api_url(settings)}/migrations/{migration_id}")
-    return body if status == 200 else None
-
-
-def console_produce(stack: Stack, topic: str, lines: list[str], keyed: bool = False) -> None:
-    """Pipe lines into the stock console producer (`key|value` lines when keyed)."""
-    keys = ["--reader-property", "parse.key=true", "--reader-property", "key.separator=|"]
-    subprocess.run(
-        [
-            str(ROOT / "scripts/kafka/console-producer"),
-            "--bootstrap-server",
-            stack.kafka_bootstrap,
-            "--topic",
-            topic,
-            *(keys if keyed else []),
-        ],
-        input="\n".join(lines) + "\n",
-        text=True,
-        check=True,
-        timeout=120,
-    )
 
 
 def console_consume(stack: Stack, topic: str, count: int) -> str:
@@ -104,15 +63,15 @@ def test_a_migration_posted_over_http_shows_up_in_the_read_model(
     status, created = http("POST", f"{api_url(settings)}/migrations", {"spec": SPEC})
 
     assert status == 202
-    migration = eventually(lambda: visible(settings, created["migration_id"]))
-    assert migration["status"] == "RUNNING"
-    assert migration["spec"]["source_table"] == "customers"
+    shown = eventually(lambda: migration(settings, created["migration_id"]))
+    assert shown["status"] == "RUNNING"
+    assert shown["spec"]["source_table"] == "customers"
     _, history = http("GET", f"{api_url(settings)}/migrations/{created['migration_id']}/events")
     assert [(e["type"], e["causation_id"]) for e in history["events"]] == [
         ("MigrationStarted", created["command_id"]),
         ("PhaseRequested", created["command_id"]),
     ]
-    assert (migration["version"], migration["phase"]) == (2, "extract")
+    assert (shown["version"], shown["phase"]) == (2, "extract")
 
 
 def test_a_keyless_json_line_from_the_stock_console_producer_is_handled(
@@ -127,8 +86,8 @@ def test_a_keyless_json_line_from_the_stock_console_producer_is_handled(
 
     console_produce(stack, topics.commands, [json.dumps(command)])
 
-    migration = eventually(lambda: visible(settings, "m-console"))
-    assert migration["status"] == "RUNNING"
+    shown = eventually(lambda: migration(settings, "m-console"))
+    assert shown["status"] == "RUNNING"
 
 
 def test_a_repeated_command_has_no_second_effect(
@@ -136,12 +95,10 @@ def test_a_repeated_command_has_no_second_effect(
 ) -> None:
     first = {"type": "StartMigration", "command_id": "c-1", "migration_id": "m-dup", "spec": SPEC}
     other = {**first, "command_id": "c-2"}
-    lines = [f"m-dup|{json.dumps(c)}" for c in (first, first, other)]
-
-    console_produce(stack, topics.commands, lines, keyed=True)
+    send_commands(stack, topics, first, first, other)
 
     # Keyed records keep their order: once c-2 shows, the repeat of c-1 was handled.
-    eventually(lambda: (visible(settings, "m-dup") or {}).get("version") == 3)
+    eventually(lambda: migration(settings, "m-dup").get("version") == 3)
     _, history = http("GET", f"{api_url(settings)}/migrations/m-dup/events")
     assert [(e["type"], e["causation_id"]) for e in history["events"]] == [
         ("MigrationStarted", "c-1"),
@@ -166,7 +123,7 @@ def test_a_malformed_line_goes_to_the_dead_letter_topic_and_the_worker_goes_on(
     assert "kafka_dlt-exception-fqcn:schemas.exceptions.RecordError" in dead
     assert f"kafka_dlt-original-topic:{topics.commands}" in dead
     assert dead.rstrip().endswith("this is not json")
-    assert eventually(lambda: visible(settings, "m-after"))
+    assert eventually(lambda: migration(settings, "m-after"))
 
 
 def test_bad_http_input_gets_a_4xx_that_says_why(settings: Settings, system: Processes) -> None:
@@ -189,7 +146,7 @@ def test_an_idempotency_key_gives_the_same_ids_and_one_effect(
     third = http("POST", url, {"spec": SPEC, "migration_id": mid})[1]
 
     assert (second["migration_id"], second["command_id"]) == (mid, first["command_id"])
-    eventually(lambda: (visible(settings, mid) or {}).get("version") == 3)
+    eventually(lambda: migration(settings, mid).get("version") == 3)
     _, history = http("GET", f"{url}/{mid}/events")
     assert [e["causation_id"] for e in history["events"]] == [
         first["command_id"],
@@ -202,15 +159,15 @@ def test_a_restarted_worker_recovers_the_state_from_its_changelog(
     settings: Settings, topics: KafkaNames, stack: Stack, system: Processes
 ) -> None:
     first = {"type": "StartMigration", "command_id": "c-1", "migration_id": "m-rec", "spec": SPEC}
-    console_produce(stack, topics.commands, [f"m-rec|{json.dumps(first)}"], keyed=True)
-    eventually(lambda: visible(settings, "m-rec"))
+    send_commands(stack, topics, first)
+    eventually(lambda: migration(settings, "m-rec"))
 
     system.restart("worker")
     eventually(lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id))
     second = {**first, "command_id": "c-2"}
-    console_produce(stack, topics.commands, [f"m-rec|{json.dumps(second)}"], keyed=True)
+    send_commands(stack, topics, second)
 
     # Only a worker that recovered m-rec's state rejects a second start.
-    eventually(lambda: (visible(settings, "m-rec") or {}).get("version") == 3)
+    eventually(lambda: migration(settings, "m-rec").get("version") == 3)
     _, history = http("GET", f"{api_url(settings)}/migrations/m-rec/events")
     assert history["events"][2]["type"] == "CommandRejected"

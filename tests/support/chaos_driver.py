@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from config import KafkaNames, Settings
+from config.kafka_clients import consumer_config
 from schemas import decode_event, encode
 from streams.consumed import Consumed
 from streams.domain import (
@@ -128,14 +129,7 @@ class Driver:
 
     def _new_events(self, settings: Settings) -> list[Consumed]:
         if self._events is None:
-            self._events = Consumer(
-                {
-                    "bootstrap.servers": settings.kafka_bootstrap_servers,
-                    "group.id": f"driver-{uuid.uuid4().hex}",
-                    "isolation.level": "read_committed",
-                    "enable.auto.commit": False,
-                }
-            )
+            self._events = Consumer(consumer_config(settings, f"driver-{uuid.uuid4().hex}"))
             topic = self.names.events
             parts = self._events.list_topics(topic, timeout=30).topics[topic].partitions
             self._events.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])

@@ -1,60 +1,15 @@
-"""Read a topic to its end with `read_committed` and check the event log the
-way Kafka's transactional copy test checks its output."""
+"""Check the event log the way Kafka's transactional copy test checks its
+output (read it with `streams.topic_reader.read_committed`)."""
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-
-from config import Settings
 from schemas import decode_event
 from streams.consumed import Consumed
 from streams.domain import Event, replay
-
-
-def read_all(settings: Settings, topic: str, timeout: float = 120.0) -> list[Consumed]:
-    """Every committed record of `topic`, in offset order per partition."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": f"check-{uuid.uuid4().hex}",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
-    try:
-        meta = consumer.list_topics(topic, timeout=30).topics[topic]
-        parts = sorted(meta.partitions)
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), 30, False)[1] for p in parts
-        }
-        pending = {p for p in parts if ends[p] > 0}
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
-        records: list[Consumed] = []
-        deadline = time.monotonic() + timeout
-        while pending and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            err = msg.error()
-            if err is not None and err.code() != KafkaError._PARTITION_EOF:
-                raise RuntimeError(str(err))
-            record = Consumed.of(msg)
-            if err is None:
-                records.append(record)
-            if record.offset + (0 if err else 1) >= ends[record.partition]:
-                pending.discard(record.partition)
-        if pending:
-            raise TimeoutError(f"{topic} partitions {sorted(pending)} not read to the end")
-        return records
-    finally:
-        consumer.close()
 
 
 @dataclass

@@ -80,14 +80,7 @@ class Processes:
         self.running[name].send_signal(signal.SIGCONT)
 
     def stop(self, name: str, grace: float = 20.0) -> int | None:
-        proc = self.running[name]
-        proc.send_signal(signal.SIGTERM)
-        try:
-            return proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-            return None
+        return _terminate({name: self.running[name]}, grace)[name]
 
     def restart(self, name: str) -> subprocess.Popen[bytes]:
         """Stop `name` with SIGTERM (it must exit 0) and start it again."""
@@ -96,21 +89,27 @@ class Processes:
         return self.start(name)
 
     def stop_all(self, grace: float = 20.0) -> dict[str, int | None]:
-        for proc in self.running.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        codes: dict[str, int | None] = {}
-        for name, proc in self.running.items():
-            try:
-                codes[name] = proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-                codes[name] = None
-        return codes
+        return _terminate(self.running, grace)
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
+
+
+def _terminate(procs: dict[str, subprocess.Popen[bytes]], grace: float) -> dict[str, int | None]:
+    """SIGTERM to every live one at once, then each gets `grace` seconds to
+    exit; one still there is SIGKILLed and reported as None."""
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    codes: dict[str, int | None] = {}
+    for name, proc in procs.items():
+        try:
+            codes[name] = proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+            codes[name] = None
+    return codes
 
 
 def http(

@@ -1,0 +1,82 @@
+"""The running system for end-to-end tests: start it, talk to it as a user does."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from config import KafkaNames, Settings
+from tests.support.processes import ROOT, Processes, eventually, group_is_stable, http
+from tests.support.stack import Stack, free_port
+
+SPEC = {
+    "source_connection": "legacy",
+    "source_table": "customers",
+    "source_key": "id",
+    "target_connection": "warehouse",
+    "target_table": "customers",
+}
+
+
+@contextmanager
+def running_system(
+    settings: Settings, names: KafkaNames, logs: Path, simulator: bool = False
+) -> Iterator[Processes]:
+    """Worker, projector and API (and the simulated phase worker) as processes;
+    every one of them must exit 0 on SIGTERM at the end."""
+    procs = Processes(settings, logs)
+    try:
+        procs.metrics_port = free_port()
+        procs.start("worker", extra_env={"WORKER_METRICS_PORT": str(procs.metrics_port)})
+        for name in ("projector", "api"):
+            procs.start(name)
+        if simulator:
+            procs.start("simulator", extra_env={"SIMULATED_PHASE_SECONDS": "1"})
+        eventually(lambda: http("GET", f"http://127.0.0.1:{settings.api_port}/health")[0] == 200)
+        for group in (settings.app_id, names.projector_group):
+            eventually(lambda g=group: group_is_stable(settings.kafka_bootstrap_servers, g))
+        yield procs
+    except BaseException:
+        procs.stop_all()
+        raise
+    codes = procs.stop_all()
+    assert set(codes.values()) == {0}, {n: procs.log(n)[-3000:] for n in codes}
+
+
+def api_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.api_port}/api/v1"
+
+
+def migration(settings: Settings, migration_id: str) -> dict[str, Any]:
+    """The migration as the API shows it ({} while it is not visible)."""
+    status, body = http("GET", f"{api_url(settings)}/migrations/{migration_id}")
+    return body if status == 200 else {}
+
+
+def console_produce(stack: Stack, topic: str, lines: list[str], keyed: bool = False) -> None:
+    """Pipe lines into the stock console producer (`key|value` lines when keyed)."""
+    keys = ["--reader-property", "parse.key=true", "--reader-property", "key.separator=|"]
+    subprocess.run(
+        [
+            str(ROOT / "scripts/kafka/console-producer"),
+            "--bootstrap-server",
+            stack.kafka_bootstrap,
+            "--topic",
+            topic,
+            *(keys if keyed else []),
+        ],
+        input="\n".join(lines) + "\n",
+        text=True,
+        check=True,
+        timeout=120,
+    )
+
+
+def send_commands(stack: Stack, names: KafkaNames, *commands: dict[str, object]) -> None:
+    """JSON commands through the console producer, keyed by migration id."""
+    lines = [f"{c['migration_id']}|{json.dumps(c)}" for c in commands]
+    console_produce(stack, names.commands, lines, keyed=True)
