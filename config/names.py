@@ -10,6 +10,7 @@ from dataclasses import dataclass
 DLQ_SUFFIX = ".dlq"
 STATE_TABLE = "migration-state"
 PROJECTOR_GROUP = "migration-projector"
+PHASE_WORKER_GROUP = "migration-phase-workers"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ class KafkaNames:
     @property
     def projector_group(self) -> str:
         return f"{self.prefix}{PROJECTOR_GROUP}"
+
+    @property
+    def phase_worker_group(self) -> str:
+        """The phase workers share one group over `migration.phase-tasks`."""
+        return f"{self.prefix}{PHASE_WORKER_GROUP}"
 
     def dlq(self, topic: str) -> str:
         return f"{topic}{DLQ_SUFFIX}"

@@ -1,4 +1,5 @@
-"""`python -m streams worker`: one worker process of the orchestrator group."""
+"""`python -m streams worker`: one worker process of the orchestrator group.
+`python -m streams phase-worker`: one phase worker (the data plane)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,18 @@ for _sig in (signal.SIGTERM, signal.SIGINT):
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] != ["worker"]:
-        print("usage: python -m streams worker", file=sys.stderr)
-        return 2
-    from streams.worker import run_worker
+    if argv[:1] == ["worker"]:
+        from streams.worker import run_worker
 
-    run_worker(STOP)
-    return 0
+        run_worker(STOP)
+        return 0
+    if argv[:1] == ["phase-worker"]:
+        from streams.phases.worker import run_phase_worker
+
+        run_phase_worker(STOP)
+        return 0
+    print("usage: python -m streams worker|phase-worker", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ class CancelPhase:
     task_id: str
     migration_id: str
     run: int
+    spec: MigrationSpec | None = None
     type: str = "CancelPhase"
 
 
@@ -55,5 +56,5 @@ def task_for(state: MigrationState, event: Event) -> PhaseTask | None:
     if isinstance(event, MigrationPausing) and state.phase is not None:
         return PausePhase(event.event_id, event.migration_id, state.phase, state.run)
     if isinstance(event, MigrationCancelled):
-        return CancelPhase(event.event_id, event.migration_id, state.run)
+        return CancelPhase(event.event_id, event.migration_id, state.run, state.spec)
     return None

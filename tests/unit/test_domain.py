@@ -407,7 +407,7 @@ def test_cancel_of_an_unfinished_migration_cancels_it_and_its_phase(
     (event,) = events
     assert isinstance(event, MigrationCancelled) and event.reason == "not needed"
     assert state.status is Status.CANCELLED
-    assert tasks(s, events) == [CancelPhase(event.event_id, MID, s.run)]
+    assert tasks(s, events) == [CancelPhase(event.event_id, MID, s.run, s.spec)]
 
 
 @pytest.mark.parametrize("given", [completed, cancelled])

@@ -22,6 +22,7 @@ def test_the_default_names_are_pinned() -> None:
     )
     assert names.state_changelog == "migration-orchestrator-migration-state-changelog"
     assert names.projector_group == "migration-projector"
+    assert names.phase_worker_group == "migration-phase-workers"
 
 
 def test_a_prefix_applies_to_topics_and_groups() -> None:
@@ -30,4 +31,5 @@ def test_a_prefix_applies_to_topics_and_groups() -> None:
     assert names.commands == "t1.migration.commands"
     assert names.dlq(names.events) == "t1.migration.events.dlq"
     assert names.projector_group == "t1.migration-projector"
+    assert names.phase_worker_group == "t1.migration-phase-workers"
     assert names.state_changelog == "app-migration-state-changelog"

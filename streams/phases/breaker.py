@@ -1,0 +1,75 @@
+"""A circuit breaker per database connection.
+
+Closed: calls go through, and consecutive transient failures are counted.
+At the threshold it opens: calls fail fast for `reset_seconds`. Then it is
+half-open: one trial call goes through; success closes it, failure opens it
+again. The clock is injected so the logic is tested without waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from enum import IntEnum
+
+
+class BreakerState(IntEnum):
+    CLOSED = 0
+    HALF_OPEN = 1
+    OPEN = 2
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        threshold: int,
+        reset_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[BreakerState], None] = lambda _: None,
+    ) -> None:
+        self.threshold, self.reset_seconds, self.clock = threshold, reset_seconds, clock
+        self.on_change = on_change
+        self.failures = 0
+        self.opened_at = 0.0
+        self._state = BreakerState.CLOSED
+        self._trial_out = False
+
+    @property
+    def state(self) -> BreakerState:
+        if self._state is BreakerState.OPEN and self.clock() - self.opened_at >= self.reset_seconds:
+            self._set(BreakerState.HALF_OPEN)
+        return self._state
+
+    def allow(self) -> bool:
+        """May a call go through now? In half-open, only one trial at a time."""
+        state = self.state
+        if state is BreakerState.CLOSED:
+            return True
+        if state is BreakerState.HALF_OPEN and not self._trial_out:
+            self._trial_out = True
+            return True
+        return False
+
+    def success(self) -> None:
+        self.failures, self._trial_out = 0, False
+        self._set(BreakerState.CLOSED)
+
+    def failure(self) -> None:
+        self.failures += 1
+        self._trial_out = False
+        if self._state is BreakerState.HALF_OPEN or self.failures >= self.threshold:
+            self.opened_at = self.clock()
+            self._set(BreakerState.OPEN)
+
+    def release(self) -> None:
+        """A trial call ended without telling whether the database is back."""
+        self._trial_out = False
+
+    def retry_in(self) -> float:
+        """Seconds until an open breaker lets a trial through."""
+        return max(0.0, self.reset_seconds - (self.clock() - self.opened_at))
+
+    def _set(self, state: BreakerState) -> None:
+        if state is not self._state:
+            self._state = state
+            self.on_change(state)

@@ -1,0 +1,43 @@
+"""Why a phase stops short, as one rooted tree whose classes say what to do.
+
+    PhaseError                 the root; `retriable` decides retry vs fail
+    ├── TransientError         retriable: the database was away, a timeout, a
+    │   │                      serialization failure; retried with backoff
+    │   └── BreakerOpen        the connection's breaker is open: fail fast
+    ├── SpecError              the spec does not fit the tables: fail the phase
+    ├── ValidationFailed       the score is below the spec's minimum
+    └── ReconcileMismatch      target and transformed source differ
+
+Anything else a database raises (a missing table, a constraint) fails the
+phase with its message; retrying would not change it.
+"""
+
+from __future__ import annotations
+
+
+class PhaseError(Exception):
+    retriable = False
+
+
+class TransientError(PhaseError):
+    retriable = True
+
+    def __init__(self, message: str, connection: str = "") -> None:
+        super().__init__(message)
+        self.connection = connection
+
+
+class BreakerOpen(TransientError):
+    pass
+
+
+class SpecError(PhaseError):
+    pass
+
+
+class ValidationFailed(PhaseError):
+    pass
+
+
+class ReconcileMismatch(PhaseError):
+    pass
