@@ -8,10 +8,12 @@ every value travels as a literal.
 Mapping: `{target_column: how}` applied to the source columns, which pass
 through unchanged unless the mapping says otherwise. `how` is
 
-- `"source_column"`: rename (the source column is gone under its old name);
+- `"source_column"`: rename (the source column is gone under its old name,
+  unless the mapping also names it as a target);
 - `null` or `{"drop": true}`: drop the column named by the key;
-- an object: a computed column, from one column (`"from"`, default: the key)
-  or several (`"concat": [...]`, `"separator"`), then in this order
+- an object: a computed column, from one column (`"from"`, default: the key;
+  moved like a rename) or several (`"concat": [...]`, `"separator"`; the
+  parts stay), then in this order
   `"trim": true`, `"case": "upper"|"lower"`, `"map": {old: new}` (with
   `"map_else"`, default: keep the value), `"cast": "type"`, `"default": value`
   for NULLs. A computed column named like a source column replaces it in place.
@@ -80,11 +82,13 @@ class ColumnMapping:
         if missing:
             raise ValueError(f"mapping names columns the source does not have: {missing}")
         by_target = dict(self.entries)
-        renamed = {c.sources[0] for t, c in self.entries if c and c.is_plain and t != c.sources[0]}
+        moved = {c.sources[0] for t, c in self.entries if c and len(c.sources) == 1} - {
+            t for t, _ in self.entries
+        }
         out = [
             by_target.get(name) or Column(name, (name,))
             for name in source_columns
-            if name not in renamed and (name not in by_target or by_target[name] is not None)
+            if (by_target[name] is not None if name in by_target else name not in moved)
         ]
         placed = {c.target for c in out}
         out += [c for t, c in self.entries if c is not None and t not in placed]

@@ -256,8 +256,8 @@ def split_points(rows: sql.Identifier, key: str, parts: int, total: int) -> list
     """Queries for the keys that split `rows` into `parts` ranges of equal size."""
     return [
         # Qualified: a bare `ORDER BY k` would sort by the text output column.
-        sql.SQL("SELECT s.{k}::text AS edge FROM {rows} AS s ORDER BY s.{k} OFFSET {n} LIMIT 1").format(
-            k=sql.Identifier(key), rows=rows, n=total * i // parts - 1
-        )
+        sql.SQL(
+            "SELECT s.{k}::text AS edge FROM {rows} AS s ORDER BY s.{k} OFFSET {n} LIMIT 1"
+        ).format(k=sql.Identifier(key), rows=rows, n=total * i // parts - 1)
         for i in range(1, parts)
     ]

@@ -163,4 +163,8 @@ def run_phase_worker(stop: threading.Event) -> None:
     )
     if settings.phase_worker_metrics_port:
         start_http_server(settings.phase_worker_metrics_port, addr=settings.api_host)
-    asyncio.run(PhaseWorker(settings, stop).run())
+    asyncio.run(_serve(settings, stop))
+
+
+async def _serve(settings: Settings, stop: threading.Event) -> None:
+    await PhaseWorker(settings, stop).run()  # aiokafka clients need the running loop

@@ -18,6 +18,7 @@ from config import Settings
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = {
     "worker": [sys.executable, "-m", "streams", "worker"],
+    "phase-worker": [sys.executable, "-m", "streams", "phase-worker"],
     "projector": [sys.executable, "-m", "projections"],
     "api": [sys.executable, "-m", "api"],
     "simulator": [sys.executable, "-m", "tests.support.phase_simulator"],

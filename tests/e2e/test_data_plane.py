@@ -1,0 +1,243 @@
+"""Migrations of real tables through the running processes: an orchestrator
+worker and phase workers, real Kafka, real PostgreSQL databases."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from config import KafkaNames, Settings
+from config.connections import Connection
+from tests.support.data_plane import data_plane, spec
+from tests.support.processes import eventually
+from tests.support.stack import Stack
+from tests.support.tables import connection_for, create_customers, fresh_database
+
+pytestmark = pytest.mark.e2e
+
+MAPPING = {
+    "full_name": {"from": "name", "trim": True},
+    "email": {"case": "upper"},
+    "country": {"map": {"de": "DE", "fr": "FR"}, "default": "--"},
+    "label": {"concat": ["country", "id"], "separator": "-"},
+    "balance": {"cast": "text", "default": "n/a"},
+    "avatar": None,
+}
+
+
+@pytest.fixture
+def source_url(stack: Stack, unique: str) -> Iterator[str]:
+    with fresh_database(stack.database_url, f"src_{unique}") as url:
+        yield url
+
+
+@pytest.fixture
+def target_url(stack: Stack, unique: str) -> Iterator[str]:
+    with fresh_database(stack.database_url, f"tgt_{unique}") as url:
+        yield url
+
+
+@pytest.fixture
+def secret(unique: str) -> str:
+    return f"pw-{unique}-never-shown"
+
+
+@pytest.fixture
+def connections(source_url: str, target_url: str, secret: str) -> dict[str, Connection]:
+    # Trust authentication ignores the password, but every process holds it.
+    return {
+        "legacy": connection_for(source_url, password=secret),
+        "warehouse": connection_for(target_url, password=secret),
+    }
+
+
+def expected_row(row: dict[str, Any]) -> dict[str, Any]:
+    """MAPPING, computed in Python from one source row."""
+    out = {k: v for k, v in row.items() if k not in ("name", "avatar")}
+    out["email"] = row["email"].upper() if row["email"] is not None else None
+    country = row["country"]
+    out["country"] = {"de": "DE", "fr": "FR"}.get(country, country) if country else "--"
+    out["balance"] = str(row["balance"]) if row["balance"] is not None else "n/a"
+    out["full_name"] = row["name"].strip() if row["name"] is not None else None
+    out["label"] = "-".join(str(v) for v in (row["country"], row["id"]) if v is not None)
+    return out
+
+
+def fetch(url: str, query: str) -> list[dict[str, Any]]:
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(query)
+        names = [d.name for d in cur.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def normalised(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()}
+
+
+def test_a_100k_row_table_arrives_transformed_row_for_row(
+    settings: Settings,
+    topics: KafkaNames,
+    tmp_path: Path,
+    source_url: str,
+    target_url: str,
+    connections: dict[str, Connection],
+    secret: str,
+) -> None:
+    create_customers(source_url, 100_000)
+    rules = [{"rule": "not_null", "column": "email"}, {"rule": "unique", "column": "id"}]
+    with data_plane(settings, topics, tmp_path, connections) as plane:
+        plane.start(
+            "m-big",
+            spec(mapping=MAPPING, rules=rules, min_score=0.9, batch_size=5000, parallelism=3),
+        )
+        state = plane.wait_for("m-big", "COMPLETED", "FAILED", timeout=240)
+        assert state.status.value == "COMPLETED", state.reason
+        events = plane.events()["m-big"]
+        logs = [plane.procs.log(name) for name in plane.procs.running]
+
+    source = fetch(source_url, "SELECT * FROM customers ORDER BY id")
+    target = fetch(target_url, "SELECT * FROM customers ORDER BY id")
+    assert len(target) == len(source) == 100_000
+    mismatched = [
+        (want, got)
+        for want, got in zip(map(expected_row, source), map(normalised, target), strict=True)
+        if want != got
+    ]
+    assert not mismatched, mismatched[:3]
+    # 1 in 13 emails is NULL: the score is the share of rows keeping every rule.
+    assert state.score == pytest.approx(1 - (100_000 // 13) / 100_000)
+    # The connections' secret is in no event, no log line, and not in staging.
+    assert all(secret not in json.dumps(e.__dict__, default=str) for e in events)
+    assert all(secret not in log for log in logs)
+    leftovers = fetch(
+        target_url, "SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'migrator_staging'"
+    )
+    assert leftovers == [{"n": 0}]
+
+
+def test_pause_mid_load_then_resume_completes_equal(
+    settings: Settings,
+    topics: KafkaNames,
+    tmp_path: Path,
+    source_url: str,
+    target_url: str,
+    connections: dict[str, Connection],
+) -> None:
+    create_customers(source_url, 30_000)
+    slow = {"PHASE_CONCURRENCY": "1"}  # one batch at a time: a load long enough to pause
+    with data_plane(settings, topics, tmp_path, connections, phase_env=slow) as plane:
+        plane.start("m-pause", spec(batch_size=100, parallelism=2))
+        eventually(lambda: loaded_rows(target_url, "m-pause") > 0, timeout=120)
+        plane.pause("m-pause")
+        paused = plane.wait_for("m-pause", "PAUSED")
+        assert paused.phase == "load"
+        held = loaded_rows(target_url, "m-pause")
+        assert 0 < held < 30_000
+        plane.resume("m-pause")
+        plane.wait_for("m-pause", "COMPLETED")
+
+    assert table_digest(source_url) == table_digest(target_url)
+    assert_batches_tile(target_url, "m-pause", "load", 30_000)
+
+
+def test_a_killed_phase_worker_is_replaced_and_no_row_is_written_twice(
+    settings: Settings,
+    topics: KafkaNames,
+    tmp_path: Path,
+    source_url: str,
+    target_url: str,
+    connections: dict[str, Connection],
+) -> None:
+    create_customers(source_url, 30_000)
+    count_writes(target_url)
+    slow = {"PHASE_CONCURRENCY": "1"}
+    with data_plane(settings, topics, tmp_path, connections, 2, slow) as plane:
+        plane.start("m-kill", spec(batch_size=100, parallelism=2))
+        eventually(lambda: loaded_rows(target_url, "m-kill") > 0, timeout=120)
+        holder = last_writer(target_url)
+        plane.procs.kill(holder)  # the worker running the load dies mid-batch
+        del plane.procs.running[holder]
+        state = plane.wait_for("m-kill", "COMPLETED", "FAILED", timeout=180)
+        assert state.status.value == "COMPLETED", state.reason
+        assert last_writer(target_url) != holder
+
+    assert table_digest(source_url) == table_digest(target_url)
+    writes = fetch(target_url, "SELECT n, count(*) AS keys FROM writes GROUP BY n")
+    assert writes == [{"n": 1, "keys": 30_000}]
+    assert_batches_tile(target_url, "m-kill", "load", 30_000)
+
+
+def loaded_rows(target_url: str, migration_id: str) -> int:
+    rows = (
+        fetch(
+            target_url,
+            "SELECT coalesce(sum(rows_done), 0) AS n FROM migrator_state.checkpoints"
+            f" WHERE migration_id = '{migration_id}' AND phase = 'load'",
+        )
+        if has_state(target_url)
+        else [{"n": 0}]
+    )
+    return int(rows[0]["n"])
+
+
+def last_writer(url: str) -> str:
+    rows = fetch(
+        url, "SELECT worker FROM migrator_state.batches ORDER BY committed_at DESC LIMIT 1"
+    )
+    return str(rows[0]["worker"])
+
+
+def has_state(url: str) -> bool:
+    found = fetch(url, "SELECT to_regclass('migrator_state.checkpoints') IS NOT NULL AS ok")
+    return bool(found[0]["ok"])
+
+
+def table_digest(url: str) -> tuple[int, str]:
+    rows = fetch(
+        url,
+        "SELECT count(*) AS n, md5(string_agg(c::text, '|' ORDER BY c.id)) AS d FROM customers AS c",
+    )
+    return rows[0]["n"], rows[0]["d"]
+
+
+def count_writes(url: str) -> None:
+    """The target table, made in advance with a trigger that counts every
+    insert or update per key."""
+    from tests.support.tables import CUSTOMERS
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(CUSTOMERS)
+        conn.execute("CREATE TABLE writes (id bigint PRIMARY KEY, n int NOT NULL)")
+        conn.execute(
+            "CREATE FUNCTION count_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " INSERT INTO writes VALUES (NEW.id, 1)"
+            " ON CONFLICT (id) DO UPDATE SET n = writes.n + 1; RETURN NEW; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER count_writes AFTER INSERT OR UPDATE ON customers"
+            " FOR EACH ROW EXECUTE FUNCTION count_write()"
+        )
+
+
+def assert_batches_tile(url: str, migration_id: str, phase: str, total: int) -> None:
+    """The batch log: per slice, each batch starts where the last one ended,
+    and the batches add up to every row once."""
+    batches = fetch(
+        url,
+        "SELECT slice, after_key, upto_key, rows FROM migrator_state.batches"
+        f" WHERE migration_id = '{migration_id}' AND phase = '{phase}' ORDER BY committed_at",
+    )
+    by_slice: dict[int, list[dict[str, Any]]] = {}
+    for batch in batches:
+        by_slice.setdefault(batch["slice"], []).append(batch)
+    for chain in by_slice.values():
+        for before, after in itertools.pairwise(chain):
+            assert after["after_key"] == before["upto_key"], (before, after)
+    assert sum(b["rows"] for b in batches) == total
