@@ -202,7 +202,8 @@ def has_state(url: str) -> bool:
 def table_digest(url: str) -> tuple[int, str]:
     rows = fetch(
         url,
-        "SELECT count(*) AS n, md5(string_agg(c::text, '|' ORDER BY c.id)) AS d FROM customers AS c",
+        "SELECT count(*) AS n, md5(string_agg(c::text, '|' ORDER BY c.id)) AS d"
+        " FROM customers AS c",
     )
     return rows[0]["n"], rows[0]["d"]
 

@@ -69,7 +69,8 @@ def create_customers(url: str, rows: int, table: str = "customers") -> None:
                    CASE WHEN g % 17 = 0 THEN NULL
                         ELSE ({NAMES_SQL})[1 + g % {len(NAMES)}] || ' ' || g END,
                    CASE WHEN g % 13 = 0 THEN NULL ELSE 'user' || g || '@example.org' END,
-                   CASE WHEN g % 11 = 0 THEN NULL ELSE (ARRAY['de','fr','jp','vn','us'])[1 + g % 5] END,
+                   CASE WHEN g % 11 = 0 THEN NULL
+                        ELSE (ARRAY['de','fr','jp','vn','us'])[1 + g % 5] END,
                    CASE WHEN g % 7 = 0 THEN NULL ELSE round((g * 3.17)::numeric % 10000, 2) END,
                    CASE WHEN g % 19 = 0 THEN NULL ELSE g / 7.0 END,
                    CASE WHEN g % 23 = 0 THEN NULL ELSE g % 2 = 0 END,
