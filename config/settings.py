@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     phase_pool_max: int = Field(default=8, ge=1, le=256, description="connections per database")
     phase_retry_attempts: int = Field(default=6, ge=1, le=100)
     phase_retry_max_seconds: float = Field(default=5.0, gt=0)
+    phase_pool_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="longest wait for a pooled connection"
+    )
     phase_statement_timeout_seconds: float = Field(default=300.0, gt=0)
     phase_progress_interval_seconds: float = Field(default=0.5, ge=0)
     breaker_failure_threshold: int = Field(default=5, ge=1)

@@ -63,15 +63,16 @@ class Database:
             on_change=self._breaker_changed,
         )
         metrics.BREAKER.labels(name).set(BreakerState.CLOSED)
+        self._conninfo = connection.conninfo()  # holds the secret: never logged
         self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
-            connection.conninfo(),
+            self._conninfo,
             min_size=0,
             max_size=settings.phase_pool_max,
             open=False,
             kwargs={"autocommit": True},
             configure=self._configure,
             check=AsyncConnectionPool.check_connection,
-            timeout=30,
+            timeout=settings.phase_pool_timeout_seconds,
             name=name,
         )
 
@@ -87,6 +88,18 @@ class Database:
         await conn.execute(f"SET idle_in_transaction_session_timeout = {max(ms, 60_000)}")
         await conn.execute(f"SET lock_timeout = {max(ms // 2, 30_000)}")
 
+    async def _diagnose(self, exc: BaseException) -> str:
+        """What went wrong; for a pool timeout, why no connection could be made
+        (the pool only logs that), from one direct attempt."""
+        if not isinstance(exc, PoolTimeout):
+            return first_line(exc)
+        try:
+            probe = await AsyncConnection.connect(self._conninfo, connect_timeout=5)
+        except psycopg.Error as cause:
+            return first_line(cause)
+        await probe.close()
+        return f"all {self.pool.max_size} connections busy ({first_line(exc)})"
+
     def _breaker_changed(self, state: BreakerState) -> None:
         metrics.BREAKER.labels(self.name).set(state)
         log.warning("circuit breaker of connection %s is %s", self.name, state.name)
@@ -101,6 +114,7 @@ class Database:
                 f"{self.breaker.failures} failures (last: {self.last_error}); "
                 f"next trial in {self.breaker.retry_in():.0f} s",
                 self.name,
+                self.breaker.retry_in(),
             )
         try:
             async with self.pool.connection() as conn:
@@ -112,7 +126,7 @@ class Database:
             raise
         except Exception as exc:
             if is_transient(exc):
-                self.last_error = first_line(exc)
+                self.last_error = await self._diagnose(exc)
                 self.breaker.failure()
                 message = f"connection {self.name}: {self.last_error}"
                 raise TransientError(message, self.name) from exc
@@ -152,9 +166,17 @@ async def retrying(settings: Settings, call: Callable[[], Awaitable[T]]) -> T:
         metrics.RETRIES.labels(name).inc()
         log.warning("retrying after %s (attempt %d)", exc, state.attempt_number)
 
+    backoff = wait_random_exponential(multiplier=0.2, max=settings.phase_retry_max_seconds)
+
+    def wait(state: RetryCallState) -> float:
+        # An open breaker: wait for its trial rather than spend an attempt.
+        exc = state.outcome.exception() if state.outcome else None
+        until_trial = exc.retry_in + 0.05 if isinstance(exc, BreakerOpen) else 0.0
+        return max(backoff(state), until_trial)
+
     async for attempt in AsyncRetrying(
         retry=retry_if_exception(lambda e: isinstance(e, PhaseError) and e.retriable),
-        wait=wait_random_exponential(multiplier=0.2, max=settings.phase_retry_max_seconds),
+        wait=wait,
         stop=stop_after_attempt(settings.phase_retry_attempts),
         before_sleep=count,
         reraise=True,

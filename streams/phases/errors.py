@@ -28,7 +28,9 @@ class TransientError(PhaseError):
 
 
 class BreakerOpen(TransientError):
-    pass
+    def __init__(self, message: str, connection: str, retry_in: float) -> None:
+        super().__init__(message, connection)
+        self.retry_in = retry_in
 
 
 class SpecError(PhaseError):

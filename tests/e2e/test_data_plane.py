@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,12 +13,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from config import KafkaNames, Settings
 from config.connections import Connection
+from streams.domain import replay
 from tests.support.data_plane import data_plane, spec
 from tests.support.processes import eventually
-from tests.support.stack import Stack
+from tests.support.stack import Stack, free_port
 from tests.support.tables import connection_for, create_customers, fresh_database
 
 pytestmark = pytest.mark.e2e
@@ -199,11 +202,10 @@ def has_state(url: str) -> bool:
     return bool(found[0]["ok"])
 
 
-def table_digest(url: str) -> tuple[int, str]:
+def table_digest(url: str, table: str = "customers") -> tuple[int, str]:
     rows = fetch(
         url,
-        "SELECT count(*) AS n, md5(string_agg(c::text, '|' ORDER BY c.id)) AS d"
-        " FROM customers AS c",
+        f"SELECT count(*) AS n, md5(string_agg(c::text, '|' ORDER BY c.id)) AS d FROM {table} AS c",
     )
     return rows[0]["n"], rows[0]["d"]
 
@@ -242,3 +244,93 @@ def assert_batches_tile(url: str, migration_id: str, phase: str, total: int) -> 
         for before, after in itertools.pairwise(chain):
             assert after["after_key"] == before["upto_key"], (before, after)
     assert sum(b["rows"] for b in batches) == total
+
+
+def test_a_target_outage_fails_the_phase_and_retry_resumes_it(
+    stack: Stack,
+    settings: Settings,
+    topics: KafkaNames,
+    tmp_path: Path,
+    source_url: str,
+    target_url: str,
+    connections: dict[str, Connection],
+) -> None:
+    create_customers(source_url, 30_000)
+    count_writes(target_url)
+    port = free_port()
+    env = {
+        "PHASE_CONCURRENCY": "1",
+        "PHASE_RETRY_ATTEMPTS": "4",
+        "PHASE_RETRY_MAX_SECONDS": "0.5",
+        "BREAKER_FAILURE_THRESHOLD": "3",
+        "BREAKER_RESET_SECONDS": "3",
+        "PHASE_POOL_TIMEOUT_SECONDS": "2",
+        "PHASE_WORKER_METRICS_PORT": str(port),
+    }
+    target_db = str(conninfo_to_dict(target_url)["dbname"])
+    with data_plane(settings, topics, tmp_path, connections, phase_env=env) as plane:
+        plane.start("m-outage", spec(batch_size=100))
+        eventually(lambda: loaded_rows(target_url, "m-outage") > 0, timeout=120)
+        with psycopg.connect(stack.database_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{target_db}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND usename = current_user",
+                (target_db,),
+            )
+        failed = plane.wait_for("m-outage", "FAILED", "COMPLETED")
+        assert failed.status.value == "FAILED" and failed.phase == "load"
+        assert "connection warehouse" in (failed.reason or ""), failed.reason
+        assert "circuit breaker open" in (failed.reason or ""), failed.reason
+        assert "not currently accepting connections" in (failed.reason or ""), failed.reason
+        assert 'migrator_breaker_state{connection="warehouse"} 2.0' in scrape(port)
+
+        with psycopg.connect(stack.database_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{target_db}" ALLOW_CONNECTIONS true')
+        held = loaded_rows(target_url, "m-outage")
+        plane.retry("m-outage")
+        plane.wait_for("m-outage", "COMPLETED")
+        assert 'migrator_breaker_state{connection="warehouse"} 0.0' in scrape(port)
+
+    assert 0 < held < 30_000
+    assert table_digest(source_url) == table_digest(target_url)
+    assert fetch(target_url, "SELECT n, count(*) AS keys FROM writes GROUP BY n") == [
+        {"n": 1, "keys": 30_000}
+    ]
+    assert_batches_tile(target_url, "m-outage", "load", 30_000)
+
+
+def test_a_hundred_small_migrations_at_once_all_complete(
+    settings: Settings,
+    topics: KafkaNames,
+    tmp_path: Path,
+    source_url: str,
+    target_url: str,
+    connections: dict[str, Connection],
+) -> None:
+    count = 100
+    for i in range(count):
+        create_customers(source_url, 200 + i, table=f"t{i}")
+    with data_plane(settings, topics, tmp_path, connections, phase_workers=2) as plane:
+        for i in range(count):
+            plane.start(f"m-{i}", spec(source_table=f"t{i}", target_table=f"t{i}", batch_size=50))
+
+        def finished() -> dict[str, str] | None:
+            events = plane.events()
+            statuses = {
+                f"m-{i}": replay(f"m-{i}", events.get(f"m-{i}", [])).status.value
+                for i in range(count)
+            }
+            done = all(s in ("COMPLETED", "FAILED") for s in statuses.values())
+            return statuses if done else None
+
+        statuses = eventually(finished, timeout=300, every=2)
+
+    assert set(statuses.values()) == {"COMPLETED"}, statuses
+    for i in range(count):
+        assert table_digest(source_url, f"t{i}") == table_digest(target_url, f"t{i}")
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        return resp.read().decode()
