@@ -9,8 +9,8 @@ key up to its `hi` key. Between batches the run checks its stop signal.
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from streams.phases import checkpoints, metrics
 from streams.phases.checkpoints import Checkpoint
