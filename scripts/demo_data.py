@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS customers (
 FILL = """
 INSERT INTO customers
 SELECT g,
-       (ARRAY['  Zoë Weiß', 'Björk  ', '山田 太郎', 'O''Brien', 'Nguyễn Văn A'])[1 + g %% 5] || ' ' || g,
+       (ARRAY['  Zoë Weiß', 'Björk  ', '山田 太郎', 'O''Brien', 'Nguyễn Văn A'])[1 + g %% 5]
+         || ' ' || g,
        CASE WHEN g %% 97 = 0 THEN NULL ELSE 'User' || g || '@Example.ORG' END,
        CASE WHEN g %% 53 = 0 THEN NULL ELSE (ARRAY['de', 'fr', 'jp', 'vn', 'us'])[1 + g %% 5] END,
        round((g * 7.31)::numeric %% 100000, 2),
