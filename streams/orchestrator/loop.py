@@ -29,7 +29,7 @@ from config.kafka_clients import consumer_config, producer_config
 from schemas import RecordError, decode_command, decode_result, encode
 from streams import metrics
 from streams.consumed import Consumed
-from streams.dead_letters import Origin, dead_letter_headers
+from streams.dead_letters import Origin, attempts_after, dead_letter_headers
 from streams.domain import Input, MigrationState, PhaseResult
 from streams.orchestrator.faults import Faults
 from streams.orchestrator.handling import Outcome, handle
@@ -237,7 +237,8 @@ class OrchestratorLoop:
     def _dead_letter(self, msg: Consumed, error: Exception) -> None:
         origin = Origin(msg.topic, msg.partition, msg.offset)
         log.warning("dead-lettering %s[%s]@%s: %s", *vars(origin).values(), error)
-        headers = [*msg.headers, *dead_letter_headers(origin, error, now())]
+        attempts = attempts_after(msg.headers)  # one more than before a redrive
+        headers = [*msg.headers, *dead_letter_headers(origin, error, now(), attempts)]
         dlq = self.names.dlq(msg.topic)
         self._send(dlq, msg.key, msg.value, headers)
         metrics.DLQ_WRITTEN.labels(dlq).inc()

@@ -22,7 +22,7 @@ from aiokafka.structs import ConsumerRecord
 
 from config import KafkaNames, Settings
 from schemas import RecordError, decode_task, encode
-from streams.dead_letters import Origin, dead_letter_headers
+from streams.dead_letters import Origin, attempts_after, dead_letter_headers
 from streams.domain import PhaseResult
 from streams.phases.context import Limiter
 from streams.phases.database import Databases
@@ -114,7 +114,12 @@ class PhaseWorker:
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
         log.error("undecodable task at %s:%s: %s", record.partition, record.offset, error)
         origin = Origin(record.topic, record.partition, record.offset)
-        headers = dead_letter_headers(origin, error, datetime.now(UTC).isoformat())
+        incoming = list(record.headers)
+        failed_at = datetime.now(UTC).isoformat()
+        headers = [
+            *incoming,
+            *dead_letter_headers(origin, error, failed_at, attempts_after(incoming)),
+        ]
         await self.producer.send_and_wait(
             self.names.dlq(record.topic), record.value, key=record.key, headers=headers
         )

@@ -18,6 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 from config import KafkaNames, Settings
 from config.connections import Connection
 from streams.domain import replay
+from streams.topic_reader import read_committed
 from tests.support.data_plane import data_plane, spec
 from tests.support.processes import eventually
 from tests.support.stack import Stack, free_port
@@ -136,6 +137,7 @@ def test_pause_mid_load_then_resume_completes_equal(
     create_customers(source_url, 30_000)
     slow = {"PHASE_CONCURRENCY": "1"}  # one batch at a time: a load long enough to pause
     with data_plane(settings, topics, tmp_path, connections, phase_env=slow) as plane:
+        plane.producer.produce(topics.phase_tasks, b"not a task", b"m-pause")  # a poison task
         plane.start("m-pause", spec(batch_size=100, parallelism=2))
         eventually(lambda: loaded_rows(target_url, "m-pause") > 0, timeout=120)
         plane.pause("m-pause")
@@ -145,9 +147,17 @@ def test_pause_mid_load_then_resume_completes_equal(
         assert 0 < held < 30_000
         plane.resume("m-pause")
         plane.wait_for("m-pause", "COMPLETED")
+        (dead,) = read_committed(settings, topics.dlq(topics.phase_tasks))
 
     assert table_digest(source_url) == table_digest(target_url)
     assert_batches_tile(target_url, "m-pause", "load", 30_000)
+    headers = dict(dead.headers)
+    assert dead.value == b"not a task" and dead.key == b"m-pause"
+    assert headers["kafka_dlt-original-topic"] == topics.phase_tasks.encode()
+    assert (
+        headers["kafka_dlt-attempts"] == b"1"
+        and b"RecordError" in headers["kafka_dlt-exception-fqcn"]
+    )
 
 
 def test_a_killed_phase_worker_is_replaced_and_no_row_is_written_twice(
