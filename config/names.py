@@ -11,6 +11,7 @@ DLQ_SUFFIX = ".dlq"
 STATE_TABLE = "migration-state"
 PROJECTOR_GROUP = "migration-projector"
 PHASE_WORKER_GROUP = "migration-phase-workers"
+REDRIVE_LEDGER = "migration.dlq-redrives"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,19 @@ class KafkaNames:
     def phase_worker_group(self) -> str:
         """The phase workers share one group over `migration.phase-tasks`."""
         return f"{self.prefix}{PHASE_WORKER_GROUP}"
+
+    @property
+    def redrive_ledger(self) -> str:
+        """What every redrive sent, written in the redrive's own transactions."""
+        return f"{self.prefix}{REDRIVE_LEDGER}"
+
+    def redrive_transactional_id(self, dlq: str) -> str:
+        """One per dead-letter topic: a new redrive run fences an interrupted one."""
+        return f"{self.app_id}-redrive-{dlq}"
+
+    def replay_group(self, replay_id: str) -> str:
+        """A topic replay keeps its position in this group's offsets."""
+        return f"{self.app_id}-replay-{replay_id}"
 
     def dlq(self, topic: str) -> str:
         return f"{topic}{DLQ_SUFFIX}"

@@ -23,6 +23,11 @@ def test_the_default_names_are_pinned() -> None:
     assert names.state_changelog == "migration-orchestrator-migration-state-changelog"
     assert names.projector_group == "migration-projector"
     assert names.phase_worker_group == "migration-phase-workers"
+    assert names.redrive_ledger == "migration.dlq-redrives"
+    assert names.redrive_transactional_id("migration.commands.dlq") == (
+        "migration-orchestrator-redrive-migration.commands.dlq"
+    )
+    assert names.replay_group("r1") == "migration-orchestrator-replay-r1"
 
 
 def test_a_prefix_applies_to_topics_and_groups() -> None:
