@@ -1,1 +1,1 @@
-"""The HTTP API (aiohttp): commands, queries, health."""
+"""The HTTP API (aiohttp): commands, queries, live updates, the dashboard, health."""

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from aiohttp import web
 
 from api.app import create_app
+from api.auth import AuthConfigError
 from config import load_settings
 
 
 def main() -> None:
     settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    web.run_app(create_app(settings), host=settings.api_host, port=settings.api_port)
+    try:
+        app = create_app(settings)
+    except AuthConfigError as exc:
+        print(f"api: refusing to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    web.run_app(app, host=settings.api_host, port=settings.api_port)
 
 
 if __name__ == "__main__":

@@ -1,45 +1,111 @@
-"""Build the aiohttp application: routes, middleware, and owned resources."""
+"""Build the aiohttp application: routes, middleware, and owned resources.
+
+The API reads the read model as a read-only database role (`migrator_api`
+unless API_DATABASE_URL says otherwise) and writes only to Kafka.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
-from api import commands, queries
+from api import commands, dashboard, dead_letters, live, observability, openapi, queries
+from api.auth import Handler, load_tokens
+from api.changes import ChangeHub
 from api.errors import errors_middleware
-from api.keys import NAMES, POOL, PUBLISHER, SETTINGS
+from api.guard import guard_middleware
+from api.keys import HUB, LIMITER, LIVE, NAMES, POOL, PUBLISHER, SETTINGS, TOKENS
 from api.publisher import Publisher
+from api.ratelimit import RateLimiter
+from api.slots import LiveSlots
 from config import KafkaNames, Settings
+
+log = logging.getLogger(__name__)
+ONE = "/api/v1/migrations/{migration_id}"
+
+ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("GET", "/health", observability.health),
+    ("GET", "/ready", observability.ready),
+    ("GET", "/metrics", observability.metrics),
+    ("GET", "/api/v1/openapi.json", openapi.serve),
+    ("GET", "/dashboard", dashboard.static("dashboard.html")),
+    ("GET", "/dashboard/app.js", dashboard.static("dashboard.js")),
+    ("GET", "/dashboard/app.css", dashboard.static("dashboard.css")),
+    ("GET", "/api/v1/whoami", dashboard.whoami),
+    ("GET", "/api/v1/migrations", queries.list_migrations),
+    ("POST", "/api/v1/migrations", commands.create_migration),
+    ("POST", "/api/v1/migrations/pause-all", commands.bulk("pause-all")),
+    ("POST", "/api/v1/migrations/resume-all", commands.bulk("resume-all")),
+    ("GET", ONE, queries.get_migration),
+    ("GET", f"{ONE}/events", queries.list_events),
+    ("GET", f"{ONE}/live", live.migration_socket),
+    *(("POST", f"{ONE}/{kind}", commands.steer(kind)) for kind in commands.STEERING),
+    ("GET", "/api/v1/changes", queries.list_changes),
+    ("GET", "/api/v1/live", live.all_socket),
+    *dead_letters.routes(),
+)
 
 
 def create_app(settings: Settings) -> web.Application:
+    """The app; AuthConfigError when tokens are required and none are set."""
     app = web.Application(
-        middlewares=[errors_middleware], client_max_size=settings.api_max_body_bytes
+        middlewares=[observability.metrics_middleware, errors_middleware, guard_middleware],
+        client_max_size=settings.api_max_body_bytes,
     )
     app[SETTINGS] = settings
     app[NAMES] = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
-    app.cleanup_ctx.extend([_pool, _publisher])
-    app.router.add_get("/health", queries.health)
-    app.router.add_post("/api/v1/migrations", commands.create_migration)
-    app.router.add_get("/api/v1/migrations/{migration_id}", queries.get_migration)
-    app.router.add_get("/api/v1/migrations/{migration_id}/events", queries.list_events)
+    app[TOKENS] = load_tokens(settings)
+    app[LIMITER] = RateLimiter(settings.api_rate_per_second, settings.api_rate_burst)
+    app[LIVE] = LiveSlots(settings.api_live_max_clients)
+    if not app[TOKENS].required:
+        log.warning("API_AUTH=none: every client may query and send commands")
+    app.cleanup_ctx.extend([_pool, _hub, _publisher])
+    app.on_shutdown.append(_close_live)
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
     return app
+
+
+def api_database_url(settings: Settings) -> str:
+    """The API's login: API_DATABASE_URL, else DATABASE_URL as API_DATABASE_USER
+    (without the owner's password)."""
+    if settings.api_database_url is not None:
+        return settings.api_database_url.get_secret_value()
+    parts = conninfo_to_dict(settings.database_url.get_secret_value())
+    parts.pop("password", None)
+    return make_conninfo("", **{**parts, "user": settings.api_database_user})
 
 
 async def _pool(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     pool = AsyncConnectionPool(
-        settings.database_url.get_secret_value(),
+        api_database_url(settings),
+        min_size=1,
         max_size=settings.database_pool_max,
         open=False,
+        timeout=10.0,
         kwargs={"autocommit": True},
     )
-    await pool.open()
+    await pool.open(wait=False)
     app[POOL] = pool
     yield
     await pool.close()
+
+
+async def _hub(app: web.Application) -> AsyncIterator[None]:
+    app[HUB] = ChangeHub(api_database_url(app[SETTINGS]))
+    await app[HUB].start()
+    yield
+    await app[HUB].stop()
+
+
+async def _close_live(app: web.Application) -> None:
+    """Before the server waits for open requests: answer long polls, close sockets."""
+    app[HUB].close()
 
 
 async def _publisher(app: web.Application) -> AsyncIterator[None]:

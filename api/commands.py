@@ -1,22 +1,52 @@
-"""Command handlers: validate, publish to `migration.commands`, answer 202."""
+"""Command handlers: validate, publish to `migration.commands`, answer 202.
+
+With `?wait=true` the answer waits (up to `?timeout=` seconds) until the read
+model shows the command's effect: 200 when it took effect, 409 when it was
+rejected (with the reason), still 202 (`"outcome": "pending"`) when it is not
+visible in time: the command is on its way, not lost, so no 5xx.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
 
-from api.errors import problem
-from api.keys import NAMES, POOL, PUBLISHER
-from api.models import CreateMigrationIn
-from projections.queries import get_migration
+from api import params
+from api.auth import Handler, Role, requires
+from api.effects import Effect, wait_for_effect
+from api.errors import read_json
+from api.keys import HUB, NAMES, POOL, PUBLISHER
+from api.models import CreateMigrationIn, EmptyIn, ReasonIn
+from api.publisher import Position
+from api.responses import ok, problem
+from projections.queries import get_migration, ids_in_status
 from schemas import encode
-from streams.domain import StartMigration
+from streams.domain import (
+    CancelMigration,
+    Command,
+    PauseMigration,
+    ResumeMigration,
+    RetryMigration,
+    StartMigration,
+    Status,
+)
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c9a52-34d4-4c4b-9d55-0e8f2f0c3a11")
-WAIT_SECONDS = 10.0
-MAX_WAIT_SECONDS = 60.0
+STEERING: dict[str, tuple[type[Command], type[BaseModel]]] = {
+    "pause": (PauseMigration, ReasonIn),
+    "resume": (ResumeMigration, EmptyIn),
+    "cancel": (CancelMigration, ReasonIn),
+    "retry": (RetryMigration, EmptyIn),
+}
+BULK: dict[str, tuple[str, tuple[Status, ...]]] = {
+    "pause-all": ("pause", (Status.RUNNING,)),
+    "resume-all": ("resume", (Status.PAUSED,)),
+}
 
 
 def ids_for(idempotency_key: str | None) -> tuple[str, str]:
@@ -27,48 +57,116 @@ def ids_for(idempotency_key: str | None) -> tuple[str, str]:
     return f"m-{uuid.uuid4()}", f"c-{uuid.uuid4()}"
 
 
-async def create_migration(request: web.Request) -> web.Response:
-    body = CreateMigrationIn.model_validate(await request.json())
-    wait = request.query.get("wait") == "true"
-    seconds = wait_seconds(request.query.get("timeout"))
+def command_id_for(idempotency_key: str | None, kind: str, migration_id: str) -> str:
+    """A steering command's id: fixed by an Idempotency-Key (per migration), fresh otherwise."""
+    if idempotency_key:
+        return f"c-{uuid.uuid5(IDEMPOTENCY_NAMESPACE, f'{idempotency_key}/{kind}/{migration_id}')}"
+    return f"c-{uuid.uuid4()}"
+
+
+@requires(Role.OPERATOR)
+async def create_migration(request: web.Request) -> web.StreamResponse:
+    body = CreateMigrationIn.model_validate(await read_json(request))
+    wait, seconds = params.wait(request.query), params.seconds(request.query)
     migration_id, command_id = ids_for(request.headers.get("Idempotency-Key"))
     command = StartMigration(command_id, body.migration_id or migration_id, body.spec.to_domain())
+    position = await _publish(request, command)
+    return await _answer(request, command, position, wait, seconds)
+
+
+def steer(kind: str) -> Handler:
+    """The handler of POST /api/v1/migrations/{migration_id}/<kind>."""
+    command_type, body_model = STEERING[kind]
+
+    @requires(Role.OPERATOR)
+    async def handle(request: web.Request) -> web.StreamResponse:
+        fields = body_model.model_validate(await read_json(request, empty={})).model_dump()
+        wait, seconds = params.wait(request.query), params.seconds(request.query)
+        migration_id = request.match_info["migration_id"]
+        if await get_migration(request.app[POOL], migration_id) is None:
+            return problem(404, f"no migration {migration_id!r}")
+        key = request.headers.get("Idempotency-Key")
+        command = command_type(command_id_for(key, kind, migration_id), migration_id, **fields)
+        position = await _publish(request, command)
+        return await _answer(request, command, position, wait, seconds)
+
+    handle.__name__ = f"{kind}_migration"
+    return handle
+
+
+def bulk(name: str) -> Handler:
+    """The handler of POST /api/v1/migrations/pause-all and resume-all: one
+    command per migration the read model shows in the matching status."""
+    kind, statuses = BULK[name]
+    command_type, body_model = STEERING[kind]
+
+    @requires(Role.OPERATOR)
+    async def handle(request: web.Request) -> web.StreamResponse:
+        fields = body_model.model_validate(await read_json(request, empty={})).model_dump()
+        wait, seconds = params.wait(request.query), params.seconds(request.query)
+        key = request.headers.get("Idempotency-Key")
+        ids = await ids_in_status(request.app[POOL], [s.value for s in statuses])
+        commands = [command_type(command_id_for(key, kind, m), m, **fields) for m in ids]
+        await asyncio.gather(*(_publish(request, c) for c in commands))
+        listed = [{"migration_id": c.migration_id, "command_id": c.command_id} for c in commands]
+        answer: dict[str, Any] = {"count": len(commands), "commands": listed}
+        if not wait:
+            return ok(answer, status=202)
+        return await _answer_all(request, commands, answer, seconds)
+
+    handle.__name__ = name.replace("-", "_")
+    return handle
+
+
+async def _publish(request: web.Request, command: Command) -> Position:
     value, headers = encode(command)
-    key = command.migration_id.encode()
-    position = await request.app[PUBLISHER].publish(
-        request.app[NAMES].commands, key, value, headers
+    topic = request.app[NAMES].commands
+    return await request.app[PUBLISHER].publish(
+        topic, command.migration_id.encode(), value, headers
     )
-    answer = {
+
+
+async def _answer(
+    request: web.Request, command: Command, position: Position, wait: bool, seconds: float
+) -> web.StreamResponse:
+    answer: dict[str, Any] = {
         "migration_id": command.migration_id,
-        "command_id": command_id,
+        "command_id": command.command_id,
         "position": {"partition": position.partition, "offset": position.offset},
     }
-    if wait and not await _wait_visible(request, command, seconds):
-        return problem(504, "command accepted but not yet visible in the read model", answer)
-    location = f"/api/v1/migrations/{command.migration_id}"
-    return web.json_response(answer, status=202, headers={"Location": location})
+    headers = {"Location": f"/api/v1/migrations/{command.migration_id}"}
+    if not wait:
+        return ok(answer, status=202, headers=headers)
+    effect = await _effect(request, command, seconds)
+    if effect is None:
+        return ok({**answer, "outcome": "pending"}, status=202, headers=headers)
+    if effect.rejected:
+        return problem(409, "command rejected", effect.reason, outcome="rejected", **answer)
+    migration = await get_migration(request.app[POOL], command.migration_id)
+    answer.update(outcome="accepted", version=effect.version, migration=migration)
+    return ok(answer, headers=headers)
 
 
-def wait_seconds(raw: str | None) -> float:
-    """`?timeout=` in seconds, within (0, MAX_WAIT_SECONDS]; a bad value is a 400."""
-    if raw is None:
-        return WAIT_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds <= MAX_WAIT_SECONDS:
-        raise web.HTTPBadRequest(
-            reason=f"timeout must be a number of seconds in (0, {MAX_WAIT_SECONDS:g}]"
-        )
-    return seconds
+async def _answer_all(
+    request: web.Request, commands: Sequence[Command], answer: dict[str, Any], seconds: float
+) -> web.StreamResponse:
+    effects = await asyncio.gather(*(_effect(request, c, seconds) for c in commands))
+    for listed, effect in zip(answer["commands"], effects, strict=True):
+        listed["outcome"] = _outcome(effect)
+    outcomes = [c["outcome"] for c in answer["commands"]]
+    answer.update({o: outcomes.count(o) for o in ("accepted", "rejected", "pending")})
+    return ok(answer, status=202 if answer["pending"] else 200)
 
 
-async def _wait_visible(request: web.Request, command: StartMigration, seconds: float) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while loop.time() < deadline:
-        if await get_migration(request.app[POOL], command.migration_id):
-            return True
-        await asyncio.sleep(0.05)
-    return False
+def _outcome(effect: Effect | None) -> str:
+    if effect is None:
+        return "pending"
+    return "rejected" if effect.rejected else "accepted"
+
+
+async def _effect(request: web.Request, command: Command, seconds: float) -> Effect | None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    app = request.app
+    return await wait_for_effect(
+        app[HUB], app[POOL], command.migration_id, command.command_id, deadline
+    )

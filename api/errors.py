@@ -1,4 +1,5 @@
-"""Turn every failure into a JSON answer: 4xx that says why, never a bare 500."""
+"""Turn every failure into a JSON answer: a 4xx that says why, a 503 when a
+dependency is down, and a 500 only for a bug (logged)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,18 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
+import psycopg
 from aiohttp import web
+from confluent_kafka import KafkaException
+from psycopg_pool import PoolTimeout
 from pydantic import ValidationError
+
+from api.responses import problem
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-
-def problem(status: int, title: str, detail: object = None) -> web.Response:
-    body: dict[str, object] = {"status": status, "title": title}
-    if detail is not None:
-        body["detail"] = detail
-    return web.json_response(body, status=status)
+__all__ = ["errors_middleware", "problem", "read_json", "validation_detail"]
 
 
 def validation_detail(exc: ValidationError) -> list[dict[str, str]]:
@@ -27,20 +28,37 @@ def validation_detail(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
+async def read_json(request: web.Request, empty: object = None) -> object:
+    """The body as JSON; `empty` when there is none (None: a body is required)."""
+    raw = await request.read()
+    if not raw.strip() and empty is not None:
+        return empty
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(reason=f"malformed JSON: {exc}") from None
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except web.HTTPRequestEntityTooLarge:
-        return problem(413, "request body too large")
+    except web.HTTPRequestEntityTooLarge as exc:
+        return problem(413, "request body too large", exc.text)
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
             return problem(exc.status, exc.reason)
         raise
     except ValidationError as exc:
         return problem(422, "invalid request body", validation_detail(exc))
-    except json.JSONDecodeError as exc:
-        return problem(400, "malformed JSON", str(exc))
+    except psycopg.DataError as exc:
+        return problem(400, "a value the database cannot take", str(exc).splitlines()[0])
+    except (psycopg.OperationalError, psycopg.errors.UndefinedTable, PoolTimeout) as exc:
+        log.warning("read model unavailable on %s %s: %s", request.method, request.path, exc)
+        return problem(503, "read model unavailable", "try again shortly")
+    except KafkaException as exc:
+        log.warning("Kafka unavailable on %s %s: %s", request.method, request.path, exc)
+        return problem(503, "command bus unavailable", "try again shortly")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "internal error")

@@ -5,10 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
+from api.auth import Tokens
+from api.changes import ChangeHub
 from api.publisher import Publisher
+from api.ratelimit import RateLimiter
+from api.slots import LiveSlots
 from config import KafkaNames, Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 NAMES = web.AppKey("names", KafkaNames)
 POOL = web.AppKey("pool", AsyncConnectionPool)
 PUBLISHER = web.AppKey("publisher", Publisher)
+HUB = web.AppKey("hub", ChangeHub)
+TOKENS = web.AppKey("tokens", Tokens)
+LIMITER = web.AppKey("limiter", RateLimiter)
+LIVE = web.AppKey("live", LiveSlots)

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streams.domain import MigrationSpec
 
 NAME = r"^[A-Za-z_][A-Za-z0-9_.]{0,127}$"
+MIGRATION_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
+
+
+def check_spec_parts(mapping: dict[str, Any], rules: list[dict[str, Any]]) -> None:
+    """The hook to the data plane's own check of a spec's mapping and rules
+    (`streams.phases.spec.parse_spec_parts`): its ValueError says what is wrong."""
+    from streams.phases.spec import parse_spec_parts
+
+    parse_spec_parts(mapping, rules)
 
 
 class SpecIn(BaseModel):
@@ -25,6 +34,11 @@ class SpecIn(BaseModel):
     batch_size: int = Field(default=1000, ge=1, le=1_000_000)
     parallelism: int = Field(default=1, ge=1, le=64)
 
+    @model_validator(mode="after")
+    def _parts(self) -> SpecIn:
+        check_spec_parts(self.mapping, self.rules)
+        return self
+
     def to_domain(self) -> MigrationSpec:
         data = self.model_dump()
         data["rules"] = tuple(data["rules"])
@@ -34,5 +48,19 @@ class SpecIn(BaseModel):
 class CreateMigrationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    migration_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
+    migration_id: str | None = Field(default=None, pattern=MIGRATION_ID)
     spec: SpecIn
+
+
+class ReasonIn(BaseModel):
+    """The optional body of pause, cancel, pause-all."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: str = Field(default="", max_length=500)
+
+
+class EmptyIn(BaseModel):
+    """The optional body of resume, retry, resume-all: nothing, or `{}`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)

@@ -43,6 +43,13 @@ class Publisher:
         self._producer.produce(topic, value, key, headers=list(headers), on_delivery=delivered)
         return await done
 
+    async def check(self, topic: str, seconds: float) -> None:
+        """Raise unless the broker answers with `topic`'s metadata within `seconds`."""
+        metadata = await asyncio.to_thread(self._producer.list_topics, topic, seconds)
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None:
+            raise KafkaException(found.error if found else f"topic {topic} unknown")
+
     def _poll(self) -> None:
         while self._running:
             self._producer.poll(0.1)

@@ -4,29 +4,43 @@ from __future__ import annotations
 
 import json
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from cli import steering
+from cli.dlq import app as dlq_app
+from cli.topic_replay import replay as replay_topic
 from config import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Operate the migration orchestrator.")
 topics = typer.Typer(no_args_is_help=True, help="Kafka topics of the contract.")
 app.add_typer(topics, name="topics")
+app.add_typer(dlq_app, name="dlq")
+for _name, _command in steering.COMMANDS.items():
+    app.command(_name)(_command)
+topics.command("replay")(replay_topic)
+app.add_typer(topics, name="topic", hidden=True)  # `migrator topic replay` too
 console = Console(stderr=True)
 
 
 @app.command()
 def worker() -> None:
-    """Run one orchestrator worker (Faust) of the consumer group."""
+    """Run one orchestrator worker of the consumer group."""
     from streams.__main__ import main as run_worker
 
     sys.argv = [sys.argv[0], "worker"]
     raise typer.Exit(run_worker(["worker"]))
+
+
+@app.command("phase-worker")
+def phase_worker() -> None:
+    """Run one phase worker: extract, transform, validate, load and reconcile."""
+    from streams.__main__ import main as run_streams
+
+    raise typer.Exit(run_streams(["phase-worker"]))
 
 
 @app.command()
@@ -102,21 +116,9 @@ def _read_json(path: Path) -> Any:
 
 
 def _http(method: str, url: str, body: object = None, timeout: float = 30.0) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        console.print(f"[red]{method} {url}: {exc.code} {exc.read().decode()}[/red]")
-        raise typer.Exit(1) from exc
-    except TimeoutError as exc:
-        console.print(f"[red]{method} {url}: no answer within {timeout:g} s[/red]")
-        raise typer.Exit(1) from exc
-    except urllib.error.URLError as exc:
-        console.print(f"[red]{method} {url}: {exc.reason} (is the API running?)[/red]")
-        raise typer.Exit(1) from exc
+    from cli.api_client import call_api
+
+    return call_api(method, url, body, timeout)
 
 
 def main() -> None:

@@ -1,9 +1,11 @@
 """Errors of the projector.
 
 ProjectionError
-├── SequenceGap      an event's sequence skips ahead: refuse, never guess
-└── OffsetConflict   the stored offset moved under us: another projector
-                     owns the partition now (fenced); roll back
+├── SequenceGap       an event's sequence skips ahead: refuse, never guess
+├── SequenceConflict  an event repeats a sequence already applied, with other
+│                     content: the log forked; refuse
+└── OffsetConflict    the stored offset moved under us: another projector
+                      owns the partition now (fenced); roll back
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ class ProjectionError(Exception):
 
 
 class SequenceGap(ProjectionError):
+    pass
+
+
+class SequenceConflict(ProjectionError):
     pass
 
 

@@ -1,23 +1,33 @@
 """The projector: `migration.events` (read_committed) into PostgreSQL.
 
 Each batch's rows and the offsets it consumed commit in one database
-transaction; on (re)assignment it resumes from the offsets stored there.
+transaction, with a NOTIFY that live readers (the API) hear at commit; on
+(re)assignment it resumes from the offsets stored there. A gap in a
+migration's sequence, or a repeated sequence with other content, halts it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from collections.abc import Iterable, Sequence
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import start_http_server
 
 from config import KafkaNames, Settings
-from projections import store
+from projections import metrics, store
+from projections.exceptions import ProjectionError, SequenceConflict
+from projections.faults import Faults
+from projections.fold import Folded, fold_batch
 from projections.schema import apply_schema
 from schemas import RecordError, decode_event
+from schemas.records import to_plain
+from streams.domain.events import Event
 
 log = logging.getLogger(__name__)
 PROJECTION = "read-model"
@@ -28,9 +38,14 @@ class Projector:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+        self.faults = Faults(settings.projector_fault, settings.projector_fault_batch)
         self._stopping = asyncio.Event()
+        self.lock = asyncio.Lock()  # a batch in flight, or a seek on assignment
+        self._last_seen: dict[int, float] = {}  # partition -> timestamp (s) of its last event
 
     async def run(self) -> None:
+        if self.settings.projector_metrics_port:
+            start_http_server(self.settings.projector_metrics_port)
         dsn = self.settings.database_url.get_secret_value()
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
             await apply_schema(conn)
@@ -39,6 +54,9 @@ class Projector:
             await consumer.start()
             try:
                 await self._loop(consumer, conn)
+            except ProjectionError as exc:
+                log.critical("projection halted, nothing of the batch applied: %s", exc)
+                raise
             finally:
                 await consumer.stop()
 
@@ -56,31 +74,105 @@ class Projector:
 
     async def _loop(self, consumer: AIOKafkaConsumer, conn: store.Conn) -> None:
         while not self._stopping.is_set():
-            batch: Batch = await consumer.getmany(timeout_ms=200, max_records=1000)
+            batch: Batch = await consumer.getmany(
+                timeout_ms=200, max_records=self.settings.projector_batch_max
+            )
             if batch:
                 await self.project(conn, batch)
+            await self._measure_lag(consumer)
 
     async def project(self, conn: store.Conn, batch: Batch) -> None:
-        """Apply one batch and advance its offsets, all in one transaction."""
-        async with conn.transaction():
-            stored = await store.stored_offsets(conn, PROJECTION, self.names.events)
-            for tp, records in batch.items():
-                await self._apply_records(conn, records)
-                old = stored.get(tp.partition)
-                new = records[-1].offset + 1
-                await store.advance_offset(conn, PROJECTION, tp.topic, tp.partition, old, new)
+        """Apply one batch and advance its offsets, all in one transaction.
 
-    async def _apply_records(
-        self, conn: store.Conn, records: Sequence[ConsumerRecord[bytes, bytes]]
-    ) -> None:
-        for record in records:
-            try:
-                event = decode_event(record.value, list(record.headers))
-            except RecordError as exc:
-                log.error("skipping undecodable event at offset %s: %s", record.offset, exc)
+        aiokafka may run the rebalance listener while a batch is in flight: the
+        lock makes its seek wait for the commit, and records below the stored
+        offset (fetched again after such a seek) are skipped."""
+        began = time.perf_counter()
+        async with self.lock, conn.transaction():
+            stored = await store.stored_offsets(conn, PROJECTION, self.names.events)
+            batch = _unprojected(batch, stored)
+            events = self._decode(batch)
+            folded = await self._fold(conn, events)
+            feed = await store.write(conn, folded)
+            versions = {mid: row.state.version for mid, row in folded.rows.items()}
+            await store.notify(conn, feed, versions)
+            await self._advance(conn, batch, stored)
+            self.faults.before_commit()
+        metrics.BATCH_COMMIT.observe(time.perf_counter() - began)
+        metrics.BATCH_EVENTS.observe(len(folded.history))
+        metrics.EVENTS.inc(len(folded.history))
+        for outcome, seconds in folded.durations:
+            metrics.MIGRATION_DURATION.labels(outcome).observe(seconds)
+
+    def _decode(self, batch: Batch) -> list[Event]:
+        events: list[Event] = []
+        for tp, records in batch.items():
+            for record in records:
+                try:
+                    events.append(decode_event(record.value, list(record.headers)))
+                except RecordError as exc:
+                    metrics.UNDECODABLE.inc()
+                    log.error("undecodable event at %s[%s]: %s", tp.topic, record.offset, exc)
+            self._last_seen[tp.partition] = records[-1].timestamp / 1000
+        return events
+
+    async def _fold(self, conn: store.Conn, events: Sequence[Event]) -> Folded:
+        mids = sorted({e.migration_id for e in events})
+        rows = await store.load_rows(conn, mids)
+        folded = fold_batch(rows, await store.load_phases(conn, mids), events)
+        if folded.duplicates:
+            await _check_duplicates(conn, folded)
+        return folded
+
+    async def _advance(self, conn: store.Conn, batch: Batch, stored: dict[int, int]) -> None:
+        for tp, records in batch.items():
+            new = records[-1].offset + 1
+            await store.advance_offset(
+                conn, PROJECTION, tp.topic, tp.partition, stored.get(tp.partition), new
+            )
+
+    async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
+        behind_since: list[float] = []
+        for tp in consumer.assignment():
+            stable = consumer.last_stable_offset(tp)
+            if stable is None:
                 continue
-            if not await store.apply_event(conn, event):
-                log.warning("duplicate event %s ignored", event.event_id)
+            lag = max(0, stable - await consumer.position(tp))
+            metrics.LAG_RECORDS.labels(str(tp.partition)).set(lag)
+            if lag and tp.partition in self._last_seen:
+                behind_since.append(self._last_seen[tp.partition])
+        metrics.LAG_SECONDS.set(time.time() - min(behind_since) if behind_since else 0.0)
+
+
+def _unprojected(batch: Batch, stored: dict[int, int]) -> Batch:
+    """The records at or past each partition's stored offset."""
+    kept = {
+        tp: [r for r in records if r.offset >= stored.get(tp.partition, 0)]
+        for tp, records in batch.items()
+    }
+    return {tp: records for tp, records in kept.items() if records}
+
+
+async def _check_duplicates(conn: store.Conn, folded: Folded) -> None:
+    """A repeat of an applied event is skipped, loudly; a repeat with other
+    content means the log forked: refuse it."""
+    applied = {(e.migration_id, e.sequence): _plain(e) for e in folded.history}
+    keys = [(e.migration_id, e.sequence) for e in folded.duplicates]
+    stored = await store.stored_events(conn, [k for k in keys if k not in applied])
+    for event, key in zip(folded.duplicates, keys, strict=True):
+        before = applied.get(key, stored.get(key))
+        if before != _plain(event):
+            raise SequenceConflict(
+                f"migration {key[0]}: event {key[1]} seen again with other content"
+                f" ({event.type}, event id {event.event_id})"
+            )
+        metrics.DUPLICATES.inc()
+        log.error("event %s (sequence %s) seen again; not applied twice", event.event_id, key[1])
+
+
+def _plain(event: Event) -> object:
+    """The event as its JSONB history row holds it."""
+    return json.loads(json.dumps(to_plain(event)))
 
 
 class _Resume(ConsumerRebalanceListener):
@@ -94,7 +186,8 @@ class _Resume(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         topic = self.owner.names.events
-        stored = await store.stored_offsets(self.conn, PROJECTION, topic)
+        async with self.owner.lock:
+            stored = await store.stored_offsets(self.conn, PROJECTION, topic)
         for tp in assigned:
             if tp.partition in stored:
                 self.consumer.seek(tp, stored[tp.partition])

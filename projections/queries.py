@@ -2,32 +2,128 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+Row = dict[str, Any]
 MIGRATION_COLUMNS = (
-    "migration_id, status, phase, version, spec, run, checkpoint, rows_done, rows_total,"
-    " score, reason, created_at, updated_at"
+    "m.migration_id, m.status, m.phase, m.version, m.spec, m.run, m.checkpoint, m.rows_done,"
+    " m.rows_total, m.score, m.reason, m.created_at, m.updated_at, m.started_at,"
+    " m.finished_at, m.feed_version"
 )
+PHASES = (
+    "COALESCE((SELECT json_agg(json_build_object("
+    "'phase', p.phase, 'status', p.status, 'run', p.run, 'rows_done', p.rows_done,"
+    " 'rows_total', p.rows_total, 'checkpoint', p.checkpoint, 'score', p.score,"
+    " 'reason', p.reason, 'started_at', p.started_at, 'finished_at', p.finished_at,"
+    " 'updated_at', p.updated_at) ORDER BY p.started_at, p.phase)"
+    " FROM migration_phases p WHERE p.migration_id = m.migration_id), '[]') AS phases"
+)
+SELECT_MIGRATIONS = f"SELECT {MIGRATION_COLUMNS}, {PHASES} FROM migrations m"
+EVENT_COLUMNS = "sequence, event_id, type, occurred_at, causation_id, payload"
 
 
-async def get_migration(pool: AsyncConnectionPool, migration_id: str) -> dict[str, Any] | None:
+async def _all(pool: AsyncConnectionPool, sql: str, params: Sequence[object]) -> list[Row]:
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            f"SELECT {MIGRATION_COLUMNS} FROM migrations"
-            " WHERE migration_id = %s AND spec IS NOT NULL",
-            (migration_id,),
-        )
-        return await cur.fetchone()
-
-
-async def list_events(pool: AsyncConnectionPool, migration_id: str) -> list[dict[str, Any]]:
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT sequence, event_id, type, occurred_at, causation_id, payload"
-            " FROM migration_events WHERE migration_id = %s ORDER BY sequence",
-            (migration_id,),
-        )
+        await cur.execute(sql.encode(), params)
         return await cur.fetchall()
+
+
+async def get_migration(pool: AsyncConnectionPool, migration_id: str) -> Row | None:
+    """A migration that exists (a row without a spec has only rejections)."""
+    rows = await _all(
+        pool,
+        f"{SELECT_MIGRATIONS} WHERE m.migration_id = %s AND m.spec IS NOT NULL",
+        [migration_id],
+    )
+    return rows[0] if rows else None
+
+
+async def list_migrations(
+    pool: AsyncConnectionPool,
+    statuses: Sequence[str],
+    limit: int,
+    after: tuple[str, str] | None,
+) -> tuple[int, list[Row]]:
+    """(feed version, up to `limit` rows) newest first, after the key
+    (created_at, migration_id) of the last row of the previous page."""
+    where = ["m.spec IS NOT NULL"]
+    params: list[object] = []
+    if statuses:
+        where.append("m.status = ANY(%s)")
+        params.append(list(statuses))
+    if after is not None:
+        where.append("(m.created_at, m.migration_id) < (%s::timestamptz, %s)")
+        params.extend(after)
+    sql = (
+        f"{SELECT_MIGRATIONS} WHERE {' AND '.join(where)}"
+        " ORDER BY m.created_at DESC, m.migration_id DESC LIMIT %s"
+    )
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        feed = await _feed(conn)
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(sql.encode(), [*params, limit])
+            return feed, await cur.fetchall()
+
+
+async def _feed(conn: Any) -> int:
+    cur = await conn.execute("SELECT version FROM feed_version WHERE id = 1")
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def feed_version(pool: AsyncConnectionPool) -> int:
+    async with pool.connection() as conn:
+        return await _feed(conn)
+
+
+async def changes_since(pool: AsyncConnectionPool, version: int, limit: int) -> list[Row]:
+    """Migrations written after feed version `version`, in the order written."""
+    return await _all(
+        pool,
+        f"{SELECT_MIGRATIONS} WHERE m.feed_version > %s AND m.spec IS NOT NULL"
+        " ORDER BY m.feed_version LIMIT %s",
+        [version, limit],
+    )
+
+
+async def list_events(
+    pool: AsyncConnectionPool, migration_id: str, after: int = 0, limit: int = 10_000
+) -> list[Row]:
+    return await _all(
+        pool,
+        f"SELECT {EVENT_COLUMNS} FROM migration_events"
+        " WHERE migration_id = %s AND sequence > %s ORDER BY sequence LIMIT %s",
+        [migration_id, after, limit],
+    )
+
+
+async def command_effect(
+    pool: AsyncConnectionPool, migration_id: str, command_id: str
+) -> list[Row]:
+    """The events a command caused (its rejection, or what it did), once projected."""
+    return await _all(
+        pool,
+        f"SELECT {EVENT_COLUMNS} FROM migration_events"
+        " WHERE migration_id = %s AND causation_id = %s ORDER BY sequence",
+        [migration_id, command_id],
+    )
+
+
+async def ids_in_status(pool: AsyncConnectionPool, statuses: Sequence[str]) -> list[str]:
+    rows = await _all(
+        pool,
+        "SELECT migration_id FROM migrations WHERE status = ANY(%s) AND spec IS NOT NULL"
+        " ORDER BY migration_id",
+        [list(statuses)],
+    )
+    return [r["migration_id"] for r in rows]
+
+
+async def ping(pool: AsyncConnectionPool) -> None:
+    """Raise unless the read model answers (reachable, schema applied, readable)."""
+    await _all(pool, "SELECT version FROM feed_version WHERE id = 1", [])

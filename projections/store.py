@@ -1,23 +1,30 @@
-"""Writes of the projector: events folded into rows, offsets by compare-and-set.
+"""Reads and writes of the projector, a batch at a time.
 
-The read model's row is the domain's own fold (`evolve`) of the events, so the
-projection and the orchestrator cannot disagree on what an event means.
+Rows of the migrations a batch touches are loaded (locked) in one query,
+folded in memory (`projections.fold`), and written back with one statement per
+table: history by COPY, rows and phase rows by one upsert over arrays. Offsets
+advance by compare-and-set. Every value travels as a parameter.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
-from projections.exceptions import OffsetConflict, SequenceGap
+from projections.exceptions import OffsetConflict
+from projections.fold import Folded, PhaseKey, PhaseRow, Row
 from schemas.records import spec_from_plain, to_plain, to_plain_spec
-from streams.domain import MigrationState, Status, evolve
+from streams.domain import MigrationState, Status
 from streams.domain.events import Event
 
 Conn = psycopg.AsyncConnection[Any]
+CHANNEL = "migration_changes"
+NOTIFY_BYTES = 7000  # PostgreSQL refuses payloads of 8000 bytes or more
 STATE_COLUMNS = (
     "status",
     "phase",
@@ -29,6 +36,45 @@ STATE_COLUMNS = (
     "rows_total",
     "score",
     "reason",
+)
+TIME_COLUMNS = ("created_at", "updated_at", "started_at", "finished_at")
+PHASE_COLUMNS = (
+    "status",
+    "run",
+    "rows_done",
+    "rows_total",
+    "checkpoint",
+    "score",
+    "reason",
+    "started_at",
+    "finished_at",
+    "updated_at",
+)
+PHASE_TYPES = (
+    "text",
+    "int",
+    "bigint",
+    "bigint",
+    "text",
+    "float8",
+    "text",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+)
+ROW_TYPES = (
+    "text",
+    "text",
+    "bigint",
+    "jsonb",
+    "int",
+    "text",
+    "bigint",
+    "bigint",
+    "float8",
+    "text",
+    *(["timestamptz"] * 4),
+    "bigint",
 )
 
 
@@ -60,62 +106,160 @@ async def advance_offset(
         raise OffsetConflict(f"{topic}[{partition}]: stored offset is no longer {old}")
 
 
-async def load_state(conn: Conn, migration_id: str) -> MigrationState:
+async def load_rows(conn: Conn, migration_ids: Sequence[str]) -> dict[str, Row]:
+    """The rows of these migrations, locked until the transaction ends."""
+    columns = ", ".join(("migration_id", *STATE_COLUMNS, *TIME_COLUMNS))
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"SELECT {', '.join(STATE_COLUMNS)} FROM migrations WHERE migration_id = %s FOR UPDATE",
-            (migration_id,),
+            f"SELECT {columns} FROM migrations WHERE migration_id = ANY(%s)"
+            " ORDER BY migration_id FOR UPDATE",
+            (list(migration_ids),),
         )
-        row = await cur.fetchone()
-    if row is None:
-        return MigrationState(migration_id)
-    spec = row.pop("spec")
-    return MigrationState(
-        migration_id=migration_id,
-        **{**row, "status": Status(row["status"])},
+        return {r["migration_id"]: _row(r) for r in await cur.fetchall()}
+
+
+def _row(r: dict[str, Any]) -> Row:
+    spec = r["spec"]
+    state = MigrationState(
+        migration_id=r["migration_id"],
+        **{c: r[c] for c in STATE_COLUMNS if c not in ("status", "spec")},
+        status=Status(r["status"]),
         spec=spec_from_plain(spec) if spec is not None else None,
     )
+    return Row(state, *(_iso(r[c]) for c in TIME_COLUMNS))
 
 
-async def apply_event(conn: Conn, event: Event) -> bool:
-    """Apply one event; False for a duplicate (already applied). A gap raises."""
-    state = await load_state(conn, event.migration_id)
-    if event.sequence <= state.version:
-        return False
-    if event.sequence != state.version + 1:
-        raise SequenceGap(
-            f"migration {event.migration_id}: event {event.sequence} after {state.version}"
+async def load_phases(conn: Conn, migration_ids: Sequence[str]) -> dict[PhaseKey, PhaseRow]:
+    columns = ", ".join(("migration_id", "phase", *PHASE_COLUMNS))
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {columns} FROM migration_phases WHERE migration_id = ANY(%s)",
+            (list(migration_ids),),
         )
-    await _insert_history(conn, event)
-    await _save_state(conn, evolve(state, event), event.occurred_at)
-    return True
+        found = await cur.fetchall()
+    return {(r["migration_id"], r["phase"]): _phase_row(r) for r in found}
 
 
-async def _save_state(conn: Conn, state: MigrationState, at: str) -> None:
-    values = [getattr(state, c) for c in STATE_COLUMNS]
-    values[STATE_COLUMNS.index("status")] = state.status.value
-    values[STATE_COLUMNS.index("spec")] = Jsonb(to_plain_spec(state.spec)) if state.spec else None
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in STATE_COLUMNS)
+def _phase_row(r: dict[str, Any]) -> PhaseRow:
+    times = {c: _iso(r[c]) for c in ("started_at", "finished_at", "updated_at")}
+    return PhaseRow(**{**r, **times})
+
+
+async def stored_events(
+    conn: Conn, keys: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], dict[str, Any]]:
+    """The stored payloads of these (migration_id, sequence) pairs."""
+    pairs = list(keys)
+    mids, seqs = [m for m, _ in pairs], [s for _, s in pairs]
+    cur = await conn.execute(
+        "SELECT e.migration_id, e.sequence, e.payload FROM migration_events e"
+        " JOIN unnest(%s::text[], %s::bigint[]) AS k(mid, seq)"
+        " ON e.migration_id = k.mid AND e.sequence = k.seq",
+        (mids, seqs),
+    )
+    return {(m, int(s)): p for m, s, p in await cur.fetchall()}
+
+
+async def write(conn: Conn, folded: Folded) -> int:
+    """Write what a batch changed; return the feed version of its last row."""
+    await _insert_history(conn, folded.history)
+    feed = await _next_feed_versions(conn, len(folded.rows))
+    await _upsert_rows(conn, folded.rows.values(), feed)
+    await _upsert_phases(conn, folded.phases.values())
+    return feed + len(folded.rows) - 1 if folded.rows else feed - 1
+
+
+async def _insert_history(conn: Conn, events: Sequence[Event]) -> None:
+    columns = "migration_id, sequence, event_id, type, occurred_at, causation_id, payload"
+    async with (
+        conn.cursor() as cur,
+        cur.copy(f"COPY migration_events ({columns}) FROM STDIN") as cp,
+    ):
+        for e in events:
+            payload = json.dumps(to_plain(e))
+            row = (e.migration_id, e.sequence, e.event_id, e.type, e.occurred_at, e.causation_id)
+            await cp.write_row((*row, payload))
+
+
+async def _next_feed_versions(conn: Conn, count: int) -> int:
+    """Reserve `count` feed versions; return the first. The row stays locked
+    until commit, so versions become visible in the order they were given."""
+    cur = await conn.execute(
+        "UPDATE feed_version SET version = version + %s WHERE id = 1 RETURNING version", (count,)
+    )
+    row = await cur.fetchone()
+    assert row is not None, "feed_version has its one row from the SQL migration"
+    return int(row[0]) - count + 1
+
+
+async def _upsert_rows(conn: Conn, rows: Iterable[Row], first_feed: int) -> None:
+    columns = ("migration_id", *STATE_COLUMNS, *TIME_COLUMNS, "feed_version")
+    data = [_row_values(row, first_feed + i) for i, row in enumerate(rows)]
+    kept = ("migration_id", "created_at")
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in kept)
     await conn.execute(
-        f"INSERT INTO migrations (migration_id, {', '.join(STATE_COLUMNS)}, created_at, updated_at)"
-        f" VALUES (%s, {', '.join(['%s'] * len(STATE_COLUMNS))}, %s, %s)"
-        f" ON CONFLICT (migration_id) DO UPDATE SET {updates}, updated_at = EXCLUDED.updated_at",
-        (state.migration_id, *values, at, at),
+        f"INSERT INTO migrations ({', '.join(columns)}) {_unnest(('text', *ROW_TYPES))}"
+        f" ON CONFLICT (migration_id) DO UPDATE SET {updates}",
+        _columns_of(data, len(columns)),
     )
 
 
-async def _insert_history(conn: Conn, event: Event) -> None:
+def _row_values(row: Row, feed: int) -> tuple[Any, ...]:
+    s = row.state
+    spec = json.dumps(to_plain_spec(s.spec)) if s.spec else None
+    state = (s.status.value, s.phase, s.version, spec, s.run, s.checkpoint)
+    rest = (s.rows_done, s.rows_total, s.score, s.reason)
+    times = (row.created_at, row.updated_at, row.started_at, row.finished_at)
+    return (s.migration_id, *state, *rest, *times, feed)
+
+
+async def _upsert_phases(conn: Conn, phases: Iterable[PhaseRow]) -> None:
+    columns = ("migration_id", "phase", *PHASE_COLUMNS)
+    data = [tuple(getattr(p, c) for c in columns) for p in phases]
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in PHASE_COLUMNS)
     await conn.execute(
-        "INSERT INTO migration_events"
-        " (migration_id, sequence, event_id, type, occurred_at, causation_id, payload)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (
-            event.migration_id,
-            event.sequence,
-            event.event_id,
-            event.type,
-            event.occurred_at,
-            event.causation_id,
-            Jsonb(to_plain(event)),
-        ),
+        f"INSERT INTO migration_phases ({', '.join(columns)})"
+        f" {_unnest(('text', 'text', *PHASE_TYPES))}"
+        f" ON CONFLICT (migration_id, phase) DO UPDATE SET {updates}",
+        _columns_of(data, len(columns)),
     )
+
+
+def _unnest(types: Sequence[str]) -> str:
+    """`SELECT * FROM unnest(%s::t1[], ...)`: many rows in one parameterised statement."""
+    return "SELECT * FROM unnest(" + ", ".join(f"%s::{t}[]" for t in types) + ")"
+
+
+def _columns_of(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [[r[i] for r in rows] for i in range(width)]
+
+
+async def notify(conn: Conn, feed: int, versions: dict[str, int]) -> None:
+    """Signal the changes at commit (NOTIFY is transactional), in payloads
+    small enough for PostgreSQL: {"feed": feed version, "m": {migration_id: version}}."""
+    for chunk in _chunks(versions):
+        payload = json.dumps({"feed": feed, "m": chunk}, separators=(",", ":"))
+        await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+
+
+def _chunks(versions: dict[str, int]) -> Iterable[dict[str, Any]]:
+    """Chunks of {migration_id: version}; an id too long for any payload makes
+    a chunk {"*": 0} that tells listeners to look at everything."""
+    chunk: dict[str, Any] = {}
+    size = 0
+    for mid, version in versions.items():
+        entry = len(mid.encode()) + 30
+        if entry > NOTIFY_BYTES:
+            yield {"*": 0}
+            continue
+        if chunk and size + entry > NOTIFY_BYTES:
+            yield chunk
+            chunk, size = {}, 0
+        chunk[mid] = version
+        size += entry
+    if chunk:
+        yield chunk
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

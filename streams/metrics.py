@@ -28,6 +28,14 @@ BATCH_INPUTS = Histogram(
 DLQ_WRITTEN = Counter(
     "migrator_dlq_records_total", "Records sent to a dead-letter topic", ["topic"]
 )
+DLQ_DEPTH = Gauge(
+    "migrator_dlq_depth", "Committed records retained in a dead-letter topic", ["topic"]
+)
+CONSUMER_LAG = Gauge(
+    "migrator_consumer_lag",
+    "Offsets a consumer group's commits are behind the topic's committed end",
+    ["group", "topic"],
+)
 
 _LIFECYCLE: dict[type[Event], str] = {
     MigrationStarted: "started",

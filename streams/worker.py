@@ -13,6 +13,7 @@ import threading
 from prometheus_client import start_http_server
 
 from config import load_settings
+from streams.ops_metrics import OpsMetrics
 from streams.orchestrator.loop import OrchestratorLoop
 
 
@@ -24,4 +25,5 @@ def run_worker(stop: threading.Event) -> None:
     )
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr=settings.api_host)
+        OpsMetrics(settings, stop).start()  # DLQ depth and consumer lag, from Kafka
     OrchestratorLoop(settings, stop).run()

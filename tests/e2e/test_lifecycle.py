@@ -17,11 +17,10 @@ from tests.support.processes import (
     ROOT,
     Processes,
     eventually,
-    http,
     process_env,
 )
 from tests.support.stack import Stack
-from tests.support.system import SPEC, migration, running_system, send_commands
+from tests.support.system import SPEC, api_http, migration, running_system, send_commands
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +61,9 @@ def test_a_migration_runs_every_phase_pauses_resumes_and_completes(
         lambda: migration(settings, mid).get("status") == "COMPLETED" and migration(settings, mid)
     )
     assert (done["phase"], done["rows_done"]) == ("reconcile", 100)
-    _, history = http("GET", f"http://127.0.0.1:{settings.api_port}/api/v1/migrations/{mid}/events")
+    _, history = api_http(
+        "GET", f"http://127.0.0.1:{settings.api_port}/api/v1/migrations/{mid}/events"
+    )
     types = [e["type"] for e in history["events"]]
     pause_to_resume = ["MigrationPausing", "MigrationPaused", "MigrationResumed"]
     assert [t for t in types if t in pause_to_resume] == pause_to_resume

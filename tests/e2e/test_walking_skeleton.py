@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from config import KafkaNames, Settings
-from tests.support.processes import ROOT, Processes, eventually, group_is_stable, http
+from tests.support.processes import ROOT, Processes, eventually, group_is_stable
 from tests.support.stack import Stack
 from tests.support.system import (
     SPEC,
+    api_http,
     api_url,
     console_produce,
     migration,
@@ -60,13 +61,13 @@ def console_consume(stack: Stack, topic: str, count: int) -> str:
 def test_a_migration_posted_over_http_shows_up_in_the_read_model(
     settings: Settings, system: Processes
 ) -> None:
-    status, created = http("POST", f"{api_url(settings)}/migrations", {"spec": SPEC})
+    status, created = api_http("POST", f"{api_url(settings)}/migrations", {"spec": SPEC})
 
     assert status == 202
     shown = eventually(lambda: migration(settings, created["migration_id"]))
     assert shown["status"] == "RUNNING"
     assert shown["spec"]["source_table"] == "customers"
-    _, history = http("GET", f"{api_url(settings)}/migrations/{created['migration_id']}/events")
+    _, history = api_http("GET", f"{api_url(settings)}/migrations/{created['migration_id']}/events")
     assert [(e["type"], e["causation_id"]) for e in history["events"]] == [
         ("MigrationStarted", created["command_id"]),
         ("PhaseRequested", created["command_id"]),
@@ -99,7 +100,7 @@ def test_a_repeated_command_has_no_second_effect(
 
     # Keyed records keep their order: once c-2 shows, the repeat of c-1 was handled.
     eventually(lambda: migration(settings, "m-dup").get("version") == 3)
-    _, history = http("GET", f"{api_url(settings)}/migrations/m-dup/events")
+    _, history = api_http("GET", f"{api_url(settings)}/migrations/m-dup/events")
     assert [(e["type"], e["causation_id"]) for e in history["events"]] == [
         ("MigrationStarted", "c-1"),
         ("PhaseRequested", "c-1"),
@@ -129,9 +130,9 @@ def test_a_malformed_line_goes_to_the_dead_letter_topic_and_the_worker_goes_on(
 def test_bad_http_input_gets_a_4xx_that_says_why(settings: Settings, system: Processes) -> None:
     base = api_url(settings)
 
-    assert http("POST", f"{base}/migrations", {"spec": {**SPEC, "batch_size": 0}})[0] == 422
-    assert http("POST", f"{base}/migrations", {"nope": 1})[0] == 422
-    status, body = http("GET", f"{base}/migrations/m-missing")
+    assert api_http("POST", f"{base}/migrations", {"spec": {**SPEC, "batch_size": 0}})[0] == 422
+    assert api_http("POST", f"{base}/migrations", {"nope": 1})[0] == 422
+    status, body = api_http("GET", f"{base}/migrations/m-missing")
     assert (status, body["title"]) == (404, "no migration 'm-missing'")
 
 
@@ -140,14 +141,14 @@ def test_an_idempotency_key_gives_the_same_ids_and_one_effect(
 ) -> None:
     key = {"Idempotency-Key": "order-42"}
     url = f"{api_url(settings)}/migrations"
-    first = http("POST", f"{url}?wait=true", {"spec": SPEC}, key)[1]
-    second = http("POST", url, {"spec": SPEC}, key)[1]
+    first = api_http("POST", f"{url}?wait=true", {"spec": SPEC}, key)[1]
+    second = api_http("POST", url, {"spec": SPEC}, key)[1]
     mid = first["migration_id"]
-    third = http("POST", url, {"spec": SPEC, "migration_id": mid})[1]
+    third = api_http("POST", url, {"spec": SPEC, "migration_id": mid})[1]
 
     assert (second["migration_id"], second["command_id"]) == (mid, first["command_id"])
     eventually(lambda: migration(settings, mid).get("version") == 3)
-    _, history = http("GET", f"{url}/{mid}/events")
+    _, history = api_http("GET", f"{url}/{mid}/events")
     assert [e["causation_id"] for e in history["events"]] == [
         first["command_id"],
         first["command_id"],
@@ -169,5 +170,5 @@ def test_a_restarted_worker_recovers_the_state_from_its_changelog(
 
     # Only a worker that recovered m-rec's state rejects a second start.
     eventually(lambda: migration(settings, "m-rec").get("version") == 3)
-    _, history = http("GET", f"{api_url(settings)}/migrations/m-rec/events")
+    _, history = api_http("GET", f"{api_url(settings)}/migrations/m-rec/events")
     assert history["events"][2]["type"] == "CommandRejected"

@@ -13,6 +13,12 @@ from config import KafkaNames, Settings
 from tests.support.processes import ROOT, Processes, eventually, group_is_stable, http
 from tests.support.stack import Stack, free_port
 
+# The API's bearer tokens in the running system (configured as API_TOKENS).
+OPERATOR_TOKEN = "e2e-operator-token-0123456789"
+VIEWER_TOKEN = "e2e-viewer-token-0123456789"
+API_ENV = {"API_TOKENS": json.dumps({OPERATOR_TOKEN: "operator", VIEWER_TOKEN: "viewer"})}
+AUTH = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+
 SPEC = {
     "source_connection": "legacy",
     "source_table": "customers",
@@ -24,7 +30,11 @@ SPEC = {
 
 @contextmanager
 def running_system(
-    settings: Settings, names: KafkaNames, logs: Path, simulator: bool = False
+    settings: Settings,
+    names: KafkaNames,
+    logs: Path,
+    simulator: bool = False,
+    phase_seconds: float = 1.0,
 ) -> Iterator[Processes]:
     """Worker, projector and API (and the simulated phase worker) as processes;
     every one of them must exit 0 on SIGTERM at the end."""
@@ -32,11 +42,11 @@ def running_system(
     try:
         procs.metrics_port = free_port()
         procs.start("worker", extra_env={"WORKER_METRICS_PORT": str(procs.metrics_port)})
-        for name in ("projector", "api"):
-            procs.start(name)
+        procs.start("projector")
+        procs.start("api", extra_env=API_ENV)
         if simulator:
-            procs.start("simulator", extra_env={"SIMULATED_PHASE_SECONDS": "1"})
-        eventually(lambda: http("GET", f"http://127.0.0.1:{settings.api_port}/health")[0] == 200)
+            procs.start("simulator", extra_env={"SIMULATED_PHASE_SECONDS": str(phase_seconds)})
+        eventually(lambda: http("GET", f"http://127.0.0.1:{settings.api_port}/ready")[0] == 200)
         for group in (settings.app_id, names.projector_group):
             eventually(lambda g=group: group_is_stable(settings.kafka_bootstrap_servers, g))
         yield procs
@@ -51,9 +61,16 @@ def api_url(settings: Settings) -> str:
     return f"http://127.0.0.1:{settings.api_port}/api/v1"
 
 
+def api_http(
+    method: str, url: str, body: object = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    """An API request with the operator's bearer token."""
+    return http(method, url, body, {**AUTH, **(headers or {})})
+
+
 def migration(settings: Settings, migration_id: str) -> dict[str, Any]:
     """The migration as the API shows it ({} while it is not visible)."""
-    status, body = http("GET", f"{api_url(settings)}/migrations/{migration_id}")
+    status, body = api_http("GET", f"{api_url(settings)}/migrations/{migration_id}")
     return body if status == 200 else {}
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
 from pydantic import ValidationError
 
-from api.commands import ids_for, wait_seconds
+from api.commands import command_id_for, ids_for
 from api.models import CreateMigrationIn
 
 SPEC = {
@@ -46,11 +45,23 @@ def test_an_idempotency_key_fixes_the_ids() -> None:
     assert ids_for(None) != ids_for(None)
 
 
-@pytest.mark.parametrize("raw", ["0", "-1", "61", "soon", "nan"])
-def test_a_wait_timeout_out_of_range_is_a_400(raw: str) -> None:
-    with pytest.raises(web.HTTPBadRequest, match="timeout must be"):
-        wait_seconds(raw)
+def test_an_idempotency_key_fixes_a_steering_command_per_migration_and_kind() -> None:
+    assert command_id_for("k", "pause", "m-1") == command_id_for("k", "pause", "m-1")
+    assert command_id_for("k", "pause", "m-1") != command_id_for("k", "pause", "m-2")
+    assert command_id_for("k", "pause", "m-1") != command_id_for("k", "cancel", "m-1")
+    assert command_id_for(None, "pause", "m-1") != command_id_for(None, "pause", "m-1")
 
 
-def test_a_wait_timeout_in_range_is_taken() -> None:
-    assert (wait_seconds(None), wait_seconds("2.5"), wait_seconds("60")) == (10.0, 2.5, 60.0)
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"mapping": {"name": {"case": "title"}}}, "case must be 'upper' or 'lower'"),
+        ({"rules": [{"rule": "range", "column": "age"}]}, "range needs min or max"),
+        ({"rules": [{"rule": "sometimes", "column": "age"}]}, "rules[0].rule must be one of"),
+    ],
+)
+def test_the_mapping_and_rules_are_checked_by_the_data_plane(
+    change: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        CreateMigrationIn.model_validate({"spec": {**SPEC, **change}})

@@ -1,0 +1,53 @@
+"""Who may do what, and how often: identify the client by its bearer token,
+bound its rate, then check the role the route needs.
+
+Open routes (`/health`, `/ready`, `/metrics`, the dashboard's files and the
+OpenAPI document) need no token; `/health`, `/ready` and `/metrics` are not
+rate-limited either (probes and scrapers call them on a timer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from aiohttp import web
+
+from api.auth import Handler, Role, presented_token, required_role
+from api.keys import LIMITER, TOKENS
+from api.ratelimit import retry_after
+from api.responses import problem
+
+UNLIMITED = frozenset({"/health", "/ready", "/metrics"})
+ROLE_KEY = web.RequestKey("role", Role)
+
+
+@web.middleware
+async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    tokens = request.app[TOKENS]
+    token = presented_token(request)
+    role = tokens.role_of(token)
+    if request.path not in UNLIMITED:
+        client = _client(token if role else None, request)
+        wait = request.app[LIMITER].take(client)
+        if wait:
+            answer = problem(429, "too many requests", f"retry in {wait:.1f} s")
+            answer.headers["Retry-After"] = retry_after(wait)
+            return answer
+    needed = required_role(request)
+    if not tokens.required:
+        role = Role.OPERATOR
+    if needed is not None:
+        if role is None:
+            answer = problem(401, "a valid bearer token is required")
+            answer.headers["WWW-Authenticate"] = 'Bearer realm="migrator"'
+            return answer
+        if role < needed:
+            return problem(403, f"this needs the {needed.name.lower()} role")
+        request[ROLE_KEY] = role
+    return await handler(request)
+
+
+def _client(token: str | None, request: web.Request) -> str:
+    if token:
+        return "token:" + hashlib.sha256(token.encode()).hexdigest()
+    return f"ip:{request.remote}"

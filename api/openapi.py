@@ -1,0 +1,492 @@
+"""The OpenAPI 3.1 document of every route the app serves (a test holds the
+two equal). Request bodies come from the pydantic models; the rest is here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from api.auth import requires
+from api.dead_letters import PurgeBody, RedriveBody
+from api.models import CreateMigrationIn, EmptyIn, ReasonIn
+from api.params import MAX_VERSION
+from api.responses import ok
+from streams.domain import Status
+
+Schema = dict[str, Any]
+REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(kind: str, **extra: Any) -> Schema:
+    return {"type": [kind, "null"], **extra}
+
+
+TIME = _nullable("string", format="date-time")
+PHASE: Schema = {
+    "type": "object",
+    "required": ["phase", "status", "run", "rows_done", "rows_total"],
+    "properties": {
+        "phase": {"type": "string"},
+        "status": {"enum": ["RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"]},
+        "run": {"type": "integer"},
+        "rows_done": {"type": "integer"},
+        "rows_total": {"type": "integer"},
+        "checkpoint": _nullable("string"),
+        "score": _nullable("number"),
+        "reason": _nullable("string"),
+        "started_at": {"type": "string"},
+        "finished_at": _nullable("string"),
+        "updated_at": {"type": "string"},
+    },
+}
+MIGRATION: Schema = {
+    "type": "object",
+    "required": ["migration_id", "status", "version", "spec", "rows_done", "rows_total", "phases"],
+    "properties": {
+        "migration_id": {"type": "string"},
+        "status": {"enum": [s.value for s in Status]},
+        "phase": _nullable("string"),
+        "version": {"type": "integer", "description": "sequence of the last event applied"},
+        "spec": {"type": "object"},
+        "run": {"type": "integer"},
+        "checkpoint": _nullable("string"),
+        "rows_done": {"type": "integer"},
+        "rows_total": {"type": "integer"},
+        "score": _nullable("number"),
+        "reason": _nullable("string"),
+        "created_at": TIME,
+        "updated_at": TIME,
+        "started_at": TIME,
+        "finished_at": TIME,
+        "feed_version": {"type": "integer"},
+        "phases": {"type": "array", "items": _ref("Phase")},
+    },
+}
+EVENT: Schema = {
+    "type": "object",
+    "required": ["sequence", "event_id", "type", "occurred_at", "causation_id", "payload"],
+    "properties": {
+        "sequence": {"type": "integer"},
+        "event_id": {"type": "string"},
+        "type": {"type": "string"},
+        "occurred_at": {"type": "string", "format": "date-time"},
+        "causation_id": {"type": "string"},
+        "payload": {"type": "object"},
+    },
+}
+ACCEPTED: Schema = {
+    "type": "object",
+    "required": ["migration_id", "command_id", "position"],
+    "properties": {
+        "migration_id": {"type": "string"},
+        "command_id": {"type": "string"},
+        "position": {
+            "type": "object",
+            "properties": {"partition": {"type": "integer"}, "offset": {"type": "integer"}},
+        },
+        "outcome": {"enum": ["accepted", "pending"]},
+        "version": {"type": "integer"},
+        "migration": {"oneOf": [_ref("Migration"), {"type": "null"}]},
+    },
+}
+BULK: Schema = {
+    "type": "object",
+    "required": ["count", "commands"],
+    "properties": {
+        "count": {"type": "integer"},
+        "commands": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["migration_id", "command_id"],
+                "properties": {
+                    "migration_id": {"type": "string"},
+                    "command_id": {"type": "string"},
+                    "outcome": {"enum": ["accepted", "rejected", "pending"]},
+                },
+            },
+        },
+        "accepted": {"type": "integer"},
+        "rejected": {"type": "integer"},
+        "pending": {"type": "integer"},
+    },
+}
+PROBLEM: Schema = {
+    "type": "object",
+    "required": ["status", "title"],
+    "properties": {"status": {"type": "integer"}, "title": {"type": "string"}, "detail": {}},
+}
+PAGE: Schema = {
+    "type": "object",
+    "required": ["migrations", "next_cursor", "feed_version"],
+    "properties": {
+        "migrations": {"type": "array", "items": _ref("Migration")},
+        "next_cursor": _nullable("string"),
+        "feed_version": {"type": "integer"},
+    },
+}
+CHANGES: Schema = {
+    "type": "object",
+    "required": ["migrations", "feed_version"],
+    "properties": {
+        "migrations": {"type": "array", "items": _ref("Migration")},
+        "feed_version": {"type": "integer"},
+    },
+}
+EVENTS: Schema = {
+    "type": "object",
+    "required": ["migration_id", "events"],
+    "properties": {
+        "migration_id": {"type": "string"},
+        "events": {"type": "array", "items": _ref("Event")},
+    },
+}
+READY: Schema = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"enum": ["ready", "not ready"]},
+        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+
+
+def _json(schema: Schema, description: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _problems(*codes: int) -> dict[str, Schema]:
+    words = {
+        400: "bad input: malformed JSON or a bad parameter (the title says which)",
+        401: "no valid bearer token",
+        403: "the token's role may not do this",
+        404: "no such migration",
+        409: "the command was rejected (with ?wait=true); detail says why",
+        413: "request body too large",
+        422: "the body fails validation: each error names its field",
+        426: "a WebSocket route called without Upgrade",
+        429: "too many requests from this client; see Retry-After",
+        503: "a dependency (database, Kafka) is unavailable, or too many live clients",
+    }
+    return {str(c): _json(_ref("Problem"), words[c]) for c in codes}
+
+
+def _param(name: str, where: str, schema: Schema, description: str, **extra: Any) -> Schema:
+    return {"name": name, "in": where, "schema": schema, "description": description, **extra}
+
+
+MIGRATION_ID = _param(
+    "migration_id", "path", {"type": "string", "minLength": 1}, "the migration", required=True
+)
+WAIT = _param("wait", "query", {"enum": ["true", "false"]}, "answer once the read model shows it")
+TIMEOUT = _param(
+    "timeout",
+    "query",
+    {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
+    "seconds to wait (?wait=true, or a long poll)",
+)
+SINCE = _param(
+    "since_version",
+    "query",
+    {"type": "integer", "minimum": 0, "maximum": MAX_VERSION},
+    "long poll / resume: answer with what is newer than this version",
+)
+IDEMPOTENCY = _param(
+    "Idempotency-Key",
+    "header",
+    {"type": "string", "minLength": 1, "maxLength": 200},
+    "the same key gives the same command id, so a retried request has one effect",
+)
+LIMIT = {"type": "integer", "minimum": 1}
+COMMON = (400, 401, 429, 503)
+COMMAND = (400, 401, 403, 413, 422, 429, 503)
+
+
+def _body(model: str, required: bool) -> Schema:
+    return {"required": required, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _command(
+    summary: str, body: str, required: bool, answer: str, codes: tuple[int, ...]
+) -> Schema:
+    return {
+        "summary": summary,
+        "parameters": [WAIT, TIMEOUT, IDEMPOTENCY],
+        "requestBody": _body(body, required),
+        "responses": {
+            "202": _json(
+                _ref(answer),
+                "published to migration.commands (with ?wait=true: not yet visible in time,"
+                ' "outcome": "pending")',
+            ),
+            "200": _json(_ref(answer), "with ?wait=true: the read model shows its effect"),
+            **_problems(*codes),
+        },
+    }
+
+
+def _steer(kind: str, body: str) -> Schema:
+    operation = _command(
+        f"{kind.capitalize()} a migration", body, False, "Accepted", (*COMMAND, 404, 409)
+    )
+    operation["parameters"] = [MIGRATION_ID, *operation["parameters"]]
+    return operation
+
+
+def _socket(summary: str, parameters: list[Schema]) -> Schema:
+    return {
+        "summary": summary,
+        "description": "A WebSocket (subprotocol migrator.v1; a browser may send its token as"
+        " the subprotocol bearer.<base64url(token)>). Pushes JSON messages: hello, then"
+        " each change.",
+        "parameters": parameters,
+        "responses": {
+            "101": {"description": "switching to WebSocket"},
+            **_problems(*COMMON, 426, *((404,) if parameters[0] is MIGRATION_ID else ())),
+        },
+    }
+
+
+def _file(summary: str, media: str) -> Schema:
+    ok_ = {"description": summary, "content": {media: {"schema": {"type": "string"}}}}
+    return {"summary": summary, "security": [], "responses": {"200": ok_, **_problems(429)}}
+
+
+def paths() -> dict[str, dict[str, Schema]]:
+    one = [MIGRATION_ID]
+    return {
+        "/health": {
+            "get": {
+                "summary": "The process is up",
+                "security": [],
+                "responses": {"200": _json({"type": "object"}, "up")},
+            }
+        },
+        "/ready": {
+            "get": {
+                "summary": "Kafka and the read model are reachable",
+                "security": [],
+                "responses": {
+                    "200": _json(_ref("Ready"), "ready"),
+                    "503": _json(_ref("Ready"), "not ready: checks says what is not"),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics of this API process",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "text exposition format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "security": [],
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1"), **_problems(429)},
+            }
+        },
+        "/dashboard": {"get": _file("The dashboard page", "text/html")},
+        "/dashboard/app.js": {"get": _file("The dashboard's script", "text/javascript")},
+        "/dashboard/app.css": {"get": _file("The dashboard's style", "text/css")},
+        "/api/v1/whoami": {
+            "get": {
+                "summary": "The role of the presented token",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"role": {"enum": ["viewer", "operator"]}},
+                        },
+                        "the role",
+                    ),
+                    **_problems(*COMMON),
+                },
+            }
+        },
+        "/api/v1/migrations": {
+            "get": {
+                "summary": "List migrations, newest first, a page at a time",
+                "parameters": [
+                    _param(
+                        "status",
+                        "query",
+                        {"type": "array", "items": {"enum": [s.value for s in Status]}},
+                        "only these statuses (repeat the parameter, or comma-separate)",
+                        style="form",
+                        explode=True,
+                    ),
+                    _param("limit", "query", {**LIMIT, "maximum": 500}, "page size (default 50)"),
+                    _param("cursor", "query", {"type": "string"}, "next_cursor of the last page"),
+                ],
+                "responses": {"200": _json(_ref("MigrationPage"), "a page"), **_problems(*COMMON)},
+            },
+            "post": _command(
+                "Start a migration", "CreateMigrationIn", True, "Accepted", (*COMMAND, 409)
+            ),
+        },
+        "/api/v1/migrations/pause-all": {
+            "post": _command("Pause every RUNNING migration", "ReasonIn", False, "Bulk", COMMAND)
+        },
+        "/api/v1/migrations/resume-all": {
+            "post": _command("Resume every PAUSED migration", "EmptyIn", False, "Bulk", COMMAND)
+        },
+        "/api/v1/migrations/{migration_id}": {
+            "get": {
+                "summary": "One migration; with since_version, a long poll",
+                "parameters": [*one, SINCE, TIMEOUT],
+                "responses": {
+                    "200": _json(_ref("Migration"), "the migration"),
+                    **_problems(*COMMON, 404),
+                },
+            }
+        },
+        "/api/v1/migrations/{migration_id}/events": {
+            "get": {
+                "summary": "A migration's events, in order",
+                "parameters": [
+                    *one,
+                    _param(
+                        "after",
+                        "query",
+                        {"type": "integer", "minimum": 0, "maximum": MAX_VERSION},
+                        "only events after this sequence",
+                    ),
+                    _param("limit", "query", {**LIMIT, "maximum": 10_000}, "at most this many"),
+                ],
+                "responses": {
+                    "200": _json(_ref("EventList"), "its events"),
+                    **_problems(*COMMON, 404),
+                },
+            }
+        },
+        "/api/v1/migrations/{migration_id}/live": {
+            "get": _socket("Live: this migration's changes", [*one, SINCE])
+        },
+        "/api/v1/migrations/{migration_id}/pause": {"post": _steer("pause", "ReasonIn")},
+        "/api/v1/migrations/{migration_id}/resume": {"post": _steer("resume", "EmptyIn")},
+        "/api/v1/migrations/{migration_id}/cancel": {"post": _steer("cancel", "ReasonIn")},
+        "/api/v1/migrations/{migration_id}/retry": {"post": _steer("retry", "EmptyIn")},
+        "/api/v1/changes": {
+            "get": {
+                "summary": "Long poll: migrations changed after a feed version",
+                "parameters": [
+                    SINCE,
+                    TIMEOUT,
+                    _param("limit", "query", {**LIMIT, "maximum": 500}, "at most this many"),
+                ],
+                "responses": {"200": _json(_ref("Changes"), "the changes"), **_problems(*COMMON)},
+            }
+        },
+        "/api/v1/live": {"get": _socket("Live: every migration's changes", [SINCE])},
+        **_dead_letter_paths(),
+    }
+
+
+TOPIC = _param(
+    "topic",
+    "path",
+    {"type": "string", "minLength": 1},
+    "a dead-letter topic, or the topic it belongs to (migration.commands)",
+    required=True,
+)
+
+
+def _dead_letter_paths() -> dict[str, dict[str, Schema]]:
+    found = _json({"type": "object"}, "the answer, as JSON")
+    viewer, operator = (*COMMON, 404), (*COMMON, 403, 404, 413, 422)
+    position = [
+        TOPIC,
+        _param("partition", "path", {"type": "integer", "minimum": 0}, "", required=True),
+        _param("offset", "path", {"type": "integer", "minimum": 0}, "", required=True),
+    ]
+    base = "/api/v1/dead-letters/{topic}"
+    return {
+        base: {
+            "get": {
+                "summary": "Dead letters of a topic, with their error headers (viewer)",
+                "parameters": [TOPIC],
+                "responses": {"200": found, **_problems(*viewer)},
+            }
+        },
+        base + "/{partition}/{offset}": {
+            "get": {
+                "summary": "One dead letter, decoded (viewer)",
+                "parameters": position,
+                "responses": {"200": found, **_problems(*viewer)},
+            }
+        },
+        base + "/redrive": {
+            "post": {
+                "summary": "Send dead letters back to their topic, exactly once (operator)",
+                "parameters": [TOPIC],
+                "requestBody": _body("RedriveBody", False),
+                "responses": {"200": found, **_problems(*operator)},
+            }
+        },
+        base + "/purge": {
+            "post": {
+                "summary": "Delete dead letters (operator; confirm: true to delete)",
+                "parameters": [TOPIC],
+                "requestBody": _body("PurgeBody", False),
+                "responses": {"200": found, **_problems(*operator)},
+            }
+        },
+    }
+
+
+def _model_schemas() -> dict[str, Schema]:
+    found: dict[str, Schema] = {}
+    for model in (CreateMigrationIn, ReasonIn, EmptyIn, RedriveBody, PurgeBody):
+        schema = model.model_json_schema(ref_template=REF)
+        found.update(schema.pop("$defs", {}))
+        found[model.__name__] = schema
+    return found
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Migration orchestrator API",
+            "version": "1",
+            "description": "Commands go to Kafka (202); queries read the PostgreSQL read model."
+            " Viewer tokens query and watch; operator tokens also send commands.",
+        },
+        "paths": paths(),
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                **_model_schemas(),
+                "Migration": MIGRATION,
+                "Phase": PHASE,
+                "Event": EVENT,
+                "EventList": EVENTS,
+                "MigrationPage": PAGE,
+                "Changes": CHANGES,
+                "Accepted": ACCEPTED,
+                "Bulk": BULK,
+                "Problem": PROBLEM,
+                "Ready": READY,
+            },
+        },
+    }
+
+
+DOCUMENT = document()
+
+
+@requires(None)
+async def serve(request: web.Request) -> web.StreamResponse:
+    return ok(DOCUMENT)

@@ -1,0 +1,174 @@
+"""Fold a batch of events into read-model rows: pure, no I/O.
+
+A migration's row is the domain's own fold (`evolve`) plus its timestamps;
+its phase rows follow the phase events. The projector loads the rows a batch
+touches, folds every event in memory, then writes each row once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from projections.exceptions import SequenceGap
+from streams.domain import MigrationState, evolve
+from streams.domain import events as ev
+from streams.domain.events import Event
+
+OUTCOMES: dict[type[Event], str] = {
+    ev.MigrationCompleted: "completed",
+    ev.MigrationFailed: "failed",
+    ev.MigrationCancelled: "cancelled",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """A migration's row: its state and when things happened to it."""
+
+    state: MigrationState
+    created_at: str | None = None
+    updated_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+@dataclass(frozen=True)
+class PhaseRow:
+    migration_id: str
+    phase: str
+    status: str
+    run: int
+    started_at: str
+    updated_at: str
+    rows_done: int = 0
+    rows_total: int = 0
+    checkpoint: str | None = None
+    score: float | None = None
+    reason: str | None = None
+    finished_at: str | None = None
+
+
+PhaseKey = tuple[str, str]
+
+
+@dataclass
+class Folded:
+    """What a batch changes: rows and phase rows touched, events to record,
+    events seen before (to check against the stored ones), durations ended."""
+
+    rows: dict[str, Row] = field(default_factory=dict)
+    phases: dict[PhaseKey, PhaseRow] = field(default_factory=dict)
+    history: list[Event] = field(default_factory=list)
+    duplicates: list[Event] = field(default_factory=list)
+    durations: list[tuple[str, float]] = field(default_factory=list)
+
+
+def fold_batch(
+    rows: Mapping[str, Row], phases: Mapping[PhaseKey, PhaseRow], events: Iterable[Event]
+) -> Folded:
+    """Apply `events` in order; a sequence that skips ahead raises SequenceGap."""
+    out = Folded()
+    for event in events:
+        mid = event.migration_id
+        row = out.rows.get(mid) or rows.get(mid) or Row(MigrationState(mid))
+        if event.sequence <= row.state.version:
+            out.duplicates.append(event)
+            continue
+        if event.sequence != row.state.version + 1:
+            raise SequenceGap(f"migration {mid}: event {event.sequence} after {row.state.version}")
+        key = (mid, _phase_of(row.state, event))
+        phase = fold_phase(out.phases.get(key) or phases.get(key), row.state, event)
+        if phase is not None:
+            out.phases[key] = phase
+        out.rows[mid] = fold_row(row, event)
+        out.history.append(event)
+        if type(event) in OUTCOMES and row.started_at:
+            out.durations.append((OUTCOMES[type(event)], _seconds(row.started_at, event)))
+    return out
+
+
+def fold_row(row: Row, event: Event) -> Row:
+    at = event.occurred_at
+    started = at if isinstance(event, ev.MigrationStarted) else row.started_at
+    finished = row.finished_at
+    if type(event) in OUTCOMES:
+        finished = at
+    elif isinstance(event, ev.MigrationRetried | ev.MigrationResumed):
+        finished = None
+    return Row(evolve(row.state, event), row.created_at or at, at, started, finished)
+
+
+def fold_phase(old: PhaseRow | None, state: MigrationState, event: Event) -> PhaseRow | None:
+    """The phase row after `event` (None: the event touches no phase row)."""
+    at = event.occurred_at
+    if isinstance(event, ev.PhaseRequested):
+        return _requested(old, event)
+    if old is None:
+        return None
+    if isinstance(event, ev.PhaseProgressRecorded):
+        checkpoint = event.checkpoint if event.checkpoint is not None else old.checkpoint
+        return replace(
+            old,
+            rows_done=event.rows_done,
+            rows_total=event.rows_total,
+            checkpoint=checkpoint,
+            updated_at=at,
+        )
+    if isinstance(event, ev.PhaseCompleted):
+        total = max(old.rows_total, event.rows_done)
+        score = event.score if event.score is not None else old.score
+        return replace(
+            old,
+            status="COMPLETED",
+            rows_done=event.rows_done,
+            rows_total=total,
+            score=score,
+            checkpoint=None,
+            finished_at=at,
+            updated_at=at,
+        )
+    if isinstance(event, ev.PhaseFailed):
+        checkpoint = event.checkpoint if event.checkpoint is not None else old.checkpoint
+        return replace(
+            old, status="FAILED", reason=event.reason, checkpoint=checkpoint, updated_at=at
+        )
+    return _stopped(old, event)
+
+
+def _requested(old: PhaseRow | None, event: ev.PhaseRequested) -> PhaseRow:
+    at = event.occurred_at
+    if old is None or event.checkpoint is None:
+        return PhaseRow(event.migration_id, event.phase, "RUNNING", event.run, at, at)
+    return replace(
+        old,
+        status="RUNNING",
+        run=event.run,
+        checkpoint=event.checkpoint,
+        reason=None,
+        finished_at=None,
+        updated_at=at,
+    )
+
+
+def _stopped(old: PhaseRow, event: Event) -> PhaseRow | None:
+    """A pause or a cancel stops the phase in progress."""
+    if old.status in ("COMPLETED", "FAILED"):
+        return None
+    if isinstance(event, ev.MigrationPaused):
+        return replace(old, status="PAUSED", updated_at=event.occurred_at)
+    if isinstance(event, ev.MigrationCancelled):
+        return replace(old, status="CANCELLED", updated_at=event.occurred_at)
+    return None
+
+
+def _phase_of(state: MigrationState, event: Event) -> str:
+    """The phase an event is about: its own, else the migration's current one."""
+    phase = getattr(event, "phase", None)
+    return str(phase) if phase is not None else str(state.phase or "")
+
+
+def _seconds(start: str, event: Event) -> float:
+    end = datetime.fromisoformat(event.occurred_at)
+    return max(0.0, (end - datetime.fromisoformat(start)).total_seconds())

@@ -1,0 +1,165 @@
+"""Benchmark: the projector (migration.events -> PostgreSQL read model) in
+events/s, against a raw COPY of the same rows into the same table shapes, in
+one run on one broker and one database.
+
+    .local/venv/bin/python scripts/bench/projection.py                # the local stack
+    .local/venv/bin/python scripts/bench/projection.py --events 100000 --batch 2000
+
+1. N events (whole migration histories: started, five phases with progress,
+   completed; interleaved so that each batch touches many migrations) are
+   produced to a fresh topic before the projector starts.
+2. The projector (the same class `python -m projections` runs) projects them
+   into a fresh database; events/s counts from the start of its first batch to
+   the commit of its last (start-up and group join excluded).
+3. Peer: the rows the projector wrote (history, migrations, phases) are
+   COPYed out and COPYed into empty tables `LIKE` them (same columns, indexes
+   and keys), in one transaction; events/s = N / that time.
+
+Prints, asserts nothing. The machine's load average is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from confluent_kafka import Producer
+from psycopg.conninfo import make_conninfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # for tests.support
+
+from cli.topics import create_topics
+from config import KafkaNames, Settings
+from config.kafka_clients import producer_config
+from projections.projector import Batch, Projector
+from schemas import encode
+from streams.domain import Event, MigrationSpec
+from tests.support.read_side import lifecycle
+
+TABLES = ("migration_events", "migrations", "migration_phases")
+
+
+def histories(events: int) -> list[Event]:
+    spec = MigrationSpec("legacy", "customers", "id", "warehouse", "customers")
+    per = len(lifecycle("m-0", spec))
+    every = [lifecycle(f"m-{i:06d}", spec) for i in range(max(1, events // per))]
+    return [h[i] for i in range(per) for h in every]
+
+
+def produce(settings: Settings, names: KafkaNames, events: list[Event]) -> None:
+    producer = Producer(producer_config(settings, **{"linger.ms": 50}))
+    for i, event in enumerate(events):
+        value, headers = encode(event)
+        producer.produce(names.events, value, event.migration_id.encode(), headers=headers)
+        if i % 10_000 == 0:
+            producer.poll(0)
+    producer.flush(120)
+
+
+class TimedProjector(Projector):
+    """The projector, noting when its first batch began and its last one committed."""
+
+    first: float | None = None
+    last: float = 0.0
+    applied = 0
+
+    async def project(self, conn: Any, batch: Batch) -> None:
+        self.first = self.first or time.perf_counter()
+        await super().project(conn, batch)
+        self.last = time.perf_counter()
+        self.applied += sum(len(r) for r in batch.values())
+
+
+async def project(settings: Settings, expected: int) -> TimedProjector:
+    projector = TimedProjector(settings)
+    task = asyncio.create_task(projector.run())
+    while projector.applied < expected:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    projector.stop()
+    await task
+    return projector
+
+
+def raw_copy(dsn: str) -> tuple[float, dict[str, int]]:
+    """COPY the projected rows into empty tables of the same shape; seconds, rows."""
+    counts: dict[str, int] = {}
+    with psycopg.connect(dsn) as conn:
+        for table in TABLES:
+            conn.execute(f"CREATE TABLE copy_{table} (LIKE {table} INCLUDING ALL)".encode())
+        conn.commit()
+        dumps = {t: _dump(conn, t) for t in TABLES}
+        began = time.perf_counter()
+        with conn.transaction():
+            for table, data in dumps.items():
+                with conn.cursor().copy(f"COPY copy_{table} FROM STDIN".encode()) as copy:
+                    copy.write(data)
+        seconds = time.perf_counter() - began
+        for table in TABLES:
+            row = conn.execute(f"SELECT count(*) FROM copy_{table}".encode()).fetchone()
+            counts[table] = int(row[0]) if row else 0
+    return seconds, counts
+
+
+def _dump(conn: psycopg.Connection[Any], table: str) -> bytes:
+    out = bytearray()
+    with conn.cursor().copy(f"COPY {table} TO STDOUT".encode()) as copy:
+        for chunk in copy:
+            out += chunk
+    return bytes(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=1000, help="PROJECTOR_BATCH_MAX")
+    parser.add_argument("--bootstrap", default="127.0.0.1:39092")
+    parser.add_argument("--database", default="postgresql://migrator@127.0.0.1:35432/migrations")
+    args = parser.parse_args()
+
+    run = uuid.uuid4().hex[:6]
+    name = f"bench_projection_{run}"
+    with psycopg.connect(args.database, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"'.encode())
+    dsn = make_conninfo(args.database, dbname=name)
+    settings = Settings(
+        kafka_bootstrap_servers=args.bootstrap,
+        topic_prefix=f"bench-{run}.",
+        app_id=f"bench-{run}",
+        topic_partitions=6,
+        database_url=dsn,  # type: ignore[arg-type]
+        projector_batch_max=args.batch,
+    )
+    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    try:
+        create_topics(settings)
+        events = histories(args.events)
+        produce(settings, names, events)
+        projector = asyncio.run(project(settings, len(events)))
+        assert projector.first is not None
+        projected = projector.last - projector.first
+        copy_seconds, counts = raw_copy(dsn)
+    finally:
+        with psycopg.connect(args.database, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+    n, migrations = len(events), len({e.migration_id for e in events})
+    load = os.getloadavg()[0]
+    print(
+        f"run {run}: {n:,} events of {migrations:,} migrations, batch {args.batch}, load {load:.2f}"
+    )
+    print(f"  rows written: {counts}")
+    print(f"  projector  {n / projected:>10,.0f} events/s  ({projected:.2f} s)")
+    print(f"  raw COPY   {n / copy_seconds:>10,.0f} events/s  ({copy_seconds:.2f} s, same rows)")
+    print(f"  ratio projector/COPY: {copy_seconds / projected:.3f}")
+
+
+if __name__ == "__main__":
+    main()

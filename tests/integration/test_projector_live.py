@@ -1,0 +1,242 @@
+"""The projector in batches against the real broker and database: a SIGKILL
+mid-batch loses and repeats nothing, rows equal a replay of the log, phases
+and timestamps are kept, commits are signalled (NOTIFY), a forked sequence is
+refused, and the API's role cannot write."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from prometheus_client import REGISTRY
+
+from api.app import api_database_url
+from config import KafkaNames, Settings
+from projections.exceptions import SequenceConflict
+from projections.projector import Projector
+from projections.store import CHANNEL
+from streams.domain import Event, MigrationSpec, Status, replay
+from tests.support.processes import ROOT, process_env
+from tests.support.read_side import lifecycle, prepare_schema, publish
+
+pytestmark = pytest.mark.integration
+
+
+async def scalar(settings: Settings, sql: str, *args: object) -> Any:
+    dsn = settings.database_url.get_secret_value()
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        try:
+            row = await (await conn.execute(sql.encode(), args)).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None
+        return row[0] if row else None
+
+
+async def rows(settings: Settings, sql: str) -> list[dict[str, Any]]:
+    dsn = settings.database_url.get_secret_value()
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        cur = psycopg.AsyncClientCursor(conn, row_factory=psycopg.rows.dict_row)
+        await cur.execute(sql.encode())
+        return await cur.fetchall()
+
+
+async def project_until(settings: Settings, sql: str, expected: object) -> None:
+    """Run a projector in this process until `sql` gives `expected`."""
+    projector = Projector(settings)
+    task = asyncio.create_task(projector.run())
+    try:
+        async with asyncio.timeout(120):
+            while await scalar(settings, sql) != expected:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.1)
+    finally:
+        projector.stop()
+        await task
+
+
+def histories(count: int) -> list[list[Event]]:
+    flaky = MigrationSpec("legacy", "flaky_orders", "id", "warehouse", "orders")
+    return [
+        lifecycle(
+            f"m-{i:03d}",
+            flaky
+            if i % 4 == 0
+            else MigrationSpec("legacy", "customers", "id", "warehouse", "customers"),
+        )
+        for i in range(count)
+    ]
+
+
+def interleaved(per_migration: Sequence[Sequence[Event]]) -> list[Event]:
+    """Round robin over the migrations: every batch touches many of them."""
+    longest = max(len(h) for h in per_migration)
+    return [h[i] for i in range(longest) for h in per_migration if i < len(h)]
+
+
+async def assert_rows_equal_replay(settings: Settings, per_migration: list[list[Event]]) -> None:
+    stored = {r["migration_id"]: r for r in await rows(settings, "SELECT * FROM migrations")}
+    assert len(stored) == len(per_migration)
+    for history in per_migration:
+        expected = replay(history[0].migration_id, history)
+        row = stored[expected.migration_id]
+        assert (row["version"], row["status"], row["phase"]) == (
+            expected.version,
+            expected.status.value,
+            expected.phase,
+        )
+        assert (row["rows_done"], row["checkpoint"], row["reason"]) == (
+            expected.rows_done,
+            expected.checkpoint,
+            expected.reason,
+        )
+
+
+async def test_a_projector_killed_mid_batch_resumes_without_loss_or_duplicate(
+    settings: Settings, topics: KafkaNames, tmp_path: Path
+) -> None:
+    per_migration = histories(60)
+    events = interleaved(per_migration)
+    await publish(settings, topics, events)
+    env = {
+        **process_env(settings),
+        "PROJECTOR_BATCH_MAX": "100",
+        "PROJECTOR_FAULT": "kill_before_commit",
+        "PROJECTOR_FAULT_BATCH": "4",
+    }
+    with (tmp_path / "projector.log").open("wb") as log:
+        killed = subprocess.run(  # noqa: ASYNC221 (the test waits for the process, nothing else)
+            [sys.executable, "-m", "projections"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            check=False,
+        )
+    assert killed.returncode == -signal.SIGKILL
+    applied = await scalar(settings, "SELECT count(*) FROM migration_events")
+    offsets = await scalar(settings, "SELECT sum(next_offset) FROM projection_offsets")
+    assert 0 < applied < len(events)  # some batches committed, the killed one did not
+    assert applied == offsets  # rows and offsets moved together
+
+    await project_until(settings, "SELECT count(*) FROM migration_events", len(events))
+
+    assert await scalar(settings, "SELECT sum(next_offset) FROM projection_offsets") == len(events)
+    gapless = await scalar(
+        settings,
+        "SELECT bool_and(n = top) FROM (SELECT count(*) n, max(sequence) top"
+        " FROM migration_events GROUP BY migration_id) s",
+    )
+    assert gapless is True
+    await assert_rows_equal_replay(settings, per_migration)
+
+
+async def test_phases_timestamps_and_the_feed_version_are_kept(
+    settings: Settings, topics: KafkaNames
+) -> None:
+    done, flaky = histories(2)[1], histories(1)[0]
+    await publish(settings, topics, [*done, *flaky])
+
+    await project_until(settings, "SELECT count(*) FROM migration_events", len(done) + len(flaky))
+
+    phases = await rows(settings, "SELECT * FROM migration_phases ORDER BY migration_id, phase")
+    by_key = {(p["migration_id"], p["phase"]): p for p in phases}
+    assert {p["status"] for p in phases if p["migration_id"] == "m-001"} == {"COMPLETED"}
+    assert len([p for p in phases if p["migration_id"] == "m-001"]) == 5
+    assert (by_key["m-001", "load"]["rows_done"], by_key["m-001", "load"]["score"]) == (100, 1.0)
+    assert by_key["m-000", "transform"]["status"] == "FAILED"
+    assert by_key["m-000", "transform"]["checkpoint"] == "40"
+    migrations = {r["migration_id"]: r for r in await rows(settings, "SELECT * FROM migrations")}
+    assert migrations["m-001"]["finished_at"] is not None
+    assert migrations["m-000"]["status"] == Status.FAILED.value
+    assert migrations["m-001"]["started_at"] == migrations["m-001"]["created_at"]
+    assert await scalar(settings, "SELECT version FROM feed_version") >= 2
+    assert sorted(r["feed_version"] for r in migrations.values()) == sorted(
+        {r["feed_version"] for r in migrations.values()}
+    )
+
+
+async def test_each_commit_is_signalled_with_the_migrations_and_their_versions(
+    settings: Settings, topics: KafkaNames
+) -> None:
+    await prepare_schema(settings)
+    history = lifecycle("m-note")
+    dsn = settings.database_url.get_secret_value()
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as listener:
+        await listener.execute(f"LISTEN {CHANNEL}")
+        await publish(settings, topics, history)
+        await project_until(settings, "SELECT max(version) FROM migrations", len(history))
+
+        heard: dict[str, int] = {}
+        async for note in listener.notifies(timeout=5, stop_after=100):
+            heard.update(json.loads(note.payload)["m"])
+            if heard.get("m-note") == len(history):
+                break
+
+    assert heard["m-note"] == len(history)
+
+
+async def test_a_repeated_sequence_with_other_content_is_refused(
+    settings: Settings, topics: KafkaNames
+) -> None:
+    history = lifecycle("m-fork")[:3]
+    forked = replace(history[1], causation_id="c-someone-else")
+    await publish(settings, topics, [*history, forked])
+
+    with pytest.raises(SequenceConflict, match="m-fork: event 2 seen again with other content"):
+        await asyncio.wait_for(Projector(settings).run(), 60)
+
+    assert await scalar(settings, "SELECT count(*) FROM migration_events") == 0
+
+
+async def test_the_duration_of_a_migration_is_observed_from_its_event_times(
+    settings: Settings, topics: KafkaNames
+) -> None:
+    history = lifecycle("m-timed", at="2026-01-01T00:00:00.000+00:00")
+    last = history[-1]
+    ended = replace(last, occurred_at="2026-01-01T00:02:00.000+00:00")
+    before = _sample("migrator_migration_duration_seconds_bucket", outcome="completed", le="120.0")
+    await publish(settings, topics, [*history[:-1], ended])
+
+    await project_until(settings, "SELECT max(version) FROM migrations", len(history))
+
+    after = _sample("migrator_migration_duration_seconds_bucket", outcome="completed", le="120.0")
+    below = _sample("migrator_migration_duration_seconds_bucket", outcome="completed", le="60.0")
+    assert after == before + 1
+    assert below == before  # 120 s: in the 120 s bucket, not the 60 s one
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_the_api_role_reads_the_read_model_and_cannot_write_it(
+    settings: Settings, topics: KafkaNames
+) -> None:
+    await prepare_schema(settings)
+    dsn = api_database_url(settings)
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        user = await (await conn.execute("SELECT current_user")).fetchone()
+        read_only = await (await conn.execute("SHOW default_transaction_read_only")).fetchone()
+        await conn.execute("SELECT count(*) FROM migrations")
+        assert (user, read_only) == (("migrator_api",), ("on",))
+        await conn.execute("SET default_transaction_read_only = off")  # grants alone forbid it
+        for sql in (
+            "INSERT INTO migrations (migration_id, status, version, created_at, updated_at)"
+            " VALUES ('x', 'RUNNING', 1, now(), now())",
+            "UPDATE projection_offsets SET next_offset = 0",
+            "DELETE FROM migration_events",
+            "CREATE TABLE intruder (id int)",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                await conn.execute(sql.encode())
