@@ -107,6 +107,16 @@ def status(migration_id: str, api_url: ApiUrl = "http://127.0.0.1:8088") -> None
     print(json.dumps(_http("GET", f"{api_url}/api/v1/migrations/{migration_id}"), indent=2))
 
 
+@app.command("watch")
+def watch_migration(migration_id: str, api_url: ApiUrl = "http://127.0.0.1:8088") -> None:
+    """Follow one migration's phase and rows done until it ends (or pauses)."""
+    from cli.watch import watch
+
+    row = watch(api_url, migration_id)
+    print(json.dumps(row, indent=2))
+    raise typer.Exit(0 if row.get("status") in ("COMPLETED", "PAUSED") else 1)
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())

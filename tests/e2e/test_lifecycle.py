@@ -20,7 +20,14 @@ from tests.support.processes import (
     process_env,
 )
 from tests.support.stack import Stack
-from tests.support.system import SPEC, api_http, migration, running_system, send_commands
+from tests.support.system import (
+    OPERATOR_TOKEN,
+    SPEC,
+    api_http,
+    migration,
+    running_system,
+    send_commands,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -128,3 +135,47 @@ def test_the_tail_command_prints_any_topic_as_json(
     mine = [line["value"] for line in lines if line["key"] == "m-tail"]
     assert [v["sequence"] for v in mine] == list(range(1, len(mine) + 1))
     assert mine[0]["type"] == "MigrationStarted" and mine[-1]["type"] == "MigrationCompleted"
+
+
+def test_the_watch_command_follows_a_migration_to_its_end(
+    settings: Settings, topics: KafkaNames, stack: Stack, system: Processes
+) -> None:
+    send_commands(
+        stack,
+        topics,
+        {"type": "StartMigration", "command_id": "c-1", "migration_id": "m-watch", "spec": SPEC},
+    )
+    eventually(lambda: migration(settings, "m-watch"))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "watch", "m-watch", "--api-url", base_url(settings)],
+        cwd=ROOT,
+        env={**process_env(settings), "API_TOKEN": OPERATOR_TOKEN, "COLUMNS": "120"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    final = json.loads(done.stdout)
+    assert final["status"] == "COMPLETED" and final["phase"] == "reconcile"
+    assert "COMPLETED  reconcile" in done.stderr and "100/100" in done.stderr
+
+
+def test_watch_says_what_is_wrong_for_an_unknown_migration(
+    settings: Settings, system: Processes
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "watch", "m-nowhere", "--api-url", base_url(settings)],
+        cwd=ROOT,
+        env={**process_env(settings), "API_TOKEN": OPERATOR_TOKEN},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 1 and "404" in done.stderr
+
+
+def base_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.api_port}"

@@ -48,7 +48,7 @@ def running_system(
             procs.start("simulator", extra_env={"SIMULATED_PHASE_SECONDS": str(phase_seconds)})
         eventually(lambda: http("GET", f"http://127.0.0.1:{settings.api_port}/ready")[0] == 200)
         for group in (settings.app_id, names.projector_group):
-            eventually(lambda g=group: group_is_stable(settings.kafka_bootstrap_servers, g))
+            eventually(lambda g=group: group_is_stable(settings.kafka_bootstrap_servers, g), 180)
         yield procs
     except BaseException:
         procs.stop_all()
