@@ -7,23 +7,15 @@ flag, and the loop finishes its batch and commits.
 
 from __future__ import annotations
 
-import logging
 import threading
 
-from prometheus_client import start_http_server
-
-from config import load_settings
 from streams.ops_metrics import OpsMetrics
 from streams.orchestrator.loop import OrchestratorLoop
+from streams.process import start_process
 
 
 def run_worker(stop: threading.Event) -> None:
-    settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    settings = start_process("worker_metrics_port")
     if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, addr=settings.api_host)
         OpsMetrics(settings, stop).start()  # DLQ depth and consumer lag, from Kafka
     OrchestratorLoop(settings, stop).run()

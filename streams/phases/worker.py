@@ -157,17 +157,9 @@ class _Handover(ConsumerRebalanceListener):
 
 
 def run_phase_worker(stop: threading.Event) -> None:
-    from prometheus_client import start_http_server
+    from streams.process import start_process
 
-    from config import load_settings
-
-    settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    if settings.phase_worker_metrics_port:
-        start_http_server(settings.phase_worker_metrics_port, addr=settings.api_host)
+    settings = start_process("phase_worker_metrics_port")
     asyncio.run(_serve(settings, stop))
 
 
