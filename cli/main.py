@@ -12,6 +12,7 @@ from rich.console import Console
 
 from cli import steering
 from cli.dlq import app as dlq_app
+from cli.rebuild import app as projection_app
 from cli.topic_replay import replay as replay_topic
 from config import load_settings
 
@@ -19,6 +20,7 @@ app = typer.Typer(no_args_is_help=True, help="Operate the migration orchestrator
 topics = typer.Typer(no_args_is_help=True, help="Kafka topics of the contract.")
 app.add_typer(topics, name="topics")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(projection_app, name="projection")
 for _name, _command in steering.COMMANDS.items():
     app.command(_name)(_command)
 topics.command("replay")(replay_topic)

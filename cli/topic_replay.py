@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.errors import err, fail, operator_errors
 from config import Settings, load_settings
 from streams.dlq import BadSelection, parse_before
-from streams.dlq.topics import partition_count, watermarks
+from streams.topic_metadata import partition_count, watermarks
 from streams.topic_replay import OffsetRange, TopicReplay, resolve_offsets, time_offsets
 
 Offsets = Annotated[list[str] | None, typer.Option(help="partition:offset (repeatable)")]

@@ -4,8 +4,11 @@ ProjectionError
 ├── SequenceGap       an event's sequence skips ahead: refuse, never guess
 ├── SequenceConflict  an event repeats a sequence already applied, with other
 │                     content: the log forked; refuse
-└── OffsetConflict    the stored offset moved under us: another projector
-                      owns the partition now (fenced); roll back
+├── OffsetConflict    the stored offset moved under us: another projector
+│                     owns the partition now (fenced); roll back
+└── RebuildError      a rebuild by replay cannot go on; says why (database,
+    │                 Kafka, topic, locks); the live read model is untouched
+    └── RebuildStopped  stopped by the operator before the swap
 """
 
 from __future__ import annotations
@@ -25,3 +28,11 @@ class SequenceConflict(ProjectionError):
 
 class OffsetConflict(ProjectionError):
     retriable = True
+
+
+class RebuildError(ProjectionError):
+    pass
+
+
+class RebuildStopped(RebuildError):
+    pass

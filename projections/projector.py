@@ -88,48 +88,16 @@ class Projector:
         lock makes its seek wait for the commit, and records below the stored
         offset (fetched again after such a seek) are skipped."""
         began = time.perf_counter()
+        for tp, records in batch.items():
+            self._last_seen[tp.partition] = records[-1].timestamp / 1000
         async with self.lock, conn.transaction():
-            stored = await store.stored_offsets(conn, PROJECTION, self.names.events)
-            batch = _unprojected(batch, stored)
-            events = self._decode(batch)
-            folded = await self._fold(conn, events)
-            feed = await store.write(conn, folded)
-            versions = {mid: row.state.version for mid, row in folded.rows.items()}
-            await store.notify(conn, feed, versions)
-            await self._advance(conn, batch, stored)
+            folded = await apply_batch(conn, self.names.events, batch)
             self.faults.before_commit()
         metrics.BATCH_COMMIT.observe(time.perf_counter() - began)
         metrics.BATCH_EVENTS.observe(len(folded.history))
         metrics.EVENTS.inc(len(folded.history))
         for outcome, seconds in folded.durations:
             metrics.MIGRATION_DURATION.labels(outcome).observe(seconds)
-
-    def _decode(self, batch: Batch) -> list[Event]:
-        events: list[Event] = []
-        for tp, records in batch.items():
-            for record in records:
-                try:
-                    events.append(decode_event(record.value, list(record.headers)))
-                except RecordError as exc:
-                    metrics.UNDECODABLE.inc()
-                    log.error("undecodable event at %s[%s]: %s", tp.topic, record.offset, exc)
-            self._last_seen[tp.partition] = records[-1].timestamp / 1000
-        return events
-
-    async def _fold(self, conn: store.Conn, events: Sequence[Event]) -> Folded:
-        mids = sorted({e.migration_id for e in events})
-        rows = await store.load_rows(conn, mids)
-        folded = fold_batch(rows, await store.load_phases(conn, mids), events)
-        if folded.duplicates:
-            await _check_duplicates(conn, folded)
-        return folded
-
-    async def _advance(self, conn: store.Conn, batch: Batch, stored: dict[int, int]) -> None:
-        for tp, records in batch.items():
-            new = records[-1].offset + 1
-            await store.advance_offset(
-                conn, PROJECTION, tp.topic, tp.partition, stored.get(tp.partition), new
-            )
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
         behind_since: list[float] = []
@@ -142,6 +110,50 @@ class Projector:
             if lag and tp.partition in self._last_seen:
                 behind_since.append(self._last_seen[tp.partition])
         metrics.LAG_SECONDS.set(time.time() - min(behind_since) if behind_since else 0.0)
+
+
+async def apply_batch(conn: store.Conn, topic: str, batch: Batch, *, notify: bool = True) -> Folded:
+    """Apply the records of `batch` not yet applied and advance the stored
+    offsets (compare-and-set), inside the caller's transaction. The rebuild
+    (`projections.rebuild`) applies its batches with this too, without NOTIFY."""
+    stored = await store.stored_offsets(conn, PROJECTION, topic)
+    batch = _unprojected(batch, stored)
+    folded = await _fold(conn, _decode(batch))
+    feed = await store.write(conn, folded)
+    if notify:
+        versions = {mid: row.state.version for mid, row in folded.rows.items()}
+        await store.notify(conn, feed, versions)
+    await _advance(conn, batch, stored)
+    return folded
+
+
+def _decode(batch: Batch) -> list[Event]:
+    events: list[Event] = []
+    for tp, records in batch.items():
+        for record in records:
+            try:
+                events.append(decode_event(record.value, list(record.headers)))
+            except RecordError as exc:
+                metrics.UNDECODABLE.inc()
+                log.error("undecodable event at %s[%s]: %s", tp.topic, record.offset, exc)
+    return events
+
+
+async def _fold(conn: store.Conn, events: Sequence[Event]) -> Folded:
+    mids = sorted({e.migration_id for e in events})
+    rows = await store.load_rows(conn, mids)
+    folded = fold_batch(rows, await store.load_phases(conn, mids), events)
+    if folded.duplicates:
+        await _check_duplicates(conn, folded)
+    return folded
+
+
+async def _advance(conn: store.Conn, batch: Batch, stored: dict[int, int]) -> None:
+    for tp, records in batch.items():
+        new = records[-1].offset + 1
+        await store.advance_offset(
+            conn, PROJECTION, tp.topic, tp.partition, stored.get(tp.partition), new
+        )
 
 
 def _unprojected(batch: Batch, stored: dict[int, int]) -> Batch:

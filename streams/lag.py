@@ -15,8 +15,8 @@ from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin._listoffsets import OffsetSpec
 
 from config import Settings
-from streams.dlq.topics import TIMEOUT, admin, offsets, partition_count
 from streams.retrying import transient_retry
+from streams.topic_metadata import TIMEOUT, admin, offsets, partition_count
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from config import KafkaNames, Settings
 from config.kafka_clients import consumer_config, producer_config
 from streams.consumed import Consumed
 from streams.dlq.exceptions import BadSelection
-from streams.dlq.topics import TIMEOUT, partition_count, watermarks
 from streams.retrying import transient_retry
+from streams.topic_metadata import TIMEOUT, partition_count, watermarks
 
 REPLAYED_FROM = "migrator-replayed-from"  # "<topic>/<partition>/<offset>"
 BATCH = 500

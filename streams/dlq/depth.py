@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from config import Settings
 from config.kafka_clients import consumer_config
 from streams.consumed import Consumed
-from streams.dlq.topics import watermarks
+from streams.topic_metadata import watermarks
 
 
 @dataclass

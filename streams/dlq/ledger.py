@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from config import KafkaNames, Settings
-from streams.dlq.topics import ensure_topic
+from streams.topic_metadata import ensure_topic
 from streams.topic_reader import read_committed
 
 KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}

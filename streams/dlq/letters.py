@@ -25,7 +25,7 @@ from streams.dead_letters import (
     original_headers,
 )
 from streams.dlq.exceptions import NoSuchRecord
-from streams.dlq.topics import partition_count, watermarks
+from streams.topic_metadata import partition_count, watermarks
 from streams.topic_reader import read_committed
 
 

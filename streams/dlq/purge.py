@@ -12,8 +12,8 @@ from confluent_kafka import TopicPartition
 from config import Settings
 from streams.dlq.exceptions import BadSelection
 from streams.dlq.letters import DeadLetterRecord
-from streams.dlq.topics import TIMEOUT, admin, partition_count
 from streams.retrying import transient_retry
+from streams.topic_metadata import TIMEOUT, admin, partition_count
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from streams.dlq.exceptions import BadSelection
 from streams.dlq.ledger import Redriven, ensure_ledger, redriven_positions
 from streams.dlq.letters import DeadLetterRecord, read_letters
 from streams.dlq.plan import Plan, Selection, make_plan
-from streams.dlq.topics import partition_count
+from streams.topic_metadata import partition_count
 
 TIMEOUT = 30.0
 BATCH = 100

@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from config import KafkaNames, Settings
 from config.kafka_clients import consumer_config
-from streams.dlq.topics import watermarks
+from streams.topic_metadata import watermarks
 from tests.support.processes import ROOT
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,5 @@
-"""Topic metadata and creation for the operator tools (confluent-kafka Admin)."""
+"""Topic metadata (partitions, watermarks, group offsets) and creation, for the
+operator tools, the lag metric and the rebuild (confluent-kafka Admin)."""
 
 from __future__ import annotations
 
