@@ -15,7 +15,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from cli.topics import create_topics
 from config import KafkaNames, Settings
-from tests.support.stack import Stack, free_port, session_stack
+from tests.support.stack import Stack, drop_database, free_port, session_stack
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +36,7 @@ def database_url(stack: Stack, unique: str) -> Iterator[str]:
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     yield make_conninfo(stack.database_url, dbname=name)
-    with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(stack.database_url, name)
 
 
 @pytest.fixture

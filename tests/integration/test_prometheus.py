@@ -23,7 +23,7 @@ from config import KafkaNames, Settings
 from tests.support.data_plane import connections_env
 from tests.support.processes import Processes, eventually, group_is_stable
 from tests.support.prometheus import COMPOSE, prometheus_bin
-from tests.support.stack import Stack, free_port
+from tests.support.stack import Stack, drop_database, free_port
 from tests.support.system import SPEC, console_produce, send_commands
 from tests.support.tables import connection_for, create_customers, fresh_database
 
@@ -78,8 +78,7 @@ def _database(stack: Stack, unique: str) -> Iterator[str]:
         try:
             yield make_conninfo(stack.database_url, dbname=f"p_{unique}")
         finally:
-            with psycopg.connect(stack.database_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "p_{unique}" WITH (FORCE)')
+            drop_database(stack.database_url, f"p_{unique}")
 
     return made()
 

@@ -38,7 +38,7 @@ from schemas import encode
 from streams.domain import Event
 from tests.support.processes import ROOT, process_env
 from tests.support.read_side import lifecycle, publish
-from tests.support.stack import Stack
+from tests.support.stack import Stack, drop_database
 
 pytestmark = pytest.mark.integration
 KEYS = {
@@ -168,8 +168,7 @@ async def reference(stack: Stack, settings: Settings, events: int) -> AsyncItera
             await until(ref, EVENTS, events, task)
         yield ref
     finally:
-        async with await psycopg.AsyncConnection.connect(stack.database_url, autocommit=True) as c:
-            await c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+        await asyncio.to_thread(drop_database, stack.database_url, name)
 
 
 async def test_a_rebuild_while_the_projector_runs_and_events_flow_equals_the_live_model(
@@ -311,8 +310,8 @@ async def test_a_lost_database_is_rebuilt_by_the_command_and_the_projector_goes_
     async with projecting(settings) as projector:
         await until(settings, EVENTS, len(first), projector)
     name = str(conninfo_to_dict(settings.database_url.get_secret_value())["dbname"])
+    await asyncio.to_thread(drop_database, stack.database_url, name)  # the database is lost
     async with await psycopg.AsyncConnection.connect(stack.database_url, autocommit=True) as c:
-        await c.execute(f'DROP DATABASE "{name}" WITH (FORCE)'.encode())
         await c.execute(f'CREATE DATABASE "{name}"'.encode())
 
     # when

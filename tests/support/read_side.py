@@ -32,7 +32,7 @@ from streams.domain import (
     task_for,
 )
 from tests.support.phase_simulator import answer
-from tests.support.stack import Stack, free_port
+from tests.support.stack import Stack, drop_database, free_port
 
 OPERATOR = "operator-token-0123456789abcdef"
 VIEWER = "viewer-token-0123456789abcdef"
@@ -71,8 +71,7 @@ def fresh_settings(stack: Stack) -> Iterator[Settings]:
     try:
         yield settings
     finally:
-        with psycopg.connect(stack.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+        drop_database(stack.database_url, name)
 
 
 def lifecycle(migration_id: str, spec: MigrationSpec = SPEC, at: str = AT) -> list[Event]:

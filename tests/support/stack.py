@@ -110,3 +110,21 @@ def containers() -> Iterator[Stack]:
     with kafka, PostgresContainer(POSTGRES_IMAGE, driver=None) as pg:
         wait_for_logs(kafka, "Kafka Server started", timeout=120)
         yield Stack(f"localhost:{port}", pg.get_connection_url(), port, "containers")
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """DROP DATABASE … WITH (FORCE), which ends the sessions in it. It refuses
+    while an autovacuum worker is in it (a process of no role the test's may
+    end): that takes a moment, so try again for a while."""
+    import time
+
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for _ in range(100):
+            try:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+                return
+            except psycopg.errors.InsufficientPrivilege:
+                time.sleep(0.2)
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())

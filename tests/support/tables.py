@@ -12,6 +12,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from config.connections import Connection
+from tests.support.stack import drop_database
 
 
 @contextmanager
@@ -21,8 +22,7 @@ def fresh_database(admin_url: str, name: str) -> Iterator[str]:
     try:
         yield make_conninfo(admin_url, dbname=name)
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(admin_url, name)
 
 
 def connection_for(url: str, **extra: Any) -> Connection:
