@@ -78,7 +78,11 @@ def _progress(s: MigrationState, e: ev.PhaseProgressRecorded) -> MigrationState:
 def _completed_phase(s: MigrationState, e: ev.PhaseCompleted) -> MigrationState:
     score = e.score if e.score is not None else s.score
     following = next_phase(e.phase) or e.phase
-    return replace(s, phase=following, rows_done=e.rows_done, score=score, checkpoint=None)
+    # A phase that reported no progress (reconcile) still ends at done == total.
+    total = max(s.rows_total, e.rows_done)
+    return replace(
+        s, phase=following, rows_done=e.rows_done, rows_total=total, score=score, checkpoint=None
+    )
 
 
 def _failed_phase(s: MigrationState, e: ev.PhaseFailed) -> MigrationState:

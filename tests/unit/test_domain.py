@@ -632,3 +632,13 @@ def test_replay_rebuilds_the_state_from_the_events() -> None:
     assert replay(MID, log) == state
     assert [e.sequence for e in log] == list(range(1, len(log) + 1))
     assert (state.status, state.phase, state.run) == (Status.RUNNING, "transform", 3)
+
+
+def test_a_phase_that_reported_no_progress_completes_at_done_equal_total() -> None:
+    s = running()
+
+    events, _ = when(s, succeeded(s))
+    after = evolve(s, events[0])
+
+    assert isinstance(events[0], PhaseCompleted)
+    assert after.rows_done == after.rows_total == 100
