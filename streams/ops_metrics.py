@@ -12,8 +12,8 @@ from confluent_kafka import KafkaException
 from config import KafkaNames, Settings
 from streams import metrics
 from streams.dlq.depth import DlqDepth
-from streams.dlq.exceptions import OperatorError
 from streams.lag import LagTarget, consumer_lag
+from streams.operator_errors import OperatorError
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from config import KafkaNames, Settings
 from config.kafka_clients import consumer_config, producer_config
 from streams.consumed import Consumed
-from streams.dlq.exceptions import BadSelection
+from streams.operator_errors import BadSelection
 from streams.retrying import transient_retry
 from streams.topic_metadata import TIMEOUT, partition_count, watermarks
 

@@ -8,11 +8,11 @@ purge     delete records below an offset (Admin DeleteRecords)
 depth     the retained records per dead-letter topic, as a metric
 """
 
-from streams.dlq.exceptions import BadSelection, NoSuchRecord, NoSuchTopic, OperatorError
 from streams.dlq.letters import DeadLetterRecord, dlq_topic, read_letter, read_letters
 from streams.dlq.plan import Plan, Selection, parse_positions
 from streams.dlq.purge import PurgePlan, parse_before, plan_purge, purge
 from streams.dlq.redrive import Redrive, RedriveResult, plan_redrive
+from streams.operator_errors import BadSelection, NoSuchRecord, NoSuchTopic, OperatorError
 
 __all__ = [
     "BadSelection",

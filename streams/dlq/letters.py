@@ -24,7 +24,7 @@ from streams.dead_letters import (
     header,
     original_headers,
 )
-from streams.dlq.exceptions import NoSuchRecord
+from streams.operator_errors import NoSuchRecord
 from streams.topic_metadata import partition_count, watermarks
 from streams.topic_reader import read_committed
 

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from streams.dlq.exceptions import BadSelection
 from streams.dlq.letters import DeadLetterRecord
+from streams.operator_errors import BadSelection
 
 Position = tuple[int, int]
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from confluent_kafka import TopicPartition
 
 from config import Settings
-from streams.dlq.exceptions import BadSelection
 from streams.dlq.letters import DeadLetterRecord
+from streams.operator_errors import BadSelection
 from streams.retrying import transient_retry
 from streams.topic_metadata import TIMEOUT, admin, partition_count
 

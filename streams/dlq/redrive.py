@@ -21,10 +21,10 @@ from confluent_kafka import KafkaException, Producer
 from config import KafkaNames, Settings
 from config.kafka_clients import producer_config
 from streams.dead_letters import Origin, redrive_headers
-from streams.dlq.exceptions import BadSelection
 from streams.dlq.ledger import Redriven, ensure_ledger, redriven_positions
 from streams.dlq.letters import DeadLetterRecord, read_letters
 from streams.dlq.plan import Plan, Selection, make_plan
+from streams.operator_errors import BadSelection
 from streams.topic_metadata import partition_count
 
 TIMEOUT = 30.0

@@ -1,5 +1,6 @@
-"""Errors of the dead-letter and topic tools, each with a message an operator
-can act on. The CLI prints it and exits non-zero; the API answers 4xx.
+"""Errors of the operator tools (dead letters, topic replay, rebuild), each
+with a message an operator can act on. The CLI prints it and exits non-zero;
+the API answers 4xx.
 
     OperatorError          the request cannot be done as asked
     ├── NoSuchTopic        the topic does not exist
