@@ -39,15 +39,9 @@ from cli.topics import create_topics
 from config import Settings
 from tests.support.processes import Processes, eventually, group_is_stable, http
 from tests.support.stack import free_port
+from tests.support.system import SPEC
 
 TOKEN = "bench-operator-token-0123456789"
-SPEC = {
-    "source_connection": "legacy",
-    "source_table": "customers",
-    "source_key": "id",
-    "target_connection": "warehouse",
-    "target_table": "customers",
-}
 
 
 async def timed(session: aiohttp.ClientSession, method: str, url: str, body: object) -> float:

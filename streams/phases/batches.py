@@ -12,15 +12,29 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from streams.phases import checkpoints, metrics
+from psycopg import sql
+
+from streams.phases import catalog, checkpoints, metrics
 from streams.phases.checkpoints import Checkpoint
 from streams.phases.context import Finished, Outcome, PhaseContext, Stopped
 from streams.phases.database import Conn
+from streams.phases.sql import next_batch
 
 # (target connection, after, hi, size) -> (last key of the batch, rows in it)
 Bounds = Callable[[Conn, str | None, str | None, int], Awaitable[tuple[str | None, int]]]
 # (target connection, after, upto) -> None: write the batch's rows
 Move = Callable[[Conn, str | None, str], Awaitable[None]]
+
+
+def bounds_in(table: sql.Identifier, key: str) -> Bounds:
+    """Batches of `table` by `key`, read in the target database itself."""
+
+    async def bounds(
+        conn: Conn, after: str | None, hi: str | None, size: int
+    ) -> tuple[str | None, int]:
+        return await catalog.batch_bounds(conn, next_batch(table, key, after, hi, size))
+
+    return bounds
 
 
 async def run_slices(ctx: PhaseContext, phase: str, bounds: Bounds, move: Move) -> Outcome:

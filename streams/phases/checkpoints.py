@@ -13,8 +13,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg import sql
-
 from streams.phases.database import Conn
 from streams.phases.sql import STAGING_SCHEMA, STATE_SCHEMA
 
@@ -77,27 +75,21 @@ async def prepare(conn: Conn) -> None:
         await conn.execute(DDL)
 
 
-_COLUMNS = "position, rows_done, rows_total, batches, done, result"
-_TABLE = sql.SQL(f"{STATE_SCHEMA}.checkpoints")
+_SELECT = (
+    "SELECT slice, position, rows_done, rows_total, batches, done, result"
+    f" FROM {STATE_SCHEMA}.checkpoints WHERE migration_id = %s AND phase = %s"
+)
 
 
-async def load(conn: Conn, migration_id: str, phase: str, lock: bool = False) -> list[Checkpoint]:
-    """The checkpoints of one phase, by slice (locked for update when `lock`)."""
-    query = (
-        f"SELECT slice, {_COLUMNS} FROM {STATE_SCHEMA}.checkpoints"
-        " WHERE migration_id = %s AND phase = %s ORDER BY slice"
-    )
-    rows = await (
-        await conn.execute(query + (" FOR UPDATE" if lock else ""), (migration_id, phase))
-    ).fetchall()
+async def load(conn: Conn, migration_id: str, phase: str) -> list[Checkpoint]:
+    """The checkpoints of one phase, by slice."""
+    rows = await (await conn.execute(_SELECT + " ORDER BY slice", (migration_id, phase))).fetchall()
     return [Checkpoint(migration_id, phase, *row) for row in rows]
 
 
 async def lock_slice(conn: Conn, migration_id: str, phase: str, slice_: int) -> Checkpoint | None:
-    query = (
-        f"SELECT slice, {_COLUMNS} FROM {STATE_SCHEMA}.checkpoints"
-        " WHERE migration_id = %s AND phase = %s AND slice = %s FOR UPDATE"
-    )
+    """One slice's checkpoint, locked until the transaction ends (None: none yet)."""
+    query = _SELECT + " AND slice = %s FOR UPDATE"
     row = await (await conn.execute(query, (migration_id, phase, slice_))).fetchone()
     return None if row is None else Checkpoint(migration_id, phase, *row)
 

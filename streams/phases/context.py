@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -69,8 +70,6 @@ class PhaseContext:
 
 
 def _summary(slices: list[Checkpoint]) -> str:
-    import json
-
     return json.dumps(
         {
             "slices": [

@@ -10,13 +10,12 @@ from __future__ import annotations
 from psycopg import sql
 
 from streams.phases import catalog, checkpoints
-from streams.phases.batches import run_slices
+from streams.phases.batches import bounds_in, run_slices
 from streams.phases.checkpoints import Checkpoint
 from streams.phases.context import Outcome, PhaseContext
 from streams.phases.database import Conn
 from streams.phases.sql import (
     create_like,
-    next_batch,
     split_points,
     staging,
     staging_name,
@@ -50,16 +49,11 @@ async def run(ctx: PhaseContext) -> Outcome:
             cp = Checkpoint(mid, PHASE, i, {"after": lo, "lo": lo, "hi": hi}, rows_total=size)
             await checkpoints.create(conn, cp)
 
-    async def bounds(
-        conn: Conn, after: str | None, hi: str | None, size: int
-    ) -> tuple[str | None, int]:
-        return await catalog.batch_bounds(conn, next_batch(rows, key, after, hi, size))
-
     async def move(conn: Conn, after: str | None, upto: str) -> None:
         await conn.execute(upsert(target, rows, names, key, after, upto))
 
     await ctx.target.transaction(setup)
-    return await run_slices(ctx, PHASE, bounds, move)
+    return await run_slices(ctx, PHASE, bounds_in(rows, key), move)
 
 
 async def _first(conn: Conn, query: sql.Composed) -> str | None:

@@ -38,14 +38,6 @@ def columns(names: Sequence[str]) -> sql.Composed:
     return sql.SQL(", ").join(sql.Identifier(n) for n in names)
 
 
-def source_columns() -> sql.SQL:
-    """Name and type of each column of a table (parameter: the table's name)."""
-    return sql.SQL(
-        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
-        " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
-    )
-
-
 def create_like(target: sql.Identifier, defs: Sequence[tuple[str, str]], key: str) -> sql.Composed:
     """A table with the given column definitions and `key` as primary key."""
     cols = sql.SQL(", ").join(

@@ -6,13 +6,13 @@ from __future__ import annotations
 from psycopg import sql
 
 from streams.phases import catalog, checkpoints
-from streams.phases.batches import run_slices
+from streams.phases.batches import bounds_in, run_slices
 from streams.phases.checkpoints import Checkpoint
 from streams.phases.context import Outcome, PhaseContext
 from streams.phases.database import Conn
 from streams.phases.errors import SpecError
 from streams.phases.spec import Column
-from streams.phases.sql import create_transformed, next_batch, staging, staging_name, transform_into
+from streams.phases.sql import create_transformed, staging, staging_name, transform_into
 
 PHASE = "transform"
 
@@ -56,13 +56,8 @@ async def run(ctx: PhaseContext) -> Outcome:
                 conn, Checkpoint(mid, PHASE, 0, {"after": None}, rows_total=total)
             )
 
-    async def bounds(
-        conn: Conn, after: str | None, hi: str | None, size: int
-    ) -> tuple[str | None, int]:
-        return await catalog.batch_bounds(conn, next_batch(raw, key, after, hi, size))
-
     async def move(conn: Conn, after: str | None, upto: str) -> None:
         await conn.execute(transform_into(rows, raw, plan, key, after, upto))
 
     await ctx.target.transaction(setup)
-    return await run_slices(ctx, PHASE, bounds, move)
+    return await run_slices(ctx, PHASE, bounds_in(raw, key), move)

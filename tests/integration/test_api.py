@@ -31,15 +31,9 @@ from tests.support.read_side import (
     serving,
 )
 from tests.support.stack import Stack, free_port
+from tests.support.system import SPEC
 
 pytestmark = pytest.mark.integration
-SPEC = {
-    "source_connection": "legacy",
-    "source_table": "customers",
-    "source_key": "id",
-    "target_connection": "warehouse",
-    "target_table": "customers",
-}
 PHASE_SECONDS = "2"
 
 

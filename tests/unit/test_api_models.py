@@ -7,14 +7,7 @@ from pydantic import ValidationError
 
 from api.commands import command_id_for, ids_for
 from api.models import CreateMigrationIn
-
-SPEC = {
-    "source_connection": "legacy",
-    "source_table": "customers",
-    "source_key": "id",
-    "target_connection": "warehouse",
-    "target_table": "customers",
-}
+from tests.support.system import SPEC
 
 
 def test_a_minimal_spec_gets_defaults() -> None:
