@@ -30,8 +30,6 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-import psycopg
-from psycopg.conninfo import make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # for tests.support
 
@@ -40,6 +38,7 @@ from config import Settings
 from tests.support.processes import Processes, eventually, group_is_stable, http
 from tests.support.stack import free_port
 from tests.support.system import SPEC
+from tests.support.tables import fresh_database
 
 TOKEN = "bench-operator-token-0123456789"
 
@@ -104,14 +103,24 @@ def main() -> None:
 
     run = uuid.uuid4().hex[:6]
     name = f"bench_api_{run}"
-    with psycopg.connect(args.database, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"'.encode())
+    with fresh_database(args.database, name) as dsn:
+        commands, health = run_system(args, run, dsn)
+    print(
+        f"run {run}: {args.rate:g} commands/s for {args.duration:g} s,"
+        f" load average {os.getloadavg()[0]:.2f}"
+    )
+    print(summary("POST /migrations?wait=true (200)", commands))
+    print(summary("GET /health (same rate)", health))
+
+
+def run_system(args: argparse.Namespace, run: str, dsn: str) -> tuple[list[float], list[float]]:
+    """Worker, projector and API as processes; the latencies measured through them."""
     settings = Settings(
         kafka_bootstrap_servers=args.bootstrap,
         topic_prefix=f"bench-{run}.",
         app_id=f"bench-{run}",
         topic_partitions=6,
-        database_url=make_conninfo(args.database, dbname=name),  # type: ignore[arg-type]
+        database_url=dsn,  # type: ignore[arg-type]
         api_port=free_port(),
     )
     procs = Processes(settings, Path(tempfile.mkdtemp(prefix="bench-api-")))
@@ -124,17 +133,9 @@ def main() -> None:
         url = f"http://127.0.0.1:{settings.api_port}"
         eventually(lambda: http("GET", f"{url}/ready")[0] == 200)
         eventually(lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id))
-        commands, health = asyncio.run(measure(url, args.rate, args.duration))
+        return asyncio.run(measure(url, args.rate, args.duration))
     finally:
         procs.stop_all()
-        with psycopg.connect(args.database, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
-    print(
-        f"run {run}: {args.rate:g} commands/s for {args.duration:g} s,"
-        f" load average {os.getloadavg()[0]:.2f}"
-    )
-    print(summary("POST /migrations?wait=true (200)", commands))
-    print(summary("GET /health (same rate)", health))
 
 
 if __name__ == "__main__":

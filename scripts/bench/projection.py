@@ -31,7 +31,6 @@ from typing import Any
 
 import psycopg
 from confluent_kafka import Producer
-from psycopg.conninfo import make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # for tests.support
 
@@ -42,6 +41,7 @@ from projections.projector import Batch, Projector
 from schemas import encode
 from streams.domain import Event, MigrationSpec
 from tests.support.read_side import lifecycle
+from tests.support.tables import fresh_database
 
 TABLES = ("migration_events", "migrations", "migration_phases")
 
@@ -127,19 +127,16 @@ def main() -> None:
 
     run = uuid.uuid4().hex[:6]
     name = f"bench_projection_{run}"
-    with psycopg.connect(args.database, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"'.encode())
-    dsn = make_conninfo(args.database, dbname=name)
-    settings = Settings(
-        kafka_bootstrap_servers=args.bootstrap,
-        topic_prefix=f"bench-{run}.",
-        app_id=f"bench-{run}",
-        topic_partitions=6,
-        database_url=dsn,  # type: ignore[arg-type]
-        projector_batch_max=args.batch,
-    )
-    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
-    try:
+    with fresh_database(args.database, name) as dsn:
+        settings = Settings(
+            kafka_bootstrap_servers=args.bootstrap,
+            topic_prefix=f"bench-{run}.",
+            app_id=f"bench-{run}",
+            topic_partitions=6,
+            database_url=dsn,  # type: ignore[arg-type]
+            projector_batch_max=args.batch,
+        )
+        names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
         create_topics(settings)
         events = histories(args.events)
         produce(settings, names, events)
@@ -147,9 +144,6 @@ def main() -> None:
         assert projector.first is not None
         projected = projector.last - projector.first
         copy_seconds, counts = raw_copy(dsn)
-    finally:
-        with psycopg.connect(args.database, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
     n, migrations = len(events), len({e.migration_id for e in events})
     load = os.getloadavg()[0]
     print(

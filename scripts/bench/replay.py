@@ -27,11 +27,9 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from confluent_kafka import Consumer, Producer
 from confluent_kafka import TopicPartition as CTopicPartition
-from psycopg.conninfo import make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # for tests.support
 
@@ -42,6 +40,7 @@ from projections.rebuild import Rebuild
 from schemas import encode
 from streams.domain import Event, MigrationSpec
 from tests.support.read_side import lifecycle
+from tests.support.tables import fresh_database
 
 
 def histories(events: int) -> list[Event]:
@@ -114,27 +113,22 @@ def main() -> None:
 
     run = uuid.uuid4().hex[:6]
     name = f"bench_replay_{run}"
-    with psycopg.connect(args.database, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"'.encode())
-    settings = Settings(
-        kafka_bootstrap_servers=args.bootstrap,
-        topic_prefix=f"bench-{run}.",
-        app_id=f"bench-{run}",
-        topic_partitions=6,
-        database_url=make_conninfo(args.database, dbname=name),  # type: ignore[arg-type]
-        projector_batch_max=args.batch,
-    )
-    topic = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix).events
-    try:
+    with fresh_database(args.database, name) as dsn:
+        settings = Settings(
+            kafka_bootstrap_servers=args.bootstrap,
+            topic_prefix=f"bench-{run}.",
+            app_id=f"bench-{run}",
+            topic_partitions=6,
+            database_url=dsn,  # type: ignore[arg-type]
+            projector_batch_max=args.batch,
+        )
+        topic = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix).events
         create_topics(settings)
         events = histories(args.events)
         produce(settings, topic, events)
         raw_seconds, raw_count = asyncio.run(raw_aiokafka(settings, topic, 6))
         confluent_seconds = raw_confluent(settings, topic, 6, len(events))
         outcome = asyncio.run(Rebuild(settings, run).run())
-    finally:
-        with psycopg.connect(args.database, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
     n, load = len(events), os.getloadavg()[0]
     print(f"run {run}: {n:,} events of {outcome.migrations:,} migrations, load {load:.2f}")
     print(f"  rebuild            {n / outcome.seconds:>10,.0f} events/s  ({outcome.seconds:.2f} s)")
