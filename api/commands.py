@@ -24,9 +24,7 @@ from api.keys import HUB, NAMES, POOL, PUBLISHER
 from api.models import CreateMigrationIn, EmptyIn, ReasonIn
 from api.publisher import Position
 from api.responses import ok, problem
-from projections.queries import get_migration, ids_in_status
-from schemas import encode
-from streams.domain import (
+from domain import (
     CancelMigration,
     Command,
     PauseMigration,
@@ -35,6 +33,8 @@ from streams.domain import (
     StartMigration,
     Status,
 )
+from projections.queries import get_migration, ids_in_status
+from schemas import encode
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c9a52-34d4-4c4b-9d55-0e8f2f0c3a11")
 STEERING: dict[str, tuple[type[Command], type[BaseModel]]] = {

@@ -24,7 +24,7 @@ from api.auth import Handler, Role, requires
 from api.errors import read_json
 from api.keys import NAMES, SETTINGS
 from api.responses import problem
-from streams.dlq import (
+from ops.dead_letters import (
     NoSuchRecord,
     NoSuchTopic,
     OperatorError,
@@ -39,8 +39,8 @@ from streams.dlq import (
     read_letter,
     read_letters,
 )
-from streams.dlq.ledger import redriven_positions
-from streams.dlq.show import describe
+from ops.dead_letters.ledger import redriven_positions
+from ops.dead_letters.show import describe
 
 BASE = "/api/v1/dead-letters/{topic}"
 

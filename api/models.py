@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from streams.domain import MigrationSpec
+from domain import MigrationSpec
 
 NAME = r"^[A-Za-z_][A-Za-z0-9_.]{0,127}$"
 MIGRATION_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
@@ -14,8 +14,8 @@ MIGRATION_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
 
 def check_spec_parts(mapping: dict[str, Any], rules: list[dict[str, Any]]) -> None:
     """The hook to the data plane's own check of a spec's mapping and rules
-    (`streams.phases.spec.parse_spec_parts`): its ValueError says what is wrong."""
-    from streams.phases.spec import parse_spec_parts
+    (`domain.spec.parse_spec_parts`): its ValueError says what is wrong."""
+    from domain.spec import parse_spec_parts
 
     parse_spec_parts(mapping, rules)
 

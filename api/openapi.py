@@ -12,7 +12,7 @@ from api.dead_letters import PurgeBody, RedriveBody
 from api.models import CreateMigrationIn, EmptyIn, ReasonIn
 from api.params import MAX_VERSION
 from api.responses import ok
-from streams.domain import Status
+from domain import Status
 
 Schema = dict[str, Any]
 REF = "#/components/schemas/{model}"

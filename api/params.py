@@ -10,7 +10,7 @@ from datetime import datetime
 from aiohttp import web
 from multidict import MultiMapping
 
-from streams.domain import Status
+from domain import Status
 
 MAX_WAIT_SECONDS = 60.0
 WAIT_SECONDS = 10.0

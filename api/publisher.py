@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from config import Settings
-from config.kafka_clients import producer_config
+from streams.kafka.clients import producer_config
 
 
 @dataclass(frozen=True)

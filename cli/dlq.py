@@ -16,7 +16,7 @@ from rich.table import Table
 
 from cli.errors import err, fail, operator_errors
 from config import KafkaNames, Settings, load_settings
-from streams.dlq import (
+from ops.dead_letters import (
     Redrive,
     Selection,
     dlq_topic,
@@ -28,8 +28,8 @@ from streams.dlq import (
     read_letter,
     read_letters,
 )
-from streams.dlq.ledger import redriven_positions
-from streams.dlq.show import describe
+from ops.dead_letters.ledger import redriven_positions
+from ops.dead_letters.show import describe
 
 app = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, redrive, purge.")
 out = Console()

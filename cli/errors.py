@@ -10,7 +10,7 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.markup import escape
 
-from streams.dlq import OperatorError
+from ops.dead_letters import OperatorError
 
 err = Console(stderr=True, soft_wrap=True)
 

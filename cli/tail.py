@@ -11,8 +11,8 @@ from confluent_kafka import KafkaException
 
 from config import KafkaNames, Settings
 from schemas import RecordError, decode_command, decode_event, decode_result, decode_task
-from streams.consumed import Consumed
-from streams.topic_reader import read_committed
+from streams.kafka.consumed import Consumed
+from streams.kafka.reader import read_committed
 
 Decoder = Callable[[bytes | None, Any], Any]
 

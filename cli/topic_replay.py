@@ -13,9 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cli.errors import err, fail, operator_errors
 from config import Settings, load_settings
-from streams.dlq import BadSelection, parse_before
-from streams.topic_metadata import partition_count, watermarks
-from streams.topic_replay import OffsetRange, TopicReplay, resolve_offsets, time_offsets
+from ops.dead_letters import BadSelection, parse_before
+from ops.replay import OffsetRange, TopicReplay, resolve_offsets, time_offsets
+from streams.kafka.topics import partition_count, watermarks
 
 Offsets = Annotated[list[str] | None, typer.Option(help="partition:offset (repeatable)")]
 When = Annotated[str | None, typer.Option(help="ISO 8601 time, e.g. 2026-11-29T10:00:00Z")]

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from domain import MigrationState, evolve
+from domain import events as ev
+from domain.events import Event
 from projections.exceptions import SequenceGap
-from streams.domain import MigrationState, evolve
-from streams.domain import events as ev
-from streams.domain.events import Event
 
 OUTCOMES: dict[type[Event], str] = {
     ev.MigrationCompleted: "completed",

@@ -20,6 +20,7 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import start_http_server
 
 from config import KafkaNames, Settings
+from domain.events import Event
 from projections import metrics, store
 from projections.exceptions import ProjectionError, SequenceConflict
 from projections.faults import Faults
@@ -27,7 +28,6 @@ from projections.fold import Folded, fold_batch
 from projections.schema import apply_schema
 from schemas import RecordError, decode_event
 from schemas.records import to_plain
-from streams.domain.events import Event
 
 log = logging.getLogger(__name__)
 PROJECTION = "read-model"

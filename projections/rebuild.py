@@ -41,7 +41,7 @@ from projections import store
 from projections.exceptions import RebuildError, RebuildStopped
 from projections.projector import PROJECTION, Batch, apply_batch
 from projections.schema import LOCK_ID, apply_schema
-from streams.topic_metadata import partition_count
+from streams.kafka.topics import partition_count
 
 TABLES = (  # lock order: projection_offsets first (see above)
     "projection_offsets",

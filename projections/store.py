@@ -16,11 +16,11 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from domain import MigrationState, Status
+from domain.events import Event
 from projections.exceptions import OffsetConflict
 from projections.fold import Folded, PhaseKey, PhaseRow, Row
 from schemas.records import spec_from_plain, to_plain, to_plain_spec
-from streams.domain import MigrationState, Status
-from streams.domain.events import Event
 
 Conn = psycopg.AsyncConnection[Any]
 CHANNEL = "migration_changes"

@@ -18,6 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+from domain import PhaseTask
+from domain.commands import Command, Input, PhaseResult
+from domain.events import Event
 from schemas import avro
 from schemas.dead_letter import DeadLetter
 from schemas.exceptions import RecordError
@@ -32,9 +35,6 @@ from schemas.records import (
     to_plain,
 )
 from schemas.registry import MARKER, REGISTRY, Registry
-from streams.domain import PhaseTask
-from streams.domain.commands import Command, Input, PhaseResult
-from streams.domain.events import Event
 
 CONTENT_TYPE_HEADER = "content-type"
 RECORD_TYPE_HEADER = "record-type"

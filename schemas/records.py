@@ -16,11 +16,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from schemas.dead_letter import DeadLetter
-from schemas.exceptions import RecordError
-from schemas.registry import REGISTRY
-from schemas.shapes import Field, Shape
-from streams.domain import (
+from domain import (
     CancelMigration,
     CancelPhase,
     CommandRejected,
@@ -49,8 +45,12 @@ from streams.domain import (
     RunPhase,
     StartMigration,
 )
-from streams.domain.commands import Command, PhaseResult
-from streams.domain.events import Event
+from domain.commands import Command, PhaseResult
+from domain.events import Event
+from schemas.dead_letter import DeadLetter
+from schemas.exceptions import RecordError
+from schemas.registry import REGISTRY
+from schemas.shapes import Field, Shape
 
 Record = Command | PhaseResult | Event | PhaseTask | DeadLetter
 Shapes = Mapping[str, Shape]

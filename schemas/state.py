@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from typing import Any
 
+from domain import MigrationState, Status
 from schemas.records import spec_from_plain, to_plain_spec
-from streams.domain import MigrationState, Status
 
 _SETS = ("seen", "seen_results")
 

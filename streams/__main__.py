@@ -1,5 +1,7 @@
-"""`python -m streams worker`: one worker process of the orchestrator group.
-`python -m streams phase-worker`: one phase worker (the data plane)."""
+"""`python -m streams worker` (or `python -m streams.orchestrator`): one worker process
+of the orchestrator group.
+`python -m streams phase-worker` (or `python -m streams.dataplane`): one phase worker
+(the data plane)."""
 
 from __future__ import annotations
 
@@ -15,12 +17,12 @@ for _sig in (signal.SIGTERM, signal.SIGINT):
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["worker"]:
-        from streams.worker import run_worker
+        from streams.orchestrator.worker import run_worker
 
         run_worker(STOP)
         return 0
     if argv[:1] == ["phase-worker"]:
-        from streams.phases.worker import run_phase_worker
+        from streams.dataplane.worker import run_phase_worker
 
         run_phase_worker(STOP)
         return 0

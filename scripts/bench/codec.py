@@ -20,11 +20,7 @@ from io import BytesIO
 
 from fastavro import schemaless_reader, schemaless_writer
 
-from schemas import decode_event, encode
-from schemas.avro import to_datum
-from schemas.records import to_plain
-from schemas.registry import REGISTRY
-from streams.domain import (
+from domain import (
     CommandRejected,
     Event,
     MigrationCancelled,
@@ -41,6 +37,10 @@ from streams.domain import (
     PhaseProgressRecorded,
     PhaseRequested,
 )
+from schemas import decode_event, encode
+from schemas.avro import to_datum
+from schemas.records import to_plain
+from schemas.registry import REGISTRY
 
 Run = Callable[[], int]  # returns the bytes it produced, as a sanity check
 

@@ -36,7 +36,7 @@ from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
 from cli.topics import create_topics  # noqa: E402
 from config import KafkaNames, Settings, load_settings  # noqa: E402
-from streams.domain import Event, MigrationCompleted, PhaseCompleted, PhaseRequested  # noqa: E402
+from domain import Event, MigrationCompleted, PhaseCompleted, PhaseRequested  # noqa: E402
 from tests.support.data_plane import data_plane, spec  # noqa: E402
 from tests.support.tables import (  # noqa: E402
     CUSTOMERS,

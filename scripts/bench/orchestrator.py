@@ -88,10 +88,10 @@ from confluent_kafka.admin import AdminClient
 
 from cli.topics import create_topics
 from config import KafkaNames, Settings
-from config.kafka_clients import consumer_config, producer_config
+from domain import MigrationSpec, StartMigration
 from schemas import decode_command, decode_event, encode
-from streams.consumed import Consumed
-from streams.domain import MigrationSpec, StartMigration
+from streams.kafka.clients import consumer_config, producer_config
+from streams.kafka.consumed import Consumed
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = 500  # the worker's (streams.orchestrator.loop.BATCH)
@@ -734,9 +734,9 @@ AREAS = [
     ("librdkafka calls (cimpl)", ("cimpl", "confluent_kafka")),
     ("fastavro", ("fastavro",)),
     ("schemas/ (codec, records, avro glue)", ("/schemas/",)),
-    ("streams/domain/ (decide, evolve, tasks)", ("/streams/domain/",)),
-    ("streams/orchestrator/ + consumed", ("/streams/orchestrator/", "/streams/consumed")),
-    ("prometheus_client + streams/metrics", ("prometheus_client", "/streams/metrics")),
+    ("domain/ (decide, evolve, tasks)", ("/domain/",)),
+    ("prometheus_client", ("prometheus_client",)),
+    ("streams/orchestrator/ + streams/kafka/", ("/streams/orchestrator/", "/streams/kafka/")),
     ("dataclasses / typing / abc", ("dataclasses", "typing", "abc.py", "isinstance")),
     ("json", ("json",)),
     ("datetime", ("datetime", "isoformat", "built-in method now")),

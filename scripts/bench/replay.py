@@ -35,10 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # for tests.suppor
 
 from cli.topics import create_topics
 from config import KafkaNames, Settings
-from config.kafka_clients import producer_config
+from domain import Event, MigrationSpec
 from projections.rebuild import Rebuild
 from schemas import encode
-from streams.domain import Event, MigrationSpec
+from streams.kafka.clients import producer_config
 from tests.support.read_side import lifecycle
 from tests.support.tables import fresh_database
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.domain import Event, Input, MigrationState, PhaseTask, decide, evolve, task_for
+from domain import Event, Input, MigrationState, PhaseTask, decide, evolve, task_for
 
 
 @dataclass(frozen=True)

@@ -25,16 +25,16 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from config import KafkaNames, Settings
-from config.kafka_clients import consumer_config, producer_config
+from domain import Input, MigrationState, PhaseResult
 from schemas import RecordError, decode_command, decode_result, encode
-from streams import metrics
-from streams.consumed import Consumed
-from streams.dead_letters import Origin, attempts_after, dead_letter_headers
-from streams.domain import Input, MigrationState, PhaseResult
+from streams.kafka.clients import consumer_config, producer_config
+from streams.kafka.consumed import Consumed
+from streams.kafka.dead_letters import Origin, attempts_after, dead_letter_headers
+from streams.kafka.retrying import transient_retry
+from streams.orchestrator import metrics
 from streams.orchestrator.faults import Faults
 from streams.orchestrator.handling import Outcome, handle
 from streams.orchestrator.state_store import StateStore, load_changelog, state_bytes
-from streams.retrying import transient_retry
 
 log = logging.getLogger(__name__)
 BATCH = 500

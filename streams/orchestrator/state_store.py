@@ -7,10 +7,10 @@ import json
 import logging
 
 from config import Settings
+from domain import MigrationState, Status
 from schemas.state import state_from_plain, state_to_plain
-from streams.consumed import Consumed
-from streams.domain import MigrationState, Status
-from streams.topic_reader import read_committed
+from streams.kafka.consumed import Consumed
+from streams.kafka.reader import read_committed
 
 log = logging.getLogger(__name__)
 LOAD_TIMEOUT_SECONDS = 120.0

@@ -20,7 +20,7 @@ import pytest
 
 from cli.topics import create_topics
 from config import KafkaNames, Settings
-from streams.topic_reader import read_committed
+from streams.kafka.reader import read_committed
 from tests.support.data_plane import DataPlane, connections_env, spec
 from tests.support.log_check import check_events, final_status
 from tests.support.processes import Processes, eventually, group_is_stable

@@ -19,8 +19,8 @@ from confluent_kafka import Producer
 
 from cli.topics import create_topics
 from config import KafkaNames, Settings
-from config.kafka_clients import producer_config
-from streams.topic_reader import read_committed
+from streams.kafka.clients import producer_config
+from streams.kafka.reader import read_committed
 from tests.support.chaos_driver import Driver, Plan
 from tests.support.log_check import check_events, final_status
 from tests.support.processes import Processes, eventually, group_is_stable

@@ -17,8 +17,8 @@ from psycopg.conninfo import conninfo_to_dict
 
 from config import KafkaNames, Settings
 from config.connections import Connection
-from streams.domain import replay
-from streams.topic_reader import read_committed
+from domain import replay
+from streams.kafka.reader import read_committed
 from tests.support.data_plane import data_plane, spec
 from tests.support.processes import eventually
 from tests.support.stack import Stack, free_port

@@ -14,8 +14,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from config import KafkaNames, Settings
-from config.kafka_clients import consumer_config
-from streams.topic_metadata import watermarks
+from streams.kafka.clients import consumer_config
+from streams.kafka.topics import watermarks
 from tests.support.processes import ROOT
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from config import KafkaNames, Settings
-from streams.dlq.ledger import ledger_topic
+from ops.dead_letters.ledger import ledger_topic
 from tests.support.dead_letters import json_lines, migrator, records, write_dead_letters
 from tests.support.processes import ROOT, Processes, eventually, group_is_stable, process_env
 from tests.support.stack import Stack

@@ -9,9 +9,9 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from config import KafkaNames, Settings
-from config.kafka_clients import consumer_config, producer_config
-from streams.dlq.depth import DlqDepth
-from streams.lag import LagTarget, consumer_lag
+from streams.kafka.clients import consumer_config, producer_config
+from streams.kafka.depth import DlqDepth
+from streams.kafka.lag import LagTarget, consumer_lag
 from tests.support.dead_letters import migrator, write_dead_letters
 from tests.support.processes import Processes, eventually
 from tests.support.stack import free_port

@@ -11,13 +11,13 @@ import psycopg
 import pytest
 
 from config import Settings
-from streams.domain import CancelPhase, MigrationSpec, RunPhase
-from streams.domain.state import PHASES
-from streams.phases import runner
-from streams.phases.context import Finished, Limiter, Outcome, PhaseContext
-from streams.phases.database import Databases
-from streams.phases.errors import SpecError, ValidationFailed
-from streams.phases.spec import parse_spec_parts
+from domain import CancelPhase, MigrationSpec, RunPhase
+from domain.spec import parse_spec_parts
+from domain.state import PHASES
+from streams.dataplane import runner
+from streams.dataplane.context import Finished, Limiter, Outcome, PhaseContext
+from streams.dataplane.database import Databases
+from streams.dataplane.errors import SpecError, ValidationFailed
 from tests.support.stack import Stack
 from tests.support.tables import connection_for, fresh_database
 

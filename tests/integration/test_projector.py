@@ -11,13 +11,13 @@ import pytest
 
 from api.publisher import Publisher
 from config import KafkaNames, Settings
+from domain import CommandRejected, MigrationSpec, MigrationStarted
+from domain.events import Event
 from projections.exceptions import OffsetConflict, SequenceGap
 from projections.projector import PROJECTION, Projector
 from projections.schema import apply_schema
 from projections.store import advance_offset
 from schemas import encode
-from streams.domain import CommandRejected, MigrationSpec, MigrationStarted
-from streams.domain.events import Event
 
 pytestmark = pytest.mark.integration
 SPEC = MigrationSpec("legacy", "customers", "id", "warehouse", "customers")

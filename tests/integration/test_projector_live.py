@@ -21,10 +21,10 @@ from prometheus_client import REGISTRY
 
 from api.app import api_database_url
 from config import KafkaNames, Settings
+from domain import Event, MigrationSpec, Status, replay
 from projections.exceptions import SequenceConflict
 from projections.projector import Projector
 from projections.store import CHANNEL
-from streams.domain import Event, MigrationSpec, Status, replay
 from tests.support.processes import ROOT, process_env
 from tests.support.read_side import lifecycle, prepare_schema, publish
 

@@ -30,12 +30,12 @@ from pydantic import SecretStr
 
 from api.app import api_database_url
 from config import KafkaNames, Settings
-from config.kafka_clients import producer_config
+from domain import Event
 from projections.projector import Projector
 from projections.rebuild import Rebuild
 from projections.store import CHANNEL
 from schemas import encode
-from streams.domain import Event
+from streams.kafka.clients import producer_config
 from tests.support.processes import ROOT, process_env
 from tests.support.read_side import lifecycle, publish
 from tests.support.stack import Stack, drop_database

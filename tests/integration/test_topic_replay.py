@@ -10,9 +10,9 @@ import pytest
 from confluent_kafka import Producer
 
 from config import KafkaNames, Settings
-from config.kafka_clients import producer_config
-from streams.dead_letters import header
-from streams.topic_replay import REPLAYED_FROM
+from ops.replay import REPLAYED_FROM
+from streams.kafka.clients import producer_config
+from streams.kafka.dead_letters import header
 from tests.support.dead_letters import migrator, records
 
 pytestmark = pytest.mark.integration

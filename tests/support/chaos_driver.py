@@ -11,10 +11,7 @@ from dataclasses import dataclass
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from config import KafkaNames, Settings
-from config.kafka_clients import consumer_config
-from schemas import decode_event, encode
-from streams.consumed import Consumed
-from streams.domain import (
+from domain import (
     CancelMigration,
     Command,
     MigrationSpec,
@@ -23,6 +20,9 @@ from streams.domain import (
     RetryMigration,
     StartMigration,
 )
+from schemas import decode_event, encode
+from streams.kafka.clients import consumer_config
+from streams.kafka.consumed import Consumed
 
 KINDS = ("plain", "pause", "cancel", "flaky", "invalid")
 EXPECTED = {

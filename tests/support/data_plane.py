@@ -15,9 +15,7 @@ from confluent_kafka import Producer
 
 from config import KafkaNames, Settings
 from config.connections import Connection
-from config.kafka_clients import producer_config
-from schemas import decode_event, encode
-from streams.domain import (
+from domain import (
     CancelMigration,
     Command,
     Event,
@@ -28,8 +26,10 @@ from streams.domain import (
     StartMigration,
     replay,
 )
-from streams.domain.state import MigrationState
-from streams.topic_reader import read_committed
+from domain.state import MigrationState
+from schemas import decode_event, encode
+from streams.kafka.clients import producer_config
+from streams.kafka.reader import read_committed
 from tests.support.processes import Processes, eventually, group_is_stable
 
 

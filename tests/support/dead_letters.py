@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from config import Settings
-from config.kafka_clients import producer_config
-from streams.consumed import Consumed
-from streams.dead_letters import Origin, dead_letter_headers
-from streams.topic_reader import read_committed
+from streams.kafka.clients import producer_config
+from streams.kafka.consumed import Consumed
+from streams.kafka.dead_letters import Origin, dead_letter_headers
+from streams.kafka.reader import read_committed
 from tests.support.processes import process_env
 
 

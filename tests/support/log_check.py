@@ -1,5 +1,5 @@
 """Check the event log the way Kafka's transactional copy test checks its
-output (read it with `streams.topic_reader.read_committed`)."""
+output (read it with `streams.kafka.reader.read_committed`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from domain import Event, replay
 from schemas import decode_event
-from streams.consumed import Consumed
-from streams.domain import Event, replay
+from streams.kafka.consumed import Consumed
 
 
 @dataclass

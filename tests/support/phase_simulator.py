@@ -21,10 +21,7 @@ import time
 from confluent_kafka import Consumer, Producer
 
 from config import KafkaNames, Settings, load_settings
-from config.kafka_clients import consumer_config, producer_config
-from schemas import RecordError, decode_task, encode
-from streams.consumed import Consumed
-from streams.domain import (
+from domain import (
     PausePhase,
     PhaseErrored,
     PhaseHalted,
@@ -34,6 +31,9 @@ from streams.domain import (
     PhaseTask,
     RunPhase,
 )
+from schemas import RecordError, decode_task, encode
+from streams.kafka.clients import consumer_config, producer_config
+from streams.kafka.consumed import Consumed
 
 log = logging.getLogger("phase-simulator")
 ROWS = 100

@@ -19,9 +19,7 @@ from api.app import create_app
 from api.publisher import Publisher
 from cli.topics import create_topics
 from config import KafkaNames, Settings
-from projections.schema import apply_schema
-from schemas import encode
-from streams.domain import (
+from domain import (
     Event,
     Input,
     MigrationSpec,
@@ -31,6 +29,8 @@ from streams.domain import (
     evolve,
     task_for,
 )
+from projections.schema import apply_schema
+from schemas import encode
 from tests.support.phase_simulator import answer
 from tests.support.stack import Stack, drop_database, free_port
 

@@ -9,7 +9,7 @@ import signal
 import sys
 
 from config import load_settings
-from streams.dlq import Redrive, Selection
+from ops.dead_letters import Redrive, Selection
 
 
 def main(dlq: str, point: str, batch: int) -> None:

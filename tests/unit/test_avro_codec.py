@@ -15,6 +15,7 @@ from fastavro import schemaless_writer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain import PhaseProgressRecorded
 from schemas import (
     AVRO_CONTENT_TYPE,
     DeadLetter,
@@ -27,7 +28,6 @@ from schemas import (
 from schemas.records import CLASSES, json_text
 from schemas.registry import REGISTRY, fingerprint
 from schemas.shapes import Field
-from streams.domain import PhaseProgressRecorded
 from tests.fixtures.samples import SAMPLES, decoder_for
 from tests.fixtures.strategies import records
 

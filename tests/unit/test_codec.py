@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain import MigrationSpec, MigrationStarted, StartMigration
 from schemas import (
     RecordError,
     decode_command,
@@ -23,7 +24,6 @@ from schemas import (
     encode,
 )
 from schemas.records import CLASSES, spec_from_plain, to_plain, to_plain_spec
-from streams.domain import MigrationSpec, MigrationStarted, StartMigration
 from tests.fixtures.samples import SAMPLES, SPEC, decoder_for
 from tests.fixtures.strategies import records
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas import RecordError
-from streams.dead_letters import Origin, dead_letter_headers
+from streams.kafka.dead_letters import Origin, dead_letter_headers
 
 
 def test_headers_name_origin_error_attempts_and_time() -> None:

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from streams.consumed import Consumed
-from streams.dead_letters import (
+from ops.dead_letters import (
+    BadSelection,
+    DeadLetterRecord,
+    Selection,
+    parse_before,
+    parse_positions,
+)
+from ops.dead_letters.plan import make_plan
+from ops.dead_letters.purge import plan_purge
+from streams.kafka.consumed import Consumed
+from streams.kafka.dead_letters import (
     Origin,
     attempts_after,
     attempts_of,
@@ -13,10 +22,7 @@ from streams.dead_letters import (
     original_headers,
     redrive_headers,
 )
-from streams.dlq import BadSelection, DeadLetterRecord, Selection, parse_before, parse_positions
-from streams.dlq.plan import make_plan
-from streams.dlq.purge import plan_purge
-from streams.lag import lag_of
+from streams.kafka.lag import lag_of
 
 DLQ = "migration.commands.dlq"
 

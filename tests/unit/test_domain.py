@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from streams.domain import (
+from domain import (
     PHASES,
     CancelMigration,
     CancelPhase,

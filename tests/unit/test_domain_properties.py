@@ -17,7 +17,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.domain import (
+from domain import (
     PHASES,
     CancelMigration,
     Command,

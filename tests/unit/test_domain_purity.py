@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import streams.domain
+import domain
 
 BANNED = {
     "faust",
@@ -36,7 +36,7 @@ def imported_roots(path: Path) -> set[str]:
 
 
 def test_domain_modules_import_no_io() -> None:
-    folder = Path(streams.domain.__file__).parent
+    folder = Path(domain.__file__).parent
     offenders = {f.name: sorted(imported_roots(f) & BANNED) for f in folder.glob("*.py")}
 
     assert {name: bad for name, bad in offenders.items() if bad} == {}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from streams import metrics
-from streams.domain import MigrationSpec, MigrationState, StartMigration, decide
+from domain import MigrationSpec, MigrationState, StartMigration, decide
+from streams.orchestrator import metrics
 
 SPEC = MigrationSpec("legacy", "customers", "id", "warehouse", "customers")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from streams.phases.breaker import BreakerState, CircuitBreaker
-from streams.phases.database import is_transient
-from streams.phases.errors import BreakerOpen, SpecError, TransientError, ValidationFailed
-from streams.phases.offsets import OffsetTracker
-from streams.phases.reconcile import mismatches
-from streams.phases.validate import report, score_of
+from streams.dataplane.breaker import BreakerState, CircuitBreaker
+from streams.dataplane.database import is_transient
+from streams.dataplane.errors import BreakerOpen, SpecError, TransientError, ValidationFailed
+from streams.dataplane.offsets import OffsetTracker
+from streams.dataplane.reconcile import mismatches
+from streams.dataplane.validate import report, score_of
 
 
 class Clock:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from psycopg import sql
 
-from streams.phases.spec import Column, parse_mapping, parse_rule, parse_spec_parts
-from streams.phases.sql import expression, failing, staging_name
+from domain.spec import Column, parse_mapping, parse_rule, parse_spec_parts
+from streams.dataplane.sql import expression, failing, staging_name
 
 SOURCE = ["id", "name", "email", "country", "avatar"]
 

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from domain import MigrationPaused, MigrationPausing, MigrationSpec, replay
 from projections.exceptions import SequenceGap
 from projections.fold import Row, fold_batch
-from streams.domain import MigrationPaused, MigrationPausing, MigrationSpec, replay
 from tests.support.read_side import lifecycle
 
 FLAKY = MigrationSpec("legacy", "flaky_orders", "id", "warehouse", "orders")

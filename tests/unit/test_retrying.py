@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from streams.retrying import is_transient, transient_retry
+from streams.kafka.retrying import is_transient, transient_retry
 
 
 def failing(times: int, code: int) -> tuple[list[int], object]:

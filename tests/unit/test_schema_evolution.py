@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from domain import CancelPhase, PhaseProgressed
 from schemas import RecordError, decode_result, encode
 from schemas.registry import HISTORY_DIR, REGISTRY, SCHEMA_DIR, Registry, history_name, load
-from streams.domain import CancelPhase, PhaseProgressed
 from tests.fixtures.samples import SAMPLES, decoder_for
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"

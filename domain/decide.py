@@ -1,0 +1,165 @@
+"""decide: the events an input (command or phase result) causes in a state.
+
+A command that does not fit the state is answered by `CommandRejected` with
+the reason; a command or result seen before causes nothing; a stale result
+(of another run or phase, or after the migration stopped) causes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from domain import events as ev
+from domain.commands import (
+    CancelMigration,
+    Command,
+    Input,
+    PauseMigration,
+    PhaseErrored,
+    PhaseHalted,
+    PhaseProgressed,
+    PhaseResult,
+    PhaseSucceeded,
+    ResumeMigration,
+    RetryMigration,
+    StartMigration,
+)
+from domain.events import Event
+from domain.state import PHASES, TERMINAL, MigrationState, Status, next_phase
+
+
+def event_id(migration_id: str, sequence: int) -> str:
+    """Event ids are deterministic, so a replay reproduces them."""
+    return f"{migration_id}:{sequence}"
+
+
+class Emitter:
+    """Builds events with the envelope filled in and gapless sequences."""
+
+    def __init__(self, state: MigrationState, causation_id: str, at: str) -> None:
+        self.state, self.causation_id, self.at = state, causation_id, at
+        self.events: list[Event] = []
+
+    def __call__(self, cls: type[Any], **payload: Any) -> Emitter:
+        seq = self.state.version + len(self.events) + 1
+        mid = self.state.migration_id
+        envelope = dict(event_id=event_id(mid, seq), migration_id=mid, sequence=seq)
+        self.events.append(
+            cls(**envelope, occurred_at=self.at, causation_id=self.causation_id, **payload)
+        )
+        return self
+
+    def reject(self, command: Command, reason: str) -> Emitter:
+        return self(ev.CommandRejected, command_type=command.type, reason=reason)
+
+
+def decide(state: MigrationState, given: Input, at: str) -> tuple[Event, ...]:
+    """Return the events `given` causes in `state`, stamped with time `at`."""
+    if isinstance(given, PhaseResult):
+        if given.result_id in state.seen_results or _stale(state, given):
+            return ()
+        emit = Emitter(state, given.result_id, at)
+    else:
+        if given.command_id in state.seen:
+            return ()
+        emit = Emitter(state, given.command_id, at)
+    _HANDLERS[type(given)](state, given, emit)
+    return tuple(emit.events)
+
+
+def _start(state: MigrationState, cmd: StartMigration, emit: Emitter) -> None:
+    if state.exists:
+        emit.reject(cmd, f"migration {state.migration_id} already exists ({state.status})")
+        return
+    emit(ev.MigrationStarted, spec=cmd.spec)
+    emit(ev.PhaseRequested, phase=PHASES[0], run=state.run + 1, checkpoint=None)
+
+
+def _pause(state: MigrationState, cmd: PauseMigration, emit: Emitter) -> None:
+    if _absent_or_not(state, cmd, emit, {Status.RUNNING}, "only a RUNNING migration can pause"):
+        return
+    emit(ev.MigrationPausing, reason=cmd.reason)
+
+
+def _resume(state: MigrationState, cmd: ResumeMigration, emit: Emitter) -> None:
+    if _absent_or_not(state, cmd, emit, {Status.PAUSED}, "only a PAUSED migration can resume"):
+        return
+    emit(ev.MigrationResumed)
+    emit(ev.PhaseRequested, phase=state.phase, run=state.run + 1, checkpoint=state.checkpoint)
+
+
+def _retry(state: MigrationState, cmd: RetryMigration, emit: Emitter) -> None:
+    if _absent_or_not(state, cmd, emit, {Status.FAILED}, "only a FAILED migration can retry"):
+        return
+    emit(ev.MigrationRetried)
+    emit(ev.PhaseRequested, phase=state.phase, run=state.run + 1, checkpoint=state.checkpoint)
+
+
+def _cancel(state: MigrationState, cmd: CancelMigration, emit: Emitter) -> None:
+    allowed = set(Status) - TERMINAL
+    if _absent_or_not(state, cmd, emit, allowed, "a finished migration cannot be cancelled"):
+        return
+    emit(ev.MigrationCancelled, reason=cmd.reason)
+
+
+def _absent_or_not(
+    state: MigrationState, cmd: Command, emit: Emitter, allowed: set[Status], why: str
+) -> bool:
+    """Reject `cmd` unless the migration exists and is in an `allowed` state."""
+    if not state.exists:
+        emit.reject(cmd, f"no migration {state.migration_id}")
+    elif state.status not in allowed:
+        emit.reject(cmd, f"{why}; it is {state.status}")
+    else:
+        return False
+    return True
+
+
+def _stale(state: MigrationState, result: PhaseResult) -> bool:
+    active = state.status in (Status.RUNNING, Status.PAUSING)
+    return not active or result.run != state.run or result.phase != state.phase
+
+
+def _progressed(state: MigrationState, res: PhaseProgressed, emit: Emitter) -> None:
+    emit(
+        ev.PhaseProgressRecorded,
+        phase=res.phase,
+        rows_done=res.rows_done,
+        rows_total=res.rows_total,
+        checkpoint=res.checkpoint,
+    )
+
+
+def _succeeded(state: MigrationState, res: PhaseSucceeded, emit: Emitter) -> None:
+    emit(ev.PhaseCompleted, phase=res.phase, rows_done=res.rows_done, score=res.score)
+    following = next_phase(res.phase)
+    if following is None:
+        emit(ev.MigrationCompleted)
+    elif state.status is Status.PAUSING:
+        emit(ev.MigrationPaused, checkpoint=None)
+    else:
+        emit(ev.PhaseRequested, phase=following, run=state.run + 1, checkpoint=None)
+
+
+def _halted(state: MigrationState, res: PhaseHalted, emit: Emitter) -> None:
+    if state.status is Status.PAUSING:
+        emit(ev.MigrationPaused, checkpoint=res.checkpoint)
+
+
+def _errored(state: MigrationState, res: PhaseErrored, emit: Emitter) -> None:
+    emit(ev.PhaseFailed, phase=res.phase, reason=res.reason, checkpoint=res.checkpoint)
+    emit(ev.MigrationFailed, reason=f"{res.phase} failed: {res.reason}")
+
+
+_HANDLERS: dict[type[Any], Callable[[MigrationState, Any, Emitter], None]] = {
+    StartMigration: _start,
+    PauseMigration: _pause,
+    ResumeMigration: _resume,
+    RetryMigration: _retry,
+    CancelMigration: _cancel,
+    PhaseProgressed: _progressed,
+    PhaseSucceeded: _succeeded,
+    PhaseHalted: _halted,
+    PhaseErrored: _errored,
+}

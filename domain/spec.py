@@ -1,0 +1,264 @@
+"""The declarative parts of a spec: the column mapping and the validation rules.
+
+Pure: parsed and checked here (the API rejects a bad spec with the message),
+turned into SQL in `streams.dataplane.sql`. Nothing in a spec is code: a cast is
+a type name of a restricted shape, every name is quoted as an identifier and
+every value travels as a literal.
+
+Mapping: `{target_column: how}` applied to the source columns, which pass
+through unchanged unless the mapping says otherwise. `how` is
+
+- `"source_column"`: rename (the source column is gone under its old name,
+  unless the mapping also names it as a target);
+- `null` or `{"drop": true}`: drop the column named by the key;
+- an object: a computed column, from one column (`"from"`, default: the key;
+  moved like a rename) or several (`"concat": [...]`, `"separator"`; the
+  parts stay), then in this order
+  `"trim": true`, `"case": "upper"|"lower"`, `"map": {old: new}` (with
+  `"map_else"`, default: keep the value), `"cast": "type"`, `"default": value`
+  for NULLs. A computed column named like a source column replaces it in place.
+
+Rules: `{"rule": kind, "column": c, ...}` with kind `not_null`, `unique`,
+`range` (`min`, `max`), `pattern` (`pattern`, a POSIX regex), `allowed`
+(`values`), `foreign_key` (`table`, `references`); optional `name`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+MAX_NAME = 63
+CAST = re.compile(r"^[a-z][a-z0-9_]*( [a-z][a-z0-9_]*)*(\(\d{1,4}(, ?\d{1,4})?\))?(\[\])?$")
+COLUMN_KEYS = frozenset(
+    {"from", "concat", "separator", "trim", "case", "map", "map_else", "cast", "default", "drop"}
+)
+RULE_KEYS: dict[str, frozenset[str]] = {
+    "not_null": frozenset(),
+    "unique": frozenset(),
+    "range": frozenset({"min", "max"}),
+    "pattern": frozenset({"pattern"}),
+    "allowed": frozenset({"values"}),
+    "foreign_key": frozenset({"table", "references"}),
+}
+Scalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the transformed rows and how it is computed."""
+
+    target: str
+    sources: tuple[str, ...]
+    separator: str = ""
+    trim: bool = False
+    case: str | None = None
+    value_map: tuple[tuple[str, Scalar], ...] = ()
+    map_else: Scalar = None
+    map_keeps_others: bool = True
+    cast: str | None = None
+    default: Scalar = None
+
+    @property
+    def is_plain(self) -> bool:
+        """A column copied as is (renamed or not)."""
+        return self == Column(self.target, self.sources[:1]) and len(self.sources) == 1
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """The parsed mapping: renames, drops and computed columns by target name."""
+
+    entries: tuple[tuple[str, Column | None], ...]  # None: drop
+
+    def plan(self, source_columns: Sequence[str]) -> tuple[Column, ...]:
+        """The output columns for a source with `source_columns`, in order."""
+        missing = sorted(
+            {s for _, c in self.entries if c for s in c.sources} - set(source_columns)
+            | {t for t, c in self.entries if c is None} - set(source_columns)
+        )
+        if missing:
+            raise ValueError(f"mapping names columns the source does not have: {missing}")
+        by_target = dict(self.entries)
+        moved = {c.sources[0] for t, c in self.entries if c and len(c.sources) == 1} - {
+            t for t, _ in self.entries
+        }
+        out = [
+            by_target.get(name) or Column(name, (name,))
+            for name in source_columns
+            if (by_target[name] is not None if name in by_target else name not in moved)
+        ]
+        placed = {c.target for c in out}
+        out += [c for t, c in self.entries if c is not None and t not in placed]
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One data-quality rule over the transformed rows."""
+
+    kind: str
+    column: str
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def param(self, key: str) -> Any:
+        return dict(self.params).get(key)
+
+
+def parse_spec_parts(
+    mapping: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]
+) -> tuple[ColumnMapping, tuple[Rule, ...]]:
+    """Parse a spec's mapping and rules; ValueError says what is wrong."""
+    return parse_mapping(mapping), tuple(parse_rule(i, r) for i, r in enumerate(rules))
+
+
+def parse_mapping(mapping: Mapping[str, Any]) -> ColumnMapping:
+    if not isinstance(mapping, Mapping):
+        raise ValueError("mapping must be an object of target column -> rule")
+    return ColumnMapping(
+        tuple((_name(t, "mapping key"), _column(t, how)) for t, how in mapping.items())
+    )
+
+
+def _column(target: str, how: Any) -> Column | None:
+    if how is None:
+        return None
+    if isinstance(how, str):
+        return Column(target, (_name(how, f"mapping[{target!r}]"),))
+    if not isinstance(how, Mapping):
+        raise ValueError(f"mapping[{target!r}] must be a column name, null or an object")
+    unknown = sorted(set(how) - COLUMN_KEYS)
+    if unknown:
+        raise ValueError(
+            f"mapping[{target!r}] has unknown keys {unknown}; allowed: {sorted(COLUMN_KEYS)}"
+        )
+    if how.get("drop") is True:
+        if len(how) > 1:
+            raise ValueError(f"mapping[{target!r}]: drop takes no other keys")
+        return None
+    return Column(target, _sources(target, how), **_steps(target, how))
+
+
+def _sources(target: str, how: Mapping[str, Any]) -> tuple[str, ...]:
+    where = f"mapping[{target!r}]"
+    if "from" in how and "concat" in how:
+        raise ValueError(f"{where}: give either from or concat, not both")
+    if "concat" in how:
+        parts = how["concat"]
+        if not isinstance(parts, list) or not parts:
+            raise ValueError(f"{where}.concat must be a non-empty list of column names")
+        return tuple(_name(p, f"{where}.concat") for p in parts)
+    if "separator" in how:
+        raise ValueError(f"{where}: separator goes with concat")
+    return (_name(how.get("from", target), f"{where}.from"),)
+
+
+def _steps(target: str, how: Mapping[str, Any]) -> dict[str, Any]:
+    where = f"mapping[{target!r}]"
+    steps: dict[str, Any] = {}
+    if "separator" in how:
+        steps["separator"] = _typed(how["separator"], str, f"{where}.separator")
+    if "trim" in how:
+        steps["trim"] = _typed(how["trim"], bool, f"{where}.trim")
+    if "case" in how:
+        if how["case"] not in ("upper", "lower"):
+            raise ValueError(f"{where}.case must be 'upper' or 'lower'")
+        steps["case"] = how["case"]
+    if "map" in how:
+        steps.update(_value_map(where, how))
+    elif "map_else" in how:
+        raise ValueError(f"{where}: map_else goes with map")
+    if "cast" in how:
+        steps["cast"] = _cast(how["cast"], f"{where}.cast")
+    if "default" in how:
+        steps["default"] = _scalar(how["default"], f"{where}.default")
+    return steps
+
+
+def _value_map(where: str, how: Mapping[str, Any]) -> dict[str, Any]:
+    table = how["map"]
+    if not isinstance(table, Mapping) or not table:
+        raise ValueError(f"{where}.map must be a non-empty object of old -> new value")
+    pairs = tuple((str(k), _scalar(v, f"{where}.map[{k!r}]")) for k, v in table.items())
+    steps: dict[str, Any] = {"value_map": pairs}
+    if "map_else" in how:
+        steps["map_else"] = _scalar(how["map_else"], f"{where}.map_else")
+        steps["map_keeps_others"] = False
+    return steps
+
+
+def parse_rule(index: int, raw: Mapping[str, Any]) -> Rule:
+    where = f"rules[{index}]"
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{where} must be an object")
+    kind = raw.get("rule")
+    if kind not in RULE_KEYS:
+        raise ValueError(f"{where}.rule must be one of {sorted(RULE_KEYS)}, not {kind!r}")
+    unknown = sorted(set(raw) - {"rule", "column", "name"} - RULE_KEYS[kind])
+    if unknown:
+        raise ValueError(f"{where} ({kind}) has unknown keys {unknown}")
+    column = _name(raw.get("column"), f"{where}.column")
+    name = raw.get("name") or f"{kind}({column})"
+    params = tuple((k, _rule_param(kind, k, raw.get(k), where)) for k in sorted(RULE_KEYS[kind]))
+    if kind == "range" and raw.get("min") is None and raw.get("max") is None:
+        raise ValueError(f"{where}: range needs min or max")
+    return Rule(kind, column, _typed(name, str, f"{where}.name"), params)
+
+
+def _rule_param(kind: str, key: str, value: Any, where: str) -> Any:
+    if kind == "range":
+        return _scalar(value, f"{where}.{key}")
+    if kind == "pattern":
+        pattern = _typed(value, str, f"{where}.pattern")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{where}.pattern is not a regular expression: {exc}") from None
+        return pattern
+    if kind == "allowed":
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"{where}.values must be a non-empty list")
+        return tuple(str(_scalar(v, f"{where}.values")) for v in value)
+    if key == "table":
+        return _table(value, f"{where}.table")
+    return _name(value, f"{where}.{key}")
+
+
+def table_parts(name: str) -> tuple[str, ...]:
+    """`schema.table` or `table`, as identifier parts."""
+    return tuple(name.split(".", 1)) if "." in name else (name,)
+
+
+def _table(value: Any, where: str) -> str:
+    text = str(_typed(value, str, where))
+    for part in table_parts(text):
+        _name(part, where)
+    return text
+
+
+def _name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME or "\x00" in value:
+        raise ValueError(f"{where} must be a name of 1 to {MAX_NAME} characters, not {value!r}")
+    return str(value)
+
+
+def _cast(value: Any, where: str) -> str:
+    text = str(_typed(value, str, where)).strip().lower()
+    if not CAST.match(text):
+        raise ValueError(f"{where}: {value!r} is not a type name (e.g. integer, numeric(10,2))")
+    return text
+
+
+def _scalar(value: Any, where: str) -> Scalar:
+    if value is not None and not isinstance(value, str | int | float | bool):
+        raise ValueError(f"{where} must be a string, number, boolean or null")
+    return value
+
+
+def _typed(value: Any, kind: type, where: str) -> Any:
+    if not isinstance(value, kind):
+        raise ValueError(f"{where} must be a {kind.__name__}")
+    return value

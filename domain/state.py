@@ -1,0 +1,58 @@
+"""The state of one migration, as folded from its events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from domain.commands import MigrationSpec
+
+PHASES = ("extract", "transform", "validate", "load", "reconcile")
+
+
+class Status(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    PAUSING = "PAUSING"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.CANCELLED})
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    """`version` is the sequence of the last event folded in (0: none yet).
+
+    `phase` is the current (or next, when paused between phases) phase; `run`
+    counts the RunPhase tasks issued, so results of an older run are stale.
+    `seen` holds every command id handled, `seen_results` the result ids of
+    the current run (older runs' results are stale anyway).
+    """
+
+    migration_id: str
+    status: Status = Status.PENDING
+    version: int = 0
+    spec: MigrationSpec | None = None
+    phase: str | None = None
+    run: int = 0
+    checkpoint: str | None = None
+    rows_done: int = 0
+    rows_total: int = 0
+    score: float | None = None
+    reason: str | None = None
+    phase_done: bool = False
+    seen: frozenset[str] = field(default_factory=frozenset)
+    seen_results: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def exists(self) -> bool:
+        return self.spec is not None
+
+
+def next_phase(phase: str) -> str | None:
+    index = PHASES.index(phase) + 1
+    return PHASES[index] if index < len(PHASES) else None

@@ -1,0 +1,65 @@
+"""The redrive ledger: one record per dead letter sent back to its topic,
+written in the same Kafka transaction as the redriven record itself.
+
+It makes redrive idempotent by the dead letter's position (topic, partition,
+offset): a position in the ledger is never redriven again, whether the run
+that did it finished, was cancelled or was killed. It is also the audit log
+of every redrive (when, where to, after how many failures).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from config import KafkaNames, Settings
+from streams.kafka.reader import read_committed
+from streams.kafka.topics import ensure_topic
+
+KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
+@dataclass(frozen=True)
+class Redriven:
+    """The audit record of one redrive."""
+
+    dlq_topic: str
+    dlq_partition: int
+    dlq_offset: int
+    to_topic: str
+    to_partition: int | None
+    attempts: int
+    redriven_at: str
+    run_id: str
+
+    @property
+    def key(self) -> bytes:
+        return position_key(self.dlq_topic, self.dlq_partition, self.dlq_offset)
+
+    def value(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+
+def ledger_topic(settings: Settings) -> str:
+    return KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix).redrive_ledger
+
+
+def position_key(topic: str, partition: int, offset: int) -> bytes:
+    return f"{topic}/{partition}/{offset}".encode()
+
+
+def ensure_ledger(settings: Settings) -> str:
+    """The ledger topic, created when missing (one partition: one ordered audit log)."""
+    topic = ledger_topic(settings)
+    ensure_topic(settings, topic, 1, KEEP_FOREVER)
+    return topic
+
+
+def redriven_positions(settings: Settings, dlq: str) -> dict[tuple[int, int], Redriven]:
+    """{(partition, offset): its audit record} of every committed redrive from `dlq`."""
+    done: dict[tuple[int, int], Redriven] = {}
+    for record in read_committed(settings, ensure_ledger(settings)):
+        entry = Redriven(**json.loads(record.value or b"{}"))
+        if entry.dlq_topic == dlq:
+            done[(entry.dlq_partition, entry.dlq_offset)] = entry
+    return done

@@ -1,0 +1,49 @@
+"""extract: the source table into staging (`raw_*` in the target database),
+in key-ordered batches streamed with binary COPY from source to target."""
+
+from __future__ import annotations
+
+from streams.dataplane import catalog, checkpoints
+from streams.dataplane.batches import run_slices
+from streams.dataplane.checkpoints import Checkpoint
+from streams.dataplane.context import Outcome, PhaseContext
+from streams.dataplane.database import Conn
+from streams.dataplane.errors import SpecError
+from streams.dataplane.sql import copy_in, copy_out, create_like, next_batch, staging, table
+
+PHASE = "extract"
+
+
+async def run(ctx: PhaseContext) -> Outcome:
+    spec = ctx.spec
+    defs = await ctx.source.autocommit(lambda c: catalog.column_defs(c, spec.source_table))
+    names = [n for n, _ in defs]
+    if spec.source_key not in names:
+        raise SpecError(f"source key {spec.source_key} is not a column of {spec.source_table}")
+    raw, src, key = staging(ctx.migration_id, "raw"), table(spec.source_table), spec.source_key
+
+    async def setup(conn: Conn) -> None:
+        if await checkpoints.lock_slice(conn, ctx.migration_id, PHASE, 0) is None:
+            await conn.execute(create_like(raw, defs, key))
+            async with ctx.source.connection() as source:
+                total = await catalog.count(source, spec.source_table)
+            cp = Checkpoint(ctx.migration_id, PHASE, 0, {"after": None}, rows_total=total)
+            await checkpoints.create(conn, cp)
+
+    async def bounds(
+        _: Conn, after: str | None, hi: str | None, size: int
+    ) -> tuple[str | None, int]:
+        async with ctx.source.connection() as source:
+            return await catalog.batch_bounds(source, next_batch(src, key, after, hi, size))
+
+    async def move(conn: Conn, after: str | None, upto: str) -> None:
+        async with (
+            ctx.source.connection() as source,
+            source.cursor().copy(copy_out(src, names, key, after, upto)) as out,
+            conn.cursor().copy(copy_in(raw, names)) as into,
+        ):
+            async for chunk in out:
+                await into.write(chunk)
+
+    await ctx.target.transaction(setup)
+    return await run_slices(ctx, PHASE, bounds, move)

@@ -1,0 +1,95 @@
+"""Run one phase task: pick the phase, resume from its checkpoint, and turn
+the outcome into a phase result. Cancel cleans up per the staging policy.
+
+Staging policy: the staging tables of a migration live until it completes
+(reconcile drops them with its result) or is cancelled (dropped here, and the
+migration marked cancelled so a late task for it does nothing). While a
+migration is paused or failed they stay, so it resumes from its checkpoint.
+Rows already loaded into the target stay in every case.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from domain import (
+    CancelPhase,
+    PhaseErrored,
+    PhaseHalted,
+    PhaseResult,
+    PhaseSucceeded,
+)
+from streams.dataplane import checkpoints, extract, load, metrics, reconcile, transform, validate
+from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
+from streams.dataplane.database import Conn, Database, first_line
+from streams.dataplane.errors import PhaseError
+
+log = logging.getLogger(__name__)
+PHASES: dict[str, Callable[[PhaseContext], Awaitable[Outcome]]] = {
+    "extract": extract.run,
+    "transform": transform.run,
+    "validate": validate.run,
+    "load": load.run,
+    "reconcile": reconcile.run,
+}
+
+
+async def prepare(target: Database) -> None:
+    if not target.prepared:
+        await target.autocommit(checkpoints.prepare)
+        target.prepared = True
+
+
+async def finished_before(ctx: PhaseContext) -> Finished | None:
+    """The phase's result when an earlier run of it already finished."""
+    slices = await ctx.target.autocommit(
+        lambda c: checkpoints.load(c, ctx.migration_id, ctx.task.phase)
+    )
+    if not slices or not all(cp.done for cp in slices):
+        return None
+    rows = sum(int((cp.result or {}).get("rows", cp.rows_done)) for cp in slices)
+    return Finished(rows, (slices[0].result or {}).get("score"))
+
+
+async def run(ctx: PhaseContext) -> Outcome:
+    """The phase's outcome; PhaseError (or a database error) when it fails."""
+    await prepare(ctx.target)
+    if await ctx.target.autocommit(lambda c: checkpoints.is_cancelled(c, ctx.migration_id)):
+        return Stopped(None)
+    return await finished_before(ctx) or await PHASES[ctx.task.phase](ctx)
+
+
+async def result_of(ctx: PhaseContext, paused: Callable[[], bool]) -> PhaseResult | None:
+    """Run the phase and say how it ended (None: stopped for another reason
+    than a pause — superseded, revoked, shutting down)."""
+    task, started = ctx.task, time.monotonic()
+    base = (task.migration_id, task.phase, task.run)
+    try:
+        outcome = await run(ctx)
+    except Exception as exc:  # every failure ends the phase with its reason
+        reason = str(exc) if isinstance(exc, PhaseError) else first_line(exc)
+        log.warning("%s %s run %d failed: %s", *base, reason)
+        metrics.PHASES.labels(task.phase, "failed").inc()
+        return PhaseErrored(f"{task.task_id}:error", *base, reason=reason)
+    finally:
+        metrics.DURATION.labels(task.phase).observe(time.monotonic() - started)
+    if isinstance(outcome, Finished):
+        metrics.PHASES.labels(task.phase, "succeeded").inc()
+        return PhaseSucceeded(f"{task.task_id}:done", *base, outcome.rows_done, outcome.score)
+    metrics.PHASES.labels(task.phase, "stopped").inc()
+    if paused():
+        return PhaseHalted(f"{task.task_id}:halted", *base, outcome.checkpoint)
+    return None
+
+
+async def cancel(task: CancelPhase, target: Database) -> None:
+    """Drop the migration's staging and mark it cancelled, in one transaction."""
+    await prepare(target)
+
+    async def clean(conn: Conn) -> None:
+        await checkpoints.mark_cancelled(conn, task.migration_id)
+        await reconcile.drop_staging(conn, task.migration_id)
+
+    await target.transaction(clean)

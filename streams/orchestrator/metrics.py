@@ -1,0 +1,62 @@
+"""Prometheus metrics of the orchestrator worker."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from domain import (
+    CommandRejected,
+    Event,
+    MigrationCancelled,
+    MigrationCompleted,
+    MigrationFailed,
+    MigrationStarted,
+)
+
+COMMANDS = Counter("migrator_commands_total", "Commands handled, by outcome", ["type", "outcome"])
+MIGRATIONS = Counter("migrator_migrations_total", "Migrations by what happened to them", ["event"])
+ACTIVE = Gauge("migrator_active_migrations", "Migrations not finished, on this worker's partitions")
+TXN_COMMIT = Histogram(
+    "migrator_transaction_commit_seconds",
+    "Time to send offsets and commit one transaction",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+TXN_ABORTS = Counter("migrator_transaction_aborts_total", "Transactions aborted and retried")
+BATCH_INPUTS = Histogram(
+    "migrator_batch_inputs", "Inputs per transaction", buckets=(1, 5, 10, 50, 100, 250, 500)
+)
+DLQ_WRITTEN = Counter(
+    "migrator_dlq_records_total", "Records sent to a dead-letter topic", ["topic"]
+)
+DLQ_DEPTH = Gauge(
+    "migrator_dlq_depth", "Committed records retained in a dead-letter topic", ["topic"]
+)
+CONSUMER_LAG = Gauge(
+    "migrator_consumer_lag",
+    "Offsets a consumer group's commits are behind the topic's committed end",
+    ["group", "topic"],
+)
+
+_LIFECYCLE: dict[type[Event], str] = {
+    MigrationStarted: "started",
+    MigrationCompleted: "completed",
+    MigrationFailed: "failed",
+    MigrationCancelled: "cancelled",
+}
+
+
+def count_command(command_type: str, events: tuple[Event, ...]) -> None:
+    if not events:
+        outcome = "duplicate"
+    elif isinstance(events[0], CommandRejected):
+        outcome = "rejected"
+    else:
+        outcome = "accepted"
+    COMMANDS.labels(command_type, outcome).inc()
+
+
+def count_lifecycle(events: tuple[Event, ...]) -> None:
+    for event in events:
+        name = _LIFECYCLE.get(type(event))
+        if name:
+            MIGRATIONS.labels(name).inc()
