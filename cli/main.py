@@ -31,18 +31,18 @@ console = Console(stderr=True)
 @app.command()
 def worker() -> None:
     """Run one orchestrator worker of the consumer group."""
-    from streams.__main__ import main as run_worker
+    from streams.orchestrator.__main__ import main as run_orchestrator
 
     sys.argv = [sys.argv[0], "worker"]
-    raise typer.Exit(run_worker(["worker"]))
+    raise typer.Exit(run_orchestrator())
 
 
 @app.command("phase-worker")
 def phase_worker() -> None:
     """Run one phase worker: extract, transform, validate, load and reconcile."""
-    from streams.__main__ import main as run_streams
+    from streams.dataplane.__main__ import main as run_dataplane
 
-    raise typer.Exit(run_streams(["phase-worker"]))
+    raise typer.Exit(run_dataplane())
 
 
 @app.command()

@@ -1,31 +1,23 @@
-"""`python -m streams worker` (or `python -m streams.orchestrator`): one worker process
-of the orchestrator group.
-`python -m streams phase-worker` (or `python -m streams.dataplane`): one phase worker
-(the data plane)."""
+"""`python -m streams worker`: one worker process of the orchestrator group
+(`python -m streams.orchestrator`); `python -m streams phase-worker`: one phase
+worker of the data plane (`python -m streams.dataplane`)."""
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 
-# Installed before the heavy imports: a SIGTERM during start-up is a clean stop.
-STOP = threading.Event()
-for _sig in (signal.SIGTERM, signal.SIGINT):
-    signal.signal(_sig, lambda *_: STOP.set())
+from streams.stop import STOP  # noqa: F401  (first: SIGTERM during start-up is a clean stop)
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["worker"]:
-        from streams.orchestrator.worker import run_worker
+        from streams.orchestrator.__main__ import main as run_orchestrator
 
-        run_worker(STOP)
-        return 0
+        return run_orchestrator()
     if argv[:1] == ["phase-worker"]:
-        from streams.dataplane.worker import run_phase_worker
+        from streams.dataplane.__main__ import main as run_dataplane
 
-        run_phase_worker(STOP)
-        return 0
+        return run_dataplane()
     print("usage: python -m streams worker|phase-worker", file=sys.stderr)
     return 2
 
