@@ -105,3 +105,63 @@ def test_a_port_in_use_is_named(home: Path, script: Path, port_var: str) -> None
 
     assert result.returncode != 0
     assert str(port) in result.stderr and "in use" in result.stderr
+
+
+def test_a_three_node_cluster_keeps_serving_when_a_node_is_killed(home: Path) -> None:
+    ports = [free_port() for _ in range(6)]
+    env = {
+        "KAFKA_NODES": "3",
+        "KAFKA_HOME_DIR": str(home / "kafka"),
+        "KAFKA_LIB_DIR": str(ROOT / ".local" / "kafka" / "lib"),
+        "KAFKA_PORTS": ",".join(map(str, ports[:3])),
+        "KAFKA_CONTROLLER_PORTS": ",".join(map(str, ports[3:])),
+    }
+    bootstrap = ",".join(f"127.0.0.1:{p}" for p in ports[:3])
+    try:
+        started = run(KAFKA, "start", env)
+        assert started.returncode == 0, started.stderr
+        assert started.stdout == f"{bootstrap}\n"
+        topic = _replicated_topic(bootstrap)
+        assert topic == (3, "2")  # replication factor, min.insync.replicas
+
+        killed = subprocess.run(
+            [str(KAFKA), "kill", "2"], env={**os.environ, **env}, capture_output=True, text=True
+        )
+        assert killed.returncode == 0, killed.stderr
+        assert _round_trip(bootstrap) == b"after a node died"
+    finally:
+        stopped = run(KAFKA, "stop", env)
+    assert stopped.returncode == 0
+    assert run(KAFKA, "status", env).returncode == 3
+
+
+def _replicated_topic(bootstrap: str) -> tuple[int, str]:
+    from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic("cluster-check", 1, 3)])["cluster-check"].result(60)
+    meta = admin.list_topics("cluster-check", timeout=30).topics["cluster-check"]
+    resource = ConfigResource("topic", "cluster-check")
+    configs = admin.describe_configs([resource])[resource].result(30)
+    return len(meta.partitions[0].replicas), configs["min.insync.replicas"].value
+
+
+def _round_trip(bootstrap: str) -> bytes | None:
+    from confluent_kafka import Consumer, Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    producer.produce("cluster-check", b"after a node died")
+    assert producer.flush(60) == 0
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "cluster-check",
+         "auto.offset.reset": "earliest"}
+    )  # fmt: skip
+    consumer.subscribe(["cluster-check"])
+    try:
+        for _ in range(120):
+            msg = consumer.poll(1.0)
+            if msg is not None and msg.error() is None:
+                return msg.value()
+        return None
+    finally:
+        consumer.close()
