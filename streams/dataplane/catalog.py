@@ -38,6 +38,40 @@ async def primary_key(conn: Conn, name: str) -> str:
     return str(row[0])
 
 
+async def count_keys(conn: Conn, name: str, key: str) -> tuple[int, int]:
+    """(rows, rows whose `key` is NULL) of table `name`, in one scan."""
+    query = sql.SQL("SELECT count(*), count(*) - count({}) FROM {}").format(
+        sql.Identifier(key), table(name)
+    )
+    row = await (await conn.execute(query)).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+async def has_unique_index(conn: Conn, name: str, key: str) -> bool:
+    """Whether a unique index (or the primary key) on `key` alone holds table `name`."""
+    row = await (
+        await conn.execute(
+            "SELECT 1 FROM pg_index i JOIN pg_attribute a"
+            " ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+            " WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indnkeyatts = 1"
+            " AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = %s LIMIT 1",
+            (_regname(name), key),
+        )
+    ).fetchone()
+    return row is not None
+
+
+async def repeated_keys(conn: Conn, name: str, key: str, sample: int = 5) -> tuple[int, list[str]]:
+    """How many values of `key` occur more than once in table `name`, and a few of them."""
+    query = sql.SQL(
+        "SELECT count(*) OVER (), k::text FROM"
+        " (SELECT {k} AS k FROM {t} WHERE {k} IS NOT NULL GROUP BY {k} HAVING count(*) > 1) AS d"
+        " ORDER BY k LIMIT {n}"
+    ).format(k=sql.Identifier(key), t=table(name), n=sample)
+    rows = await (await conn.execute(query)).fetchall()
+    return (int(rows[0][0]) if rows else 0), [str(r[1]) for r in rows]
+
+
 async def count(conn: Conn, name: str) -> int:
     query = sql.SQL("SELECT count(*) FROM {}").format(table(name))
     row = await (await conn.execute(query)).fetchone()

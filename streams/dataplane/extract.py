@@ -24,9 +24,9 @@ async def run(ctx: PhaseContext) -> Outcome:
 
     async def setup(conn: Conn) -> None:
         if await checkpoints.lock_slice(conn, ctx.migration_id, PHASE, 0) is None:
-            await conn.execute(create_like(raw, defs, key))
             async with ctx.source.connection() as source:
-                total = await catalog.count(source, spec.source_table)
+                total = await checked_key(source, spec.source_table, key)
+            await conn.execute(create_like(raw, defs, key))
             cp = Checkpoint(ctx.migration_id, PHASE, 0, {"after": None}, rows_total=total)
             await checkpoints.create(conn, cp)
 
@@ -47,3 +47,22 @@ async def run(ctx: PhaseContext) -> Outcome:
 
     await ctx.target.transaction(setup)
     return await run_slices(ctx, PHASE, bounds, move)
+
+
+async def checked_key(source: Conn, name: str, key: str) -> int:
+    """The source's row count, once its key is known to identify every row:
+    no NULL and no repeated value (SpecError saying which, before any copy)."""
+    total, nulls = await catalog.count_keys(source, name, key)
+    if nulls:
+        raise SpecError(
+            f"source key {key} of {name} is NULL in {nulls} of {total} rows;"
+            " the key must identify every row"
+        )
+    if not await catalog.has_unique_index(source, name, key):
+        repeated, sample = await catalog.repeated_keys(source, name, key)
+        if repeated:
+            raise SpecError(
+                f"source key {key} of {name} is not unique: {repeated} values occur more"
+                f" than once, e.g. {', '.join(sample)}"
+            )
+    return total

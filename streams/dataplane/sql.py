@@ -62,10 +62,13 @@ def key_range(key: str, after: str | None, upto: str | None) -> sql.Composable:
 def next_batch(
     src: sql.Identifier, key: str, after: str | None, upto: str | None, size: int
 ) -> sql.Composed:
-    """The last key and the row count of the next batch of `size` rows by key."""
+    """The last key and the row count of the next batch of `size` rows by key.
+
+    The last key is the batch's greatest by the key's own ordering (not
+    `max()`, which some orderable types such as uuid do not have)."""
     return sql.SQL(
-        "SELECT max(k)::text, count(*) FROM"
-        " (SELECT {key} AS k FROM {src} WHERE {range} ORDER BY {key} LIMIT {size}) AS b"
+        "WITH b AS (SELECT {key} AS k FROM {src} WHERE {range} ORDER BY {key} LIMIT {size})"
+        " SELECT (SELECT k::text FROM b ORDER BY k DESC LIMIT 1), (SELECT count(*) FROM b)"
     ).format(key=sql.Identifier(key), src=src, range=key_range(key, after, upto), size=size)
 
 
