@@ -8,11 +8,11 @@ from typing import Any
 from aiohttp import web
 
 from api.auth import requires
-from api.dead_letters import PurgeBody, RedriveBody
 from api.models import CreateMigrationIn, EmptyIn, ReasonIn
 from api.params import MAX_VERSION
 from api.responses import ok
 from domain import Status
+from ops.dead_letters.requests import PurgeRequest, RedriveRequest
 
 Schema = dict[str, Any]
 REF = "#/components/schemas/{model}"
@@ -430,7 +430,7 @@ def _dead_letter_paths() -> dict[str, dict[str, Schema]]:
             "post": {
                 "summary": "Send dead letters back to their topic, exactly once (operator)",
                 "parameters": [TOPIC],
-                "requestBody": _body("RedriveBody", False),
+                "requestBody": _body("RedriveRequest", False),
                 "responses": {"200": found, **_problems(*operator)},
             }
         },
@@ -438,7 +438,7 @@ def _dead_letter_paths() -> dict[str, dict[str, Schema]]:
             "post": {
                 "summary": "Delete dead letters (operator; confirm: true to delete)",
                 "parameters": [TOPIC],
-                "requestBody": _body("PurgeBody", False),
+                "requestBody": _body("PurgeRequest", False),
                 "responses": {"200": found, **_problems(*operator)},
             }
         },
@@ -447,7 +447,7 @@ def _dead_letter_paths() -> dict[str, dict[str, Schema]]:
 
 def _model_schemas() -> dict[str, Schema]:
     found: dict[str, Schema] = {}
-    for model in (CreateMigrationIn, ReasonIn, EmptyIn, RedriveBody, PurgeBody):
+    for model in (CreateMigrationIn, ReasonIn, EmptyIn, RedriveRequest, PurgeRequest):
         schema = model.model_json_schema(ref_template=REF)
         found.update(schema.pop("$defs", {}))
         found[model.__name__] = schema
