@@ -1,5 +1,7 @@
 """Dead letters, operated: list, show, redrive (exactly once) and purge.
 
+service   the use cases, one function each, as the CLI and the API call them
+requests  what a redrive or a purge is asked to do, validated once
 letters   read a dead-letter topic; one record with its error headers
 plan      which records a redrive sends back, skips or refuses (pure)
 ledger    the audit log that makes redrive idempotent by position
