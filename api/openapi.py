@@ -155,6 +155,36 @@ READY: Schema = {
     },
 }
 
+LAG: Schema = {
+    "type": "object",
+    "required": ["consumer_lag", "dlq_depth"],
+    "properties": {
+        "consumer_lag": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["group", "topic", "lag"],
+                "properties": {
+                    "group": {"type": "string"},
+                    "topic": {"type": "string"},
+                    "lag": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+        "dlq_depth": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["topic", "records"],
+                "properties": {
+                    "topic": {"type": "string"},
+                    "records": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+    },
+}
+
 
 def _json(schema: Schema, description: str) -> Schema:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
@@ -390,6 +420,16 @@ def paths() -> dict[str, dict[str, Schema]]:
         },
         "/api/v1/live": {"get": _socket("Live: every migration's changes", [SINCE])},
         **_dead_letter_paths(),
+        "/api/v1/lag": {
+            "get": {
+                "summary": "Consumer lag per group and topic, DLQ depth per dead-letter topic"
+                " (viewer)",
+                "responses": {
+                    "200": _json(_ref("Lag"), "lag and depth, counted now"),
+                    **_problems(*COMMON, 404),
+                },
+            }
+        },
     }
 
 
@@ -479,6 +519,7 @@ def document() -> dict[str, Any]:
                 "Bulk": BULK,
                 "Problem": PROBLEM,
                 "Ready": READY,
+                "Lag": LAG,
             },
         },
     }

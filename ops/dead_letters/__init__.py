@@ -7,7 +7,6 @@ plan      which records a redrive sends back, skips or refuses (pure)
 ledger    the audit log that makes redrive idempotent by position
 redrive   the transactional redrive run
 purge     delete records below an offset (Admin DeleteRecords)
-depth     the retained records per dead-letter topic, as a metric
 """
 
 from ops.dead_letters.letters import DeadLetterRecord, dlq_topic, read_letter, read_letters
