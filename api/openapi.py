@@ -155,33 +155,22 @@ READY: Schema = {
     },
 }
 
+COUNT: Schema = {"type": "integer", "minimum": 0}
+TEXT: Schema = {"type": "string"}
+
+
+def _rows(**fields: Schema) -> Schema:
+    """An array of objects, each with every one of `fields`."""
+    row = {"type": "object", "required": list(fields), "properties": fields}
+    return {"type": "array", "items": row}
+
+
 LAG: Schema = {
     "type": "object",
     "required": ["consumer_lag", "dlq_depth"],
     "properties": {
-        "consumer_lag": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["group", "topic", "lag"],
-                "properties": {
-                    "group": {"type": "string"},
-                    "topic": {"type": "string"},
-                    "lag": {"type": "integer", "minimum": 0},
-                },
-            },
-        },
-        "dlq_depth": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["topic", "records"],
-                "properties": {
-                    "topic": {"type": "string"},
-                    "records": {"type": "integer", "minimum": 0},
-                },
-            },
-        },
+        "consumer_lag": _rows(group=TEXT, topic=TEXT, lag=COUNT),
+        "dlq_depth": _rows(topic=TEXT, records=COUNT),
     },
 }
 

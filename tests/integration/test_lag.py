@@ -4,18 +4,16 @@ same figures from `migrator lag --json` and from GET /api/v1/lag."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from api.app import create_app
 from config import KafkaNames, Settings
 from streams.kafka.clients import consumer_config, producer_config
 from tests.support.dead_letters import migrator, write_dead_letters
-from tests.support.read_side import VIEWER, bearer, prepare_schema, with_tokens
+from tests.support.read_side import VIEWER, call, prepare_schema, serving, with_tokens
 
 pytestmark = pytest.mark.integration
 
@@ -60,22 +58,14 @@ def test_the_cli_shows_lag_per_group_and_topic_and_depth_per_dlq(
     assert table[0] == 0 and "consumer lag" in table[1] and "DLQ depth" in table[1]
 
 
-@pytest.fixture
-async def client(settings: Settings, topics: KafkaNames) -> AsyncIterator[TestClient]:
-    await prepare_schema(settings)
-    app = create_app(with_tokens(settings))
-    async with TestClient(TestServer(app), headers=bearer(VIEWER)) as client:
-        yield client
-
-
-async def test_viewers_read_lag_and_depth_over_http(
-    client: TestClient, settings: Settings, topics: KafkaNames
-) -> None:
+async def test_viewers_read_lag_and_depth_over_http(settings: Settings, topics: KafkaNames) -> None:
     lags = _backlog(settings, topics)
+    await prepare_schema(settings)
 
-    answer = await client.get("/api/v1/lag")
-    anonymous = await client.get("/api/v1/lag", headers={"Authorization": ""})
+    async with serving(with_tokens(settings)) as base, aiohttp.ClientSession() as session:
+        status, report = await call(session, "GET", f"{base}/api/v1/lag", VIEWER)
+        anonymous, _ = await call(session, "GET", f"{base}/api/v1/lag", None)
 
-    assert answer.status == 200
-    assert _figures(await answer.json()) == (lags, _depths(topics))
-    assert anonymous.status == 401
+    assert status == 200
+    assert _figures(report) == (lags, _depths(topics))
+    assert anonymous == 401
