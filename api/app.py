@@ -13,7 +13,7 @@ from aiohttp import web
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
-from api import commands, dashboard, dead_letters, live, observability, openapi, queries
+from api import commands, dashboard, dead_letters, lag, live, observability, openapi, queries
 from api.auth import Handler, load_tokens
 from api.changes import ChangeHub
 from api.errors import errors_middleware
@@ -47,6 +47,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/api/v1/changes", queries.list_changes),
     ("GET", "/api/v1/live", live.all_socket),
     *dead_letters.routes(),
+    *lag.routes(),
 )
 
 

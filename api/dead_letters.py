@@ -6,60 +6,26 @@
     POST /api/v1/dead-letters/{topic}/redrive   {"all" | "offsets", "dry_run", "limit", "rate"}
     POST /api/v1/dead-letters/{topic}/purge     {"all" | "before", "confirm": true}
 
-`ROUTES` is served by `api.app` and documented in `api.openapi`.
-
-Kafka calls block, so each runs in a worker thread. `{topic}` is a
+`ROUTES` is served by `api.app` and documented in `api.openapi`. Each route
+validates its body as the operator request, calls the use case of
+`ops.dead_letters.service` and serialises what it returns. `{topic}` is a
 dead-letter topic or the topic it belongs to.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Handler, Role, requires
 from api.errors import read_json
-from api.keys import NAMES, SETTINGS
-from api.responses import problem
-from ops.dead_letters import (
-    NoSuchRecord,
-    NoSuchTopic,
-    OperatorError,
-    Redrive,
-    Selection,
-    dlq_topic,
-    parse_before,
-    parse_positions,
-    plan_purge,
-    plan_redrive,
-    purge,
-    read_letter,
-    read_letters,
-)
-from ops.dead_letters.ledger import redriven_positions
-from ops.dead_letters.show import describe
+from api.keys import SETTINGS
+from api.offload import answer
+from ops.dead_letters import service
+from ops.dead_letters.requests import PurgeRequest, RedriveRequest
 
 BASE = "/api/v1/dead-letters/{topic}"
-
-
-class RedriveBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    everything: bool = Field(default=False, alias="all")
-    offsets: list[str] = Field(default_factory=list, max_length=10_000)
-    dry_run: bool = False
-    limit: int | None = Field(default=None, ge=1)
-    rate: float | None = Field(default=None, gt=0)
-    max_attempts: int | None = Field(default=None, ge=1)
-
-
-class PurgeBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    everything: bool = Field(default=False, alias="all")
-    before: list[str] = Field(default_factory=list)
-    confirm: bool = False
 
 
 def routes() -> tuple[tuple[str, str, Handler], ...]:
@@ -71,69 +37,55 @@ def routes() -> tuple[tuple[str, str, Handler], ...]:
     )
 
 
-def _dlq(request: web.Request) -> str:
-    return dlq_topic(request.app[NAMES], request.match_info["topic"])
-
-
-async def _answer(work: Any, *args: Any) -> web.Response:
-    try:
-        return web.json_response(await asyncio.to_thread(work, *args))
-    except (NoSuchTopic, NoSuchRecord) as exc:
-        return problem(404, str(exc))
-    except OperatorError as exc:
-        return problem(422, str(exc))
-
-
 @requires(Role.VIEWER)
 async def list_letters(request: web.Request) -> web.Response:
-    settings, dlq = request.app[SETTINGS], _dlq(request)
+    settings, topic = request.app[SETTINGS], request.match_info["topic"]
 
     def work() -> dict[str, Any]:
-        done = redriven_positions(settings, dlq)
-        rows = [
-            {**r.summary(), "redriven": r.position in done} for r in read_letters(settings, dlq)
-        ]
-        return {"topic": dlq, "dead_letters": rows}
+        rows = service.list_dead_letters(settings, topic)
+        return {"topic": service.dead_letter_topic(settings, topic), "dead_letters": rows}
 
-    return await _answer(work)
+    return await answer(work)
 
 
 @requires(Role.VIEWER)
 async def show_letter(request: web.Request) -> web.Response:
-    settings, names, dlq = request.app[SETTINGS], request.app[NAMES], _dlq(request)
+    settings, topic = request.app[SETTINGS], request.match_info["topic"]
     partition, offset = int(request.match_info["partition"]), int(request.match_info["offset"])
-    return await _answer(lambda: describe(read_letter(settings, dlq, partition, offset), names))
+    return await answer(service.show_dead_letter, settings, topic, partition, offset)
 
 
 @requires(Role.OPERATOR)
 async def redrive_letters(request: web.Request) -> web.Response:
-    settings, dlq = request.app[SETTINGS], _dlq(request)
-    body = RedriveBody.model_validate(await read_json(request, {}))
-    most = body.max_attempts or settings.dlq_max_attempts
+    settings, topic = request.app[SETTINGS], request.match_info["topic"]
+    body = RedriveRequest.model_validate(await read_json(request, {}))
 
     def work() -> dict[str, Any]:
-        selection = Selection(body.everything, parse_positions(body.offsets), body.limit)
         if body.dry_run:
-            return plan_redrive(settings, dlq, selection, most).preview()
-        result = Redrive(settings, dlq, rate=body.rate).run(selection, most)
+            return service.preview_redrive(settings, topic, body).preview()
+        result = service.redrive(settings, topic, body)
         return {**result.plan.preview(), "redriven": result.redriven}
 
-    return await _answer(work)
+    return await answer(work)
 
 
 @requires(Role.OPERATOR)
 async def purge_letters(request: web.Request) -> web.Response:
-    settings, dlq = request.app[SETTINGS], _dlq(request)
-    body = PurgeBody.model_validate(await read_json(request, {}))
+    settings, topic = request.app[SETTINGS], request.match_info["topic"]
+    body = PurgeRequest.model_validate(await read_json(request, {}))
 
     def work() -> dict[str, Any]:
-        if body.everything == bool(body.before):
-            raise OperatorError("choose either every record (all) or before: [partition:offset]")
-        plan = plan_purge(
-            dlq, read_letters(settings, dlq), None if body.everything else parse_before(body.before)
-        )
-        if not body.confirm:
-            return {**plan.preview(), "deleted": 0, "confirm": "send confirm: true to delete"}
-        return {**plan.preview(), "deleted": plan.records, "first_offsets": purge(settings, plan)}
+        outcome = service.purge_dead_letters(settings, topic, body)
+        if not outcome.confirmed:
+            return {
+                **outcome.plan.preview(),
+                "deleted": 0,
+                "confirm": "send confirm: true to delete",
+            }
+        return {
+            **outcome.plan.preview(),
+            "deleted": outcome.deleted,
+            "first_offsets": outcome.first_offsets,
+        }
 
-    return await _answer(work)
+    return await answer(work)

@@ -8,11 +8,11 @@ from typing import Any
 from aiohttp import web
 
 from api.auth import requires
-from api.dead_letters import PurgeBody, RedriveBody
 from api.models import CreateMigrationIn, EmptyIn, ReasonIn
 from api.params import MAX_VERSION
 from api.responses import ok
 from domain import Status
+from ops.dead_letters.requests import PurgeRequest, RedriveRequest
 
 Schema = dict[str, Any]
 REF = "#/components/schemas/{model}"
@@ -152,6 +152,25 @@ READY: Schema = {
     "properties": {
         "status": {"enum": ["ready", "not ready"]},
         "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+
+COUNT: Schema = {"type": "integer", "minimum": 0}
+TEXT: Schema = {"type": "string"}
+
+
+def _rows(**fields: Schema) -> Schema:
+    """An array of objects, each with every one of `fields`."""
+    row = {"type": "object", "required": list(fields), "properties": fields}
+    return {"type": "array", "items": row}
+
+
+LAG: Schema = {
+    "type": "object",
+    "required": ["consumer_lag", "dlq_depth"],
+    "properties": {
+        "consumer_lag": _rows(group=TEXT, topic=TEXT, lag=COUNT),
+        "dlq_depth": _rows(topic=TEXT, records=COUNT),
     },
 }
 
@@ -390,6 +409,16 @@ def paths() -> dict[str, dict[str, Schema]]:
         },
         "/api/v1/live": {"get": _socket("Live: every migration's changes", [SINCE])},
         **_dead_letter_paths(),
+        "/api/v1/lag": {
+            "get": {
+                "summary": "Consumer lag per group and topic, DLQ depth per dead-letter topic"
+                " (viewer)",
+                "responses": {
+                    "200": _json(_ref("Lag"), "lag and depth, counted now"),
+                    **_problems(*COMMON, 404),
+                },
+            }
+        },
     }
 
 
@@ -430,7 +459,7 @@ def _dead_letter_paths() -> dict[str, dict[str, Schema]]:
             "post": {
                 "summary": "Send dead letters back to their topic, exactly once (operator)",
                 "parameters": [TOPIC],
-                "requestBody": _body("RedriveBody", False),
+                "requestBody": _body("RedriveRequest", False),
                 "responses": {"200": found, **_problems(*operator)},
             }
         },
@@ -438,7 +467,7 @@ def _dead_letter_paths() -> dict[str, dict[str, Schema]]:
             "post": {
                 "summary": "Delete dead letters (operator; confirm: true to delete)",
                 "parameters": [TOPIC],
-                "requestBody": _body("PurgeBody", False),
+                "requestBody": _body("PurgeRequest", False),
                 "responses": {"200": found, **_problems(*operator)},
             }
         },
@@ -447,7 +476,7 @@ def _dead_letter_paths() -> dict[str, dict[str, Schema]]:
 
 def _model_schemas() -> dict[str, Schema]:
     found: dict[str, Schema] = {}
-    for model in (CreateMigrationIn, ReasonIn, EmptyIn, RedriveBody, PurgeBody):
+    for model in (CreateMigrationIn, ReasonIn, EmptyIn, RedriveRequest, PurgeRequest):
         schema = model.model_json_schema(ref_template=REF)
         found.update(schema.pop("$defs", {}))
         found[model.__name__] = schema
@@ -479,6 +508,7 @@ def document() -> dict[str, Any]:
                 "Bulk": BULK,
                 "Problem": PROBLEM,
                 "Ready": READY,
+                "Lag": LAG,
             },
         },
     }

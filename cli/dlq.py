@@ -7,38 +7,32 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from cli.errors import err, fail, operator_errors
-from config import KafkaNames, Settings, load_settings
-from ops.dead_letters import (
-    Redrive,
-    Selection,
-    dlq_topic,
-    parse_before,
-    parse_positions,
-    plan_purge,
-    plan_redrive,
-    purge,
-    read_letter,
-    read_letters,
-)
-from ops.dead_letters.ledger import redriven_positions
-from ops.dead_letters.show import describe
+from config import load_settings
+from ops.dead_letters import service
+from ops.dead_letters.requests import PurgeRequest, RedriveRequest
 
 app = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, redrive, purge.")
 out = Console()
 Topic = Annotated[str, typer.Argument(help="a dead-letter topic, or the topic it belongs to")]
+Request = TypeVar("Request", bound=BaseModel)
 
 
-def _context() -> tuple[Settings, KafkaNames]:
-    settings = load_settings()
-    return settings, KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+def _request(kind: type[Request], **options: Any) -> Request:
+    """The options as the request they make; a bad value fails with its option named."""
+    try:
+        return kind.model_validate(options)
+    except ValidationError as exc:
+        said = [f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors()]
+        raise fail("; ".join(said)) from exc
 
 
 @app.command("list")
@@ -47,17 +41,14 @@ def list_letters(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
 ) -> None:
     """Every dead letter of a topic with its error headers (read_committed)."""
-    settings, names = _context()
-    dlq = dlq_topic(names, topic)
+    settings = load_settings()
     with operator_errors():
-        letters = list(read_letters(settings, dlq))
-        done = redriven_positions(settings, dlq)
-    rows = [{**letter.summary(), "redriven": letter.position in done} for letter in letters]
+        rows = service.list_dead_letters(settings, topic)
     if as_json:
         for row in rows:
             print(json.dumps(row), flush=True)
         return
-    out.print(_table(dlq, rows))
+    out.print(_table(service.dead_letter_topic(settings, topic), rows))
 
 
 def _table(dlq: str, rows: list[dict[str, Any]]) -> Table:
@@ -77,11 +68,10 @@ def _table(dlq: str, rows: list[dict[str, Any]]) -> Table:
 @app.command()
 def show(topic: Topic, partition: int, offset: int) -> None:
     """One dead letter: its error headers and its original value, decoded."""
-    settings, names = _context()
-    dlq = dlq_topic(names, topic)
+    settings = load_settings()
     with operator_errors():
-        letter = read_letter(settings, dlq, partition, offset)
-    print(json.dumps(describe(letter, names), indent=2, default=str))
+        letter = service.show_dead_letter(settings, topic, partition, offset)
+    print(json.dumps(letter, indent=2, default=str))
 
 
 @app.command()
@@ -102,22 +92,21 @@ def redrive(
 
     Key, value and original headers are kept. Ctrl-C stops after the batch in
     flight; running the same command again redrives only what is left."""
-    settings, names = _context()
-    dlq = dlq_topic(names, topic)
-    most = max_attempts or settings.dlq_max_attempts
+    request = _request(
+        RedriveRequest, everything=everything, offsets=offset or [], dry_run=dry_run,
+        limit=limit, rate=rate, max_attempts=max_attempts,
+    )  # fmt: skip
+    settings = load_settings()
     with operator_errors():
-        selection = Selection(everything, parse_positions(offset or []), limit)
-        plan = plan_redrive(settings, dlq, selection, most)
+        plan = service.preview_redrive(settings, topic, request)
         _show_preview(plan.preview(), plan.problems())
-        if dry_run:
+        if request.dry_run:
             print(json.dumps(plan.preview(), indent=2))
             return
-        if selection.positions and plan.problems():
-            raise fail("nothing redriven: " + "; ".join(plan.problems()))
+        if (why := service.refusal(plan, request)) is not None:
+            raise fail("nothing redriven: " + why)
         with _progress(len(plan.ready)) as (progress, stop):
-            result = Redrive(settings, dlq, rate=rate, stop=stop, progress=progress).run(
-                selection, most
-            )
+            result = service.redrive(settings, topic, request, progress=progress, stop=stop)
     print(json.dumps({**_counts(result.plan.preview()), "redriven": result.redriven}))
     if result.cancelled:
         raise fail(f"cancelled after {result.redriven} records; run it again to go on", 130)
@@ -164,15 +153,19 @@ def purge_letters(
     yes: Annotated[bool, typer.Option("--yes", help="really delete (no undo)")] = False,
 ) -> None:
     """Delete dead letters for good (Kafka DeleteRecords), after a preview."""
-    settings, names = _context()
-    dlq = dlq_topic(names, topic)
-    if everything == bool(before):
-        raise fail("choose either every record (--all) or --before partition:offset")
+    request = _request(PurgeRequest, everything=everything, before=before or [], confirm=yes)
+    settings = load_settings()
     with operator_errors():
-        cut = None if everything else parse_before(before or [])
-        plan = plan_purge(dlq, read_letters(settings, dlq), cut)
-        err.print(f"{dlq}: {plan.records} dead letters would be deleted (before {plan.before})")
-        if not yes:
-            raise fail("nothing deleted: add --yes to delete them")
-        lows = purge(settings, plan)
-    print(json.dumps({"dlq": dlq, "deleted": plan.records, "first_offsets": lows}))
+        outcome = service.purge_dead_letters(settings, topic, request)
+    plan = outcome.plan
+    if not outcome.confirmed:
+        err.print(
+            f"{plan.dlq}: {plan.records} dead letters would be deleted (before {plan.before})"
+        )
+        raise fail("nothing deleted: add --yes to delete them")
+    err.print(f"{plan.dlq}: {plan.records} dead letters deleted (before {plan.before})")
+    print(
+        json.dumps(
+            {"dlq": plan.dlq, "deleted": outcome.deleted, "first_offsets": outcome.first_offsets}
+        )
+    )

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from cli import steering
 from cli.dlq import app as dlq_app
+from cli.lag import lag as show_lag
 from cli.rebuild import app as projection_app
 from cli.topic_replay import replay as replay_topic
 from config import load_settings
@@ -24,6 +25,7 @@ app.add_typer(projection_app, name="projection")
 for _name, _command in steering.COMMANDS.items():
     app.command(_name)(_command)
 topics.command("replay")(replay_topic)
+app.command("lag")(show_lag)
 app.add_typer(topics, name="topic", hidden=True)  # `migrator topic replay` too
 console = Console(stderr=True)
 

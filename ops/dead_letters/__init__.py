@@ -1,11 +1,12 @@
 """Dead letters, operated: list, show, redrive (exactly once) and purge.
 
+service   the use cases, one function each, as the CLI and the API call them
+requests  what a redrive or a purge is asked to do, validated once
 letters   read a dead-letter topic; one record with its error headers
 plan      which records a redrive sends back, skips or refuses (pure)
 ledger    the audit log that makes redrive idempotent by position
 redrive   the transactional redrive run
 purge     delete records below an offset (Admin DeleteRecords)
-depth     the retained records per dead-letter topic, as a metric
 """
 
 from ops.dead_letters.letters import DeadLetterRecord, dlq_topic, read_letter, read_letters

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin._listoffsets import OffsetSpec
 
-from config import Settings
+from config import KafkaNames, Settings
 from streams.kafka.retrying import transient_retry
 from streams.kafka.topics import TIMEOUT, admin, offsets, partition_count
 
@@ -25,6 +25,15 @@ class LagTarget:
 
     group: str
     topics: tuple[str, ...]
+
+
+def lag_targets(names: KafkaNames) -> tuple[LagTarget, ...]:
+    """The groups that keep their offsets in Kafka (the projector keeps its
+    own in PostgreSQL: its lag is the projection lag)."""
+    return (
+        LagTarget(names.orchestrator_group, (names.commands, names.phase_results)),
+        LagTarget(names.phase_worker_group, (names.phase_tasks,)),
+    )
 
 
 def lag_of(low: Mapping[int, int], end: Mapping[int, int], committed: Mapping[int, int]) -> int:

@@ -12,19 +12,10 @@ from confluent_kafka import KafkaException
 from config import KafkaNames, Settings
 from ops.errors import OperatorError
 from streams.kafka.depth import DlqDepth
-from streams.kafka.lag import LagTarget, consumer_lag
+from streams.kafka.lag import LagTarget, consumer_lag, lag_targets
 from streams.orchestrator import metrics
 
 log = logging.getLogger(__name__)
-
-
-def lag_targets(names: KafkaNames) -> tuple[LagTarget, ...]:
-    """The groups that keep their offsets in Kafka (the projector keeps its
-    own in PostgreSQL: its lag is the projection lag)."""
-    return (
-        LagTarget(names.orchestrator_group, (names.commands, names.phase_results)),
-        LagTarget(names.phase_worker_group, (names.phase_tasks,)),
-    )
 
 
 class OpsMetrics(threading.Thread):
