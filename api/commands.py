@@ -69,7 +69,11 @@ async def create_migration(request: web.Request) -> web.StreamResponse:
     body = CreateMigrationIn.model_validate(await read_json(request))
     wait, seconds = params.wait(request.query), params.seconds(request.query)
     migration_id, command_id = ids_for(request.headers.get("Idempotency-Key"))
-    command = StartMigration(command_id, body.migration_id or migration_id, body.spec.to_domain())
+    command = StartMigration(
+        command_id=command_id,
+        migration_id=body.migration_id or migration_id,
+        spec=body.spec.to_domain(),
+    )
     position = await _publish(request, command)
     return await _answer(request, command, position, wait, seconds)
 
@@ -86,7 +90,8 @@ def steer(kind: str) -> Handler:
         if await get_migration(request.app[POOL], migration_id) is None:
             return problem(404, f"no migration {migration_id!r}")
         key = request.headers.get("Idempotency-Key")
-        command = command_type(command_id_for(key, kind, migration_id), migration_id, **fields)
+        command_id = command_id_for(key, kind, migration_id)
+        command = command_type(command_id=command_id, migration_id=migration_id, **fields)
         position = await _publish(request, command)
         return await _answer(request, command, position, wait, seconds)
 
@@ -106,7 +111,10 @@ def bulk(name: str) -> Handler:
         wait, seconds = params.wait(request.query), params.seconds(request.query)
         key = request.headers.get("Idempotency-Key")
         ids = await ids_in_status(request.app[POOL], [s.value for s in statuses])
-        commands = [command_type(command_id_for(key, kind, m), m, **fields) for m in ids]
+        commands = [
+            command_type(command_id=command_id_for(key, kind, m), migration_id=m, **fields)
+            for m in ids
+        ]
         await asyncio.gather(*(_publish(request, c) for c in commands))
         listed = [{"migration_id": c.migration_id, "command_id": c.command_id} for c in commands]
         answer: dict[str, Any] = {"count": len(commands), "commands": listed}

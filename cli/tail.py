@@ -37,7 +37,8 @@ def render(record: Consumed, decode: Decoder | None) -> str:
     try:
         if decode is None:
             raise RecordError("raw")
-        line["value"] = asdict(decode(record.value, record.headers))
+        value = decode(record.value, record.headers)
+        line["value"] = {**asdict(value), "type": value.type}
     except RecordError as exc:
         line["value"] = (record.value or b"").decode(errors="replace")
         line["headers"] = {k: (v or b"").decode(errors="replace") for k, v in record.headers}

@@ -1,5 +1,11 @@
 """Commands (what an operator asks) and phase results (what a phase worker
-reports): the two kinds of input the orchestrator decides on."""
+reports): the two kinds of input the orchestrator decides on.
+
+Each kind has one envelope base (its id and the migration it addresses);
+each record declares only its payload. Records are built by keyword, and a
+record's `type` is its class name, which is also its Avro schema's name and
+its JSON `type`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True)
+class Named:
+    """A record whose type is its class: `type` is derived, never set."""
+
+    @property
+    def type(self) -> str:
+        return self.__class__.__name__
+
+
+@dataclass(frozen=True, kw_only=True)
 class MigrationSpec:
     """What to copy where. Connections are names configured on the workers."""
 
@@ -24,42 +38,37 @@ class MigrationSpec:
     parallelism: int = 1
 
 
-@dataclass(frozen=True)
-class StartMigration:
+@dataclass(frozen=True, kw_only=True)
+class CommandEnvelope(Named):
+    """What every command carries: its idempotency key and its migration."""
+
     command_id: str
     migration_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartMigration(CommandEnvelope):
     spec: MigrationSpec
-    type: str = "StartMigration"
 
 
-@dataclass(frozen=True)
-class PauseMigration:
-    command_id: str
-    migration_id: str
+@dataclass(frozen=True, kw_only=True)
+class PauseMigration(CommandEnvelope):
     reason: str = ""
-    type: str = "PauseMigration"
 
 
-@dataclass(frozen=True)
-class ResumeMigration:
-    command_id: str
-    migration_id: str
-    type: str = "ResumeMigration"
+@dataclass(frozen=True, kw_only=True)
+class ResumeMigration(CommandEnvelope):
+    pass
 
 
-@dataclass(frozen=True)
-class CancelMigration:
-    command_id: str
-    migration_id: str
+@dataclass(frozen=True, kw_only=True)
+class CancelMigration(CommandEnvelope):
     reason: str = ""
-    type: str = "CancelMigration"
 
 
-@dataclass(frozen=True)
-class RetryMigration:
-    command_id: str
-    migration_id: str
-    type: str = "RetryMigration"
+@dataclass(frozen=True, kw_only=True)
+class RetryMigration(CommandEnvelope):
+    pass
 
 
 Command = StartMigration | PauseMigration | ResumeMigration | CancelMigration | RetryMigration
@@ -69,50 +78,45 @@ Command = StartMigration | PauseMigration | ResumeMigration | CancelMigration | 
 # earlier run (before a pause, a failure or a retry) is stale and ignored.
 
 
-@dataclass(frozen=True)
-class PhaseProgressed:
+@dataclass(frozen=True, kw_only=True)
+class ResultEnvelope(Named):
+    """What every phase result carries: its idempotency key, and the
+    migration, phase and run it answers.
+
+    `phase` is the name the task gave (a `Phase` for every task this code
+    writes); the records' field is a free string, so it stays one here.
+    """
+
     result_id: str
     migration_id: str
     phase: str
     run: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhaseProgressed(ResultEnvelope):
     rows_done: int
     rows_total: int
     checkpoint: str | None = None
-    type: str = "PhaseProgressed"
 
 
-@dataclass(frozen=True)
-class PhaseSucceeded:
-    result_id: str
-    migration_id: str
-    phase: str
-    run: int
+@dataclass(frozen=True, kw_only=True)
+class PhaseSucceeded(ResultEnvelope):
     rows_done: int
     score: float | None = None
-    type: str = "PhaseSucceeded"
 
 
-@dataclass(frozen=True)
-class PhaseHalted:
+@dataclass(frozen=True, kw_only=True)
+class PhaseHalted(ResultEnvelope):
     """The phase stopped after a pause request, at `checkpoint`."""
 
-    result_id: str
-    migration_id: str
-    phase: str
-    run: int
     checkpoint: str | None = None
-    type: str = "PhaseHalted"
 
 
-@dataclass(frozen=True)
-class PhaseErrored:
-    result_id: str
-    migration_id: str
-    phase: str
-    run: int
+@dataclass(frozen=True, kw_only=True)
+class PhaseErrored(ResultEnvelope):
     reason: str
     checkpoint: str | None = None
-    type: str = "PhaseErrored"
 
 
 PhaseResult = PhaseProgressed | PhaseSucceeded | PhaseHalted | PhaseErrored

@@ -7,8 +7,7 @@ the reason; a command or result seen before causes nothing; a stale result
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
 from domain import events as ev
 from domain.commands import (
@@ -41,12 +40,18 @@ class Emitter:
         self.state, self.causation_id, self.at = state, causation_id, at
         self.events: list[Event] = []
 
-    def __call__(self, cls: type[Any], **payload: Any) -> Emitter:
+    def __call__(self, cls: type[Event], **payload: Any) -> Emitter:
         seq = self.state.version + len(self.events) + 1
         mid = self.state.migration_id
-        envelope = dict(event_id=event_id(mid, seq), migration_id=mid, sequence=seq)
         self.events.append(
-            cls(**envelope, occurred_at=self.at, causation_id=self.causation_id, **payload)
+            cls(
+                event_id=event_id(mid, seq),
+                migration_id=mid,
+                sequence=seq,
+                occurred_at=self.at,
+                causation_id=self.causation_id,
+                **payload,
+            )
         )
         return self
 
@@ -60,12 +65,43 @@ def decide(state: MigrationState, given: Input, at: str) -> tuple[Event, ...]:
         if given.result_id in state.seen_results or _stale(state, given):
             return ()
         emit = Emitter(state, given.result_id, at)
+        _on_result(state, given, emit)
     else:
         if given.command_id in state.seen:
             return ()
         emit = Emitter(state, given.command_id, at)
-    _HANDLERS[type(given)](state, given, emit)
+        _on_command(state, given, emit)
     return tuple(emit.events)
+
+
+def _on_command(state: MigrationState, cmd: Command, emit: Emitter) -> None:
+    match cmd:
+        case StartMigration():
+            _start(state, cmd, emit)
+        case PauseMigration():
+            _pause(state, cmd, emit)
+        case ResumeMigration():
+            _resume(state, cmd, emit)
+        case RetryMigration():
+            _retry(state, cmd, emit)
+        case CancelMigration():
+            _cancel(state, cmd, emit)
+        case _:
+            assert_never(cmd)
+
+
+def _on_result(state: MigrationState, res: PhaseResult, emit: Emitter) -> None:
+    match res:
+        case PhaseProgressed():
+            _progressed(state, res, emit)
+        case PhaseSucceeded():
+            _succeeded(state, res, emit)
+        case PhaseHalted():
+            _halted(state, res, emit)
+        case PhaseErrored():
+            _errored(state, res, emit)
+        case _:
+            assert_never(res)
 
 
 def _start(state: MigrationState, cmd: StartMigration, emit: Emitter) -> None:
@@ -150,16 +186,3 @@ def _halted(state: MigrationState, res: PhaseHalted, emit: Emitter) -> None:
 def _errored(state: MigrationState, res: PhaseErrored, emit: Emitter) -> None:
     emit(ev.PhaseFailed, phase=res.phase, reason=res.reason, checkpoint=res.checkpoint)
     emit(ev.MigrationFailed, reason=f"{res.phase} failed: {res.reason}")
-
-
-_HANDLERS: dict[type[Any], Callable[[MigrationState, Any, Emitter], None]] = {
-    StartMigration: _start,
-    PauseMigration: _pause,
-    ResumeMigration: _resume,
-    RetryMigration: _retry,
-    CancelMigration: _cancel,
-    PhaseProgressed: _progressed,
-    PhaseSucceeded: _succeeded,
-    PhaseHalted: _halted,
-    PhaseErrored: _errored,
-}

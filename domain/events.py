@@ -1,172 +1,110 @@
 """Domain events: the source of truth, one gapless sequence per migration.
 
-Every event carries the envelope (event_id, migration_id, sequence,
-occurred_at, causation_id) and its payload.
+Every event is an `EventEnvelope` (event_id, migration_id, sequence,
+occurred_at, causation_id, written once here) plus the payload its class
+declares. Events are built by keyword; an event's `type` is its class name.
+A phase event's `phase` is the name the orchestrator requested (a `Phase`
+for every event this code writes; the records' field is a free string).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.commands import MigrationSpec
+from domain.commands import MigrationSpec, Named
 
 
-@dataclass(frozen=True)
-class MigrationStarted:
+@dataclass(frozen=True, kw_only=True)
+class EventEnvelope(Named):
+    """What every event carries: who it is, where it sits in its migration's
+    sequence, when it happened and which input caused it."""
+
     event_id: str
     migration_id: str
     sequence: int
     occurred_at: str
     causation_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MigrationStarted(EventEnvelope):
     spec: MigrationSpec
-    type: str = "MigrationStarted"
 
 
-@dataclass(frozen=True)
-class PhaseRequested:
-    event_id: str
-    migration_id: str
-    sequence: int
-    occurred_at: str
-    causation_id: str
+@dataclass(frozen=True, kw_only=True)
+class PhaseRequested(EventEnvelope):
     phase: str
     run: int
     checkpoint: str | None = None
-    type: str = "PhaseRequested"
 
 
-@dataclass(frozen=True)
-class PhaseProgressRecorded:
-    event_id: str
-    migration_id: str
-    sequence: int
-    occurred_at: str
-    causation_id: str
+@dataclass(frozen=True, kw_only=True)
+class PhaseProgressRecorded(EventEnvelope):
     phase: str
     rows_done: int
     rows_total: int
     checkpoint: str | None = None
-    type: str = "PhaseProgressRecorded"
 
 
-@dataclass(frozen=True)
-class PhaseCompleted:
-    event_id: str
-    migration_id: str
-    sequence: int
-    occurred_at: str
-    causation_id: str
+@dataclass(frozen=True, kw_only=True)
+class PhaseCompleted(EventEnvelope):
     phase: str
     rows_done: int
     score: float | None = None
-    type: str = "PhaseCompleted"
 
 
-@dataclass(frozen=True)
-class PhaseFailed:
-    event_id: str
-    migration_id: str
-    sequence: int
-    occurred_at: str
-    causation_id: str
+@dataclass(frozen=True, kw_only=True)
+class PhaseFailed(EventEnvelope):
     phase: str
     reason: str
     checkpoint: str | None = None
-    type: str = "PhaseFailed"
 
 
-@dataclass(frozen=True)
-class MigrationPausing:
-    event_id: str
-    migration_id: str
-    sequence: int
-    occurred_at: str
-    causation_id: str
+@dataclass(frozen=True, kw_only=True)
+class MigrationPausing(EventEnvelope):
     reason: str = ""
-    type: str = "MigrationPausing"
 
 
-@dataclass(frozen=True)
-class MigrationPaused:
-    event_id: str
-    migration_id: str
-    sequence: int
-    occurred_at: str
-    causation_id: str
+@dataclass(frozen=True, kw_only=True)
+class MigrationPaused(EventEnvelope):
     checkpoint: str | None = None
-    type: str = "MigrationPaused"
 
 
-@dataclass(frozen=True)
-class MigrationResumed:
-    event_id: str
-    migration_id: str
-    sequence: int
-    occurred_at: str
-    causation_id: str
-    type: str = "MigrationResumed"
+@dataclass(frozen=True, kw_only=True)
+class MigrationResumed(EventEnvelope):
+    pass
 
 
-@dataclass(frozen=True)
-class MigrationRetried:
-    event_id: str
-    migration_id: str
-    sequence: int
-    occurred_at: str
-    causation_id: str
-    type: str = "MigrationRetried"
+@dataclass(frozen=True, kw_only=True)
+class MigrationRetried(EventEnvelope):
+    pass
 
 
-@dataclass(frozen=True)
-class MigrationCompleted:
-    event_id: str
-    migration_id: str
-    sequence: int
-    occurred_at: str
-    causation_id: str
-    type: str = "MigrationCompleted"
+@dataclass(frozen=True, kw_only=True)
+class MigrationCompleted(EventEnvelope):
+    pass
 
 
-@dataclass(frozen=True)
-class MigrationFailed:
-    event_id: str
-    migration_id: str
-    sequence: int
-    occurred_at: str
-    causation_id: str
+@dataclass(frozen=True, kw_only=True)
+class MigrationFailed(EventEnvelope):
     reason: str
-    type: str = "MigrationFailed"
 
 
-@dataclass(frozen=True)
-class MigrationCancelled:
-    event_id: str
-    migration_id: str
-    sequence: int
-    occurred_at: str
-    causation_id: str
+@dataclass(frozen=True, kw_only=True)
+class MigrationCancelled(EventEnvelope):
     reason: str = ""
-    type: str = "MigrationCancelled"
 
 
-@dataclass(frozen=True)
-class CommandRejected:
-    event_id: str
-    migration_id: str
-    sequence: int
-    occurred_at: str
-    causation_id: str
+@dataclass(frozen=True, kw_only=True)
+class CommandRejected(EventEnvelope):
     command_type: str
     reason: str
-    type: str = "CommandRejected"
 
 
-Event = (
+# The events about one phase (they name it) and those about the migration.
+PhaseEvent = PhaseRequested | PhaseProgressRecorded | PhaseCompleted | PhaseFailed
+MigrationEvent = (
     MigrationStarted
-    | PhaseRequested
-    | PhaseProgressRecorded
-    | PhaseCompleted
-    | PhaseFailed
     | MigrationPausing
     | MigrationPaused
     | MigrationResumed
@@ -176,3 +114,4 @@ Event = (
     | MigrationCancelled
     | CommandRejected
 )
+Event = PhaseEvent | MigrationEvent

@@ -1,14 +1,18 @@
-"""evolve: fold one event into a migration's state."""
+"""evolve: fold one event into a migration's state.
+
+One small fold per event type, chosen by a `match` that ends in
+`assert_never`, so an event type without a fold is a type error.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
+from typing import assert_never
 
 from domain import events as ev
-from domain.events import Event
-from domain.state import MigrationState, Status, next_phase
+from domain.events import Event, MigrationEvent, PhaseEvent
+from domain.state import MigrationState, Phase, Status, next_phase
 
 
 def evolve(state: MigrationState, event: Event) -> MigrationState:
@@ -18,7 +22,9 @@ def evolve(state: MigrationState, event: Event) -> MigrationState:
             f"event {event.event_id}: sequence {event.sequence} after version {state.version}"
         )
     marked = _mark_seen(replace(state, version=event.sequence), event)
-    return _FOLDS[type(event)](marked, event)
+    if isinstance(event, PhaseEvent):
+        return _fold_phase_event(marked, event)
+    return _fold_migration_event(marked, event)
 
 
 def replay(migration_id: str, events: Iterable[Event]) -> MigrationState:
@@ -52,8 +58,40 @@ def _mark_seen(state: MigrationState, event: Event) -> MigrationState:
     return replace(state, seen=state.seen | {event.causation_id})
 
 
-def _started(s: MigrationState, e: ev.MigrationStarted) -> MigrationState:
-    return replace(s, status=Status.RUNNING, spec=e.spec)
+def _fold_phase_event(s: MigrationState, e: PhaseEvent) -> MigrationState:
+    match e:
+        case ev.PhaseRequested():
+            return _requested(s, e)
+        case ev.PhaseProgressRecorded():
+            return _progress(s, e)
+        case ev.PhaseCompleted():
+            return _completed_phase(s, e)
+        case ev.PhaseFailed():
+            return replace(s, checkpoint=_kept(e.checkpoint, s.checkpoint))
+        case _:
+            assert_never(e)
+
+
+def _fold_migration_event(s: MigrationState, e: MigrationEvent) -> MigrationState:
+    match e:
+        case ev.MigrationStarted():
+            return replace(s, status=Status.RUNNING, spec=e.spec)
+        case ev.MigrationPausing():
+            return replace(s, status=Status.PAUSING, reason=e.reason or None)
+        case ev.MigrationPaused():
+            return replace(s, status=Status.PAUSED, checkpoint=_kept(e.checkpoint, s.checkpoint))
+        case ev.MigrationResumed() | ev.MigrationRetried():
+            return replace(s, status=Status.RUNNING, reason=None)
+        case ev.MigrationCompleted():
+            return replace(s, status=Status.COMPLETED)
+        case ev.MigrationFailed():
+            return replace(s, status=Status.FAILED, reason=e.reason or s.reason)
+        case ev.MigrationCancelled():
+            return replace(s, status=Status.CANCELLED, reason=e.reason or s.reason)
+        case ev.CommandRejected():
+            return s
+        case _:
+            assert_never(e)
 
 
 def _requested(s: MigrationState, e: ev.PhaseRequested) -> MigrationState:
@@ -61,7 +99,7 @@ def _requested(s: MigrationState, e: ev.PhaseRequested) -> MigrationState:
     return replace(
         s,
         status=Status.RUNNING,
-        phase=e.phase,
+        phase=Phase(e.phase),
         run=e.run,
         checkpoint=e.checkpoint,
         rows_done=0 if fresh else s.rows_done,
@@ -71,13 +109,13 @@ def _requested(s: MigrationState, e: ev.PhaseRequested) -> MigrationState:
 
 def _progress(s: MigrationState, e: ev.PhaseProgressRecorded) -> MigrationState:
     # Progress without a checkpoint keeps the last one, as a halt or an error does.
-    checkpoint = e.checkpoint if e.checkpoint is not None else s.checkpoint
+    checkpoint = _kept(e.checkpoint, s.checkpoint)
     return replace(s, rows_done=e.rows_done, rows_total=e.rows_total, checkpoint=checkpoint)
 
 
 def _completed_phase(s: MigrationState, e: ev.PhaseCompleted) -> MigrationState:
     score = e.score if e.score is not None else s.score
-    following = next_phase(e.phase) or e.phase
+    following = next_phase(e.phase) or Phase(e.phase)
     # A phase that reported no progress (reconcile) still ends at done == total.
     total = max(s.rows_total, e.rows_done)
     return replace(
@@ -85,46 +123,6 @@ def _completed_phase(s: MigrationState, e: ev.PhaseCompleted) -> MigrationState:
     )
 
 
-def _failed_phase(s: MigrationState, e: ev.PhaseFailed) -> MigrationState:
-    return replace(s, checkpoint=e.checkpoint if e.checkpoint is not None else s.checkpoint)
-
-
-def _pausing(s: MigrationState, e: ev.MigrationPausing) -> MigrationState:
-    return replace(s, status=Status.PAUSING, reason=e.reason or None)
-
-
-def _paused(s: MigrationState, e: ev.MigrationPaused) -> MigrationState:
-    checkpoint = e.checkpoint if e.checkpoint is not None else s.checkpoint
-    return replace(s, status=Status.PAUSED, checkpoint=checkpoint)
-
-
-def _resumed(s: MigrationState, e: ev.MigrationResumed | ev.MigrationRetried) -> MigrationState:
-    return replace(s, status=Status.RUNNING, reason=None)
-
-
-def _status(status: Status) -> Callable[[MigrationState, Any], MigrationState]:
-    def fold(s: MigrationState, e: Any) -> MigrationState:
-        return replace(s, status=status, reason=getattr(e, "reason", None) or s.reason)
-
-    return fold
-
-
-def _unchanged(s: MigrationState, e: Any) -> MigrationState:
-    return s
-
-
-_FOLDS: dict[type[Any], Callable[[MigrationState, Any], MigrationState]] = {
-    ev.MigrationStarted: _started,
-    ev.PhaseRequested: _requested,
-    ev.PhaseProgressRecorded: _progress,
-    ev.PhaseCompleted: _completed_phase,
-    ev.PhaseFailed: _failed_phase,
-    ev.MigrationPausing: _pausing,
-    ev.MigrationPaused: _paused,
-    ev.MigrationResumed: _resumed,
-    ev.MigrationRetried: _resumed,
-    ev.MigrationCompleted: _status(Status.COMPLETED),
-    ev.MigrationFailed: _status(Status.FAILED),
-    ev.MigrationCancelled: _status(Status.CANCELLED),
-    ev.CommandRejected: _unchanged,
-}
+def _kept(checkpoint: str | None, before: str | None) -> str | None:
+    """A new checkpoint, else the last one."""
+    return checkpoint if checkpoint is not None else before

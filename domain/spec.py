@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 MAX_NAME = 63
@@ -35,13 +36,26 @@ CAST = re.compile(r"^[a-z][a-z0-9_]*( [a-z][a-z0-9_]*)*(\(\d{1,4}(, ?\d{1,4})?\)
 COLUMN_KEYS = frozenset(
     {"from", "concat", "separator", "trim", "case", "map", "map_else", "cast", "default", "drop"}
 )
-RULE_KEYS: dict[str, frozenset[str]] = {
-    "not_null": frozenset(),
-    "unique": frozenset(),
-    "range": frozenset({"min", "max"}),
-    "pattern": frozenset({"pattern"}),
-    "allowed": frozenset({"values"}),
-    "foreign_key": frozenset({"table", "references"}),
+
+
+class RuleKind(StrEnum):
+    """A rule's kind: its value is the spec's `"rule"` string."""
+
+    NOT_NULL = "not_null"
+    UNIQUE = "unique"
+    RANGE = "range"
+    PATTERN = "pattern"
+    ALLOWED = "allowed"
+    FOREIGN_KEY = "foreign_key"
+
+
+RULE_KEYS: dict[RuleKind, frozenset[str]] = {
+    RuleKind.NOT_NULL: frozenset(),
+    RuleKind.UNIQUE: frozenset(),
+    RuleKind.RANGE: frozenset({"min", "max"}),
+    RuleKind.PATTERN: frozenset({"pattern"}),
+    RuleKind.ALLOWED: frozenset({"values"}),
+    RuleKind.FOREIGN_KEY: frozenset({"table", "references"}),
 }
 Scalar = str | int | float | bool | None
 
@@ -99,7 +113,7 @@ class ColumnMapping:
 class Rule:
     """One data-quality rule over the transformed rows."""
 
-    kind: str
+    kind: RuleKind
     column: str
     name: str
     params: tuple[tuple[str, Any], ...] = ()
@@ -194,31 +208,33 @@ def parse_rule(index: int, raw: Mapping[str, Any]) -> Rule:
     where = f"rules[{index}]"
     if not isinstance(raw, Mapping):
         raise ValueError(f"{where} must be an object")
-    kind = raw.get("rule")
-    if kind not in RULE_KEYS:
-        raise ValueError(f"{where}.rule must be one of {sorted(RULE_KEYS)}, not {kind!r}")
+    given = raw.get("rule")
+    if given not in RULE_KEYS:
+        kinds = sorted(k.value for k in RuleKind)
+        raise ValueError(f"{where}.rule must be one of {kinds}, not {given!r}")
+    kind = RuleKind(given)
     unknown = sorted(set(raw) - {"rule", "column", "name"} - RULE_KEYS[kind])
     if unknown:
         raise ValueError(f"{where} ({kind}) has unknown keys {unknown}")
     column = _name(raw.get("column"), f"{where}.column")
     name = raw.get("name") or f"{kind}({column})"
     params = tuple((k, _rule_param(kind, k, raw.get(k), where)) for k in sorted(RULE_KEYS[kind]))
-    if kind == "range" and raw.get("min") is None and raw.get("max") is None:
+    if kind is RuleKind.RANGE and raw.get("min") is None and raw.get("max") is None:
         raise ValueError(f"{where}: range needs min or max")
-    return Rule(kind, column, _typed(name, str, f"{where}.name"), params)
+    return Rule(kind=kind, column=column, name=_typed(name, str, f"{where}.name"), params=params)
 
 
-def _rule_param(kind: str, key: str, value: Any, where: str) -> Any:
-    if kind == "range":
+def _rule_param(kind: RuleKind, key: str, value: Any, where: str) -> Any:
+    if kind is RuleKind.RANGE:
         return _scalar(value, f"{where}.{key}")
-    if kind == "pattern":
+    if kind is RuleKind.PATTERN:
         pattern = _typed(value, str, f"{where}.pattern")
         try:
             re.compile(pattern)
         except re.error as exc:
             raise ValueError(f"{where}.pattern is not a regular expression: {exc}") from None
         return pattern
-    if kind == "allowed":
+    if kind is RuleKind.ALLOWED:
         if not isinstance(value, list) or not value:
             raise ValueError(f"{where}.values must be a non-empty list")
         return tuple(str(_scalar(v, f"{where}.values")) for v in value)

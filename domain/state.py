@@ -1,4 +1,6 @@
-"""The state of one migration, as folded from its events."""
+"""The state of one migration, as folded from its events, and the names it
+is told in: phases, migration statuses and phase statuses (each a StrEnum,
+so its value is the very string the records and the read model carry)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,23 @@ from enum import StrEnum
 
 from domain.commands import MigrationSpec
 
-PHASES = ("extract", "transform", "validate", "load", "reconcile")
+
+class Phase(StrEnum):
+    """The phases every migration runs, in this order."""
+
+    EXTRACT = "extract"
+    TRANSFORM = "transform"
+    VALIDATE = "validate"
+    LOAD = "load"
+    RECONCILE = "reconcile"
+
+
+PHASES: tuple[Phase, ...] = tuple(Phase)
 
 
 class Status(StrEnum):
+    """A migration's status."""
+
     PENDING = "PENDING"
     RUNNING = "RUNNING"
     PAUSING = "PAUSING"
@@ -21,6 +36,16 @@ class Status(StrEnum):
 
 
 TERMINAL = frozenset({Status.COMPLETED, Status.CANCELLED})
+
+
+class PhaseStatus(StrEnum):
+    """A phase's status, as the read model keeps one row per phase."""
+
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
 
 
 @dataclass(frozen=True)
@@ -37,7 +62,7 @@ class MigrationState:
     status: Status = Status.PENDING
     version: int = 0
     spec: MigrationSpec | None = None
-    phase: str | None = None
+    phase: Phase | None = None
     run: int = 0
     checkpoint: str | None = None
     rows_done: int = 0
@@ -53,6 +78,8 @@ class MigrationState:
         return self.spec is not None
 
 
-def next_phase(phase: str) -> str | None:
-    index = PHASES.index(phase) + 1
+def next_phase(phase: str) -> Phase | None:
+    """The phase after `phase` (None after the last); ValueError if `phase`
+    names none."""
+    index = PHASES.index(Phase(phase)) + 1
     return PHASES[index] if index < len(PHASES) else None

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from domain import MigrationState, evolve
+from domain import MigrationState, PhaseStatus, evolve
 from domain import events as ev
-from domain.events import Event
+from domain.events import Event, PhaseEvent
 from projections.exceptions import SequenceGap
 
 OUTCOMES: dict[type[Event], str] = {
@@ -38,7 +38,7 @@ class Row:
 class PhaseRow:
     migration_id: str
     phase: str
-    status: str
+    status: PhaseStatus
     run: int
     started_at: str
     updated_at: str
@@ -72,7 +72,7 @@ def fold_batch(
     out = Folded()
     for event in events:
         mid = event.migration_id
-        row = out.rows.get(mid) or rows.get(mid) or Row(MigrationState(mid))
+        row = out.rows.get(mid) or rows.get(mid) or Row(state=MigrationState(migration_id=mid))
         if event.sequence <= row.state.version:
             out.duplicates.append(event)
             continue
@@ -97,7 +97,13 @@ def fold_row(row: Row, event: Event) -> Row:
         finished = at
     elif isinstance(event, ev.MigrationRetried | ev.MigrationResumed):
         finished = None
-    return Row(evolve(row.state, event), row.created_at or at, at, started, finished)
+    return Row(
+        state=evolve(row.state, event),
+        created_at=row.created_at or at,
+        updated_at=at,
+        started_at=started,
+        finished_at=finished,
+    )
 
 
 def fold_phase(old: PhaseRow | None, state: MigrationState, event: Event) -> PhaseRow | None:
@@ -121,7 +127,7 @@ def fold_phase(old: PhaseRow | None, state: MigrationState, event: Event) -> Pha
         score = event.score if event.score is not None else old.score
         return replace(
             old,
-            status="COMPLETED",
+            status=PhaseStatus.COMPLETED,
             rows_done=event.rows_done,
             rows_total=total,
             score=score,
@@ -132,7 +138,11 @@ def fold_phase(old: PhaseRow | None, state: MigrationState, event: Event) -> Pha
     if isinstance(event, ev.PhaseFailed):
         checkpoint = event.checkpoint if event.checkpoint is not None else old.checkpoint
         return replace(
-            old, status="FAILED", reason=event.reason, checkpoint=checkpoint, updated_at=at
+            old,
+            status=PhaseStatus.FAILED,
+            reason=event.reason,
+            checkpoint=checkpoint,
+            updated_at=at,
         )
     return _stopped(old, event)
 
@@ -140,10 +150,17 @@ def fold_phase(old: PhaseRow | None, state: MigrationState, event: Event) -> Pha
 def _requested(old: PhaseRow | None, event: ev.PhaseRequested) -> PhaseRow:
     at = event.occurred_at
     if old is None or event.checkpoint is None:
-        return PhaseRow(event.migration_id, event.phase, "RUNNING", event.run, at, at)
+        return PhaseRow(
+            migration_id=event.migration_id,
+            phase=event.phase,
+            status=PhaseStatus.RUNNING,
+            run=event.run,
+            started_at=at,
+            updated_at=at,
+        )
     return replace(
         old,
-        status="RUNNING",
+        status=PhaseStatus.RUNNING,
         run=event.run,
         checkpoint=event.checkpoint,
         reason=None,
@@ -154,19 +171,20 @@ def _requested(old: PhaseRow | None, event: ev.PhaseRequested) -> PhaseRow:
 
 def _stopped(old: PhaseRow, event: Event) -> PhaseRow | None:
     """A pause or a cancel stops the phase in progress."""
-    if old.status in ("COMPLETED", "FAILED"):
+    if old.status in (PhaseStatus.COMPLETED, PhaseStatus.FAILED):
         return None
     if isinstance(event, ev.MigrationPaused):
-        return replace(old, status="PAUSED", updated_at=event.occurred_at)
+        return replace(old, status=PhaseStatus.PAUSED, updated_at=event.occurred_at)
     if isinstance(event, ev.MigrationCancelled):
-        return replace(old, status="CANCELLED", updated_at=event.occurred_at)
+        return replace(old, status=PhaseStatus.CANCELLED, updated_at=event.occurred_at)
     return None
 
 
 def _phase_of(state: MigrationState, event: Event) -> str:
     """The phase an event is about: its own, else the migration's current one."""
-    phase = getattr(event, "phase", None)
-    return str(phase) if phase is not None else str(state.phase or "")
+    if isinstance(event, PhaseEvent):
+        return event.phase
+    return state.phase or ""
 
 
 def _seconds(start: str, event: Event) -> float:

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from domain import MigrationState, Status
+from domain import MigrationState, Phase, PhaseStatus, Status
 from domain.events import Event
 from projections.exceptions import OffsetConflict
 from projections.fold import Folded, PhaseKey, PhaseRow, Row
@@ -122,11 +122,12 @@ def _row(r: dict[str, Any]) -> Row:
     spec = r["spec"]
     state = MigrationState(
         migration_id=r["migration_id"],
-        **{c: r[c] for c in STATE_COLUMNS if c not in ("status", "spec")},
+        **{c: r[c] for c in STATE_COLUMNS if c not in ("status", "phase", "spec")},
         status=Status(r["status"]),
+        phase=Phase(r["phase"]) if r["phase"] is not None else None,
         spec=spec_from_plain(spec) if spec is not None else None,
     )
-    return Row(state, *(_iso(r[c]) for c in TIME_COLUMNS))
+    return Row(state, **{c: _iso(r[c]) for c in TIME_COLUMNS})
 
 
 async def load_phases(conn: Conn, migration_ids: Sequence[str]) -> dict[PhaseKey, PhaseRow]:
@@ -142,7 +143,7 @@ async def load_phases(conn: Conn, migration_ids: Sequence[str]) -> dict[PhaseKey
 
 def _phase_row(r: dict[str, Any]) -> PhaseRow:
     times = {c: _iso(r[c]) for c in ("started_at", "finished_at", "updated_at")}
-    return PhaseRow(**{**r, **times})
+    return PhaseRow(**{**r, **times, "status": PhaseStatus(r["status"])})
 
 
 async def stored_events(

@@ -1,19 +1,27 @@
-"""A migration's state in plain form, as the orchestrator's changelog stores it."""
+"""A migration's state in plain form, as the orchestrator's changelog stores it.
+
+`status` and `phase` travel as their enums' values; reading one that names
+no member is a RecordError that names the field.
+"""
 
 from __future__ import annotations
 
 from dataclasses import fields, replace
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from domain import MigrationState, Status
+from domain import MigrationState, Phase, Status
+from schemas.exceptions import RecordError
 from schemas.records import spec_from_plain, to_plain_spec
 
 _SETS = ("seen", "seen_results")
+E = TypeVar("E", bound=StrEnum)
 
 
 def state_to_plain(state: MigrationState) -> dict[str, Any]:
     plain = {f.name: getattr(state, f.name) for f in fields(state)}
     plain["status"] = state.status.value
+    plain["phase"] = state.phase.value if state.phase is not None else None
     plain["spec"] = to_plain_spec(state.spec) if state.spec else None
     for name in _SETS:
         plain[name] = sorted(plain[name])
@@ -22,9 +30,20 @@ def state_to_plain(state: MigrationState) -> dict[str, Any]:
 
 def state_from_plain(plain: dict[str, Any]) -> MigrationState:
     data = dict(plain)
-    data["status"] = Status(data["status"])
+    data["status"] = member(Status, data.get("status"), "state.status")
+    if data.get("phase") is not None:
+        data["phase"] = member(Phase, data["phase"], "state.phase")
     for name in _SETS:
         data[name] = frozenset(data.get(name, ()))
     spec = data.pop("spec", None)
     state = MigrationState(**data)
     return replace(state, spec=spec_from_plain(spec)) if spec else state
+
+
+def member(enum: type[E], value: Any, where: str) -> E:
+    """The member of `enum` whose value is `value`, else a RecordError naming `where`."""
+    try:
+        return enum(value)
+    except ValueError:
+        names = ", ".join(m.value for m in enum)
+        raise RecordError(f"{where} must be one of {names}, not {value!r}") from None

@@ -23,6 +23,7 @@ def describe(letter: DeadLetterRecord, names: KafkaNames) -> dict[str, Any]:
     def decoded(value: bytes | None, headers: Any) -> Any:
         if decode is None:
             raise ValueError(f"no decoder for topic {letter.original_topic!r}")
-        return asdict(decode(value, headers))
+        record = decode(value, headers)
+        return {**asdict(record), "type": record.type}
 
     return {**letter.summary(), **decoded_original(letter, decoded)}

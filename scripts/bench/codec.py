@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from io import BytesIO
+from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 
@@ -47,22 +48,37 @@ Run = Callable[[], int]  # returns the bytes it produced, as a sanity check
 
 def events(n: int) -> list[Event]:
     """N events cycling through all 13 types, each with its own id and sequence."""
-    spec = MigrationSpec("legacy", "customers", "id", "warehouse", "dim_customer", {"id": "cid"})
-    env = ("m-1:1", "m-1", 1, "2026-03-01T12:00:00+00:00", "c-1")
+    spec = MigrationSpec(
+        source_connection="legacy",
+        source_table="customers",
+        source_key="id",
+        target_connection="warehouse",
+        target_table="dim_customer",
+        mapping={"id": "cid"},
+    )
+    env: dict[str, Any] = {
+        "event_id": "m-1:1",
+        "migration_id": "m-1",
+        "sequence": 1,
+        "occurred_at": "2026-03-01T12:00:00+00:00",
+        "causation_id": "c-1",
+    }
     templates: list[Event] = [
-        MigrationStarted(*env, spec),
-        PhaseRequested(*env, "copy", 1, "id>0"),
-        PhaseProgressRecorded(*env, "copy", 1500, 10_000, "id>1500"),
-        PhaseCompleted(*env, "copy", 10_000, 0.99),
-        PhaseFailed(*env, "copy", "connection reset", "id>4500"),
-        MigrationPausing(*env, "maintenance"),
-        MigrationPaused(*env, "id>3000"),
-        MigrationResumed(*env),
-        MigrationRetried(*env),
-        MigrationCompleted(*env),
-        MigrationFailed(*env, "phase copy failed"),
-        MigrationCancelled(*env, "wrong target"),
-        CommandRejected(*env, "ResumeMigration", "migration is RUNNING"),
+        MigrationStarted(**env, spec=spec),
+        PhaseRequested(**env, phase="copy", run=1, checkpoint="id>0"),
+        PhaseProgressRecorded(
+            **env, phase="copy", rows_done=1500, rows_total=10_000, checkpoint="id>1500"
+        ),
+        PhaseCompleted(**env, phase="copy", rows_done=10_000, score=0.99),
+        PhaseFailed(**env, phase="copy", reason="connection reset", checkpoint="id>4500"),
+        MigrationPausing(**env, reason="maintenance"),
+        MigrationPaused(**env, checkpoint="id>3000"),
+        MigrationResumed(**env),
+        MigrationRetried(**env),
+        MigrationCompleted(**env),
+        MigrationFailed(**env, reason="phase copy failed"),
+        MigrationCancelled(**env, reason="wrong target"),
+        CommandRejected(**env, command_type="ResumeMigration", reason="migration is RUNNING"),
     ]
     return [
         dataclasses.replace(templates[i % len(templates)], event_id=f"m-1:{i + 1}", sequence=i + 1)

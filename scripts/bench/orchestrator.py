@@ -97,7 +97,12 @@ ROOT = Path(__file__).resolve().parents[2]
 BATCH = 500  # the worker's (streams.orchestrator.loop.BATCH)
 POLL_TIMEOUT = 0.2  # the worker's consume() timeout
 SPEC = MigrationSpec(
-    "legacy", "customers", "id", "warehouse", "dim_customer", {"id": "cid", "name": "full_name"}
+    source_connection="legacy",
+    source_table="customers",
+    source_key="id",
+    target_connection="warehouse",
+    target_table="dim_customer",
+    mapping={"id": "cid", "name": "full_name"},
 )
 Encoded = tuple[bytes, bytes, list[tuple[str, bytes]], str]  # key, value, headers, command_id
 
@@ -109,7 +114,7 @@ def commands(tag: str, n: int) -> list[Encoded]:
     out: list[Encoded] = []
     for i in range(n):
         mid, cid = f"{tag}-m{i:06d}", f"{tag}-c{i:06d}"
-        value, headers = encode(StartMigration(cid, mid, SPEC))
+        value, headers = encode(StartMigration(command_id=cid, migration_id=mid, spec=SPEC))
         out.append((mid.encode(), value, headers, cid))
     return out
 

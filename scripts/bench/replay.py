@@ -44,7 +44,13 @@ from tests.support.tables import fresh_database
 
 
 def histories(events: int) -> list[Event]:
-    spec = MigrationSpec("legacy", "customers", "id", "warehouse", "customers")
+    spec = MigrationSpec(
+        source_connection="legacy",
+        source_table="customers",
+        source_key="id",
+        target_connection="warehouse",
+        target_table="customers",
+    )
     per = len(lifecycle("m-0", spec))
     every = [lifecycle(f"m-{i:06d}", spec) for i in range(max(1, events // per))]
     return [h[i] for i in range(per) for h in every]

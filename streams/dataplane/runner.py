@@ -20,6 +20,7 @@ from domain import (
     PhaseHalted,
     PhaseResult,
     PhaseSucceeded,
+    answer_fields,
 )
 from streams.dataplane import checkpoints, extract, load, metrics, reconcile, transform, validate
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
@@ -65,22 +66,29 @@ async def result_of(ctx: PhaseContext, paused: Callable[[], bool]) -> PhaseResul
     """Run the phase and say how it ended (None: stopped for another reason
     than a pause — superseded, revoked, shutting down)."""
     task, started = ctx.task, time.monotonic()
-    base = (task.migration_id, task.phase, task.run)
+    answers = answer_fields(task)
     try:
         outcome = await run(ctx)
     except Exception as exc:  # every failure ends the phase with its reason
         reason = str(exc) if isinstance(exc, PhaseError) else first_line(exc)
-        log.warning("%s %s run %d failed: %s", *base, reason)
+        log.warning("%s %s run %d failed: %s", task.migration_id, task.phase, task.run, reason)
         metrics.PHASES.labels(task.phase, "failed").inc()
-        return PhaseErrored(f"{task.task_id}:error", *base, reason=reason)
+        return PhaseErrored(result_id=f"{task.task_id}:error", **answers, reason=reason)
     finally:
         metrics.DURATION.labels(task.phase).observe(time.monotonic() - started)
     if isinstance(outcome, Finished):
         metrics.PHASES.labels(task.phase, "succeeded").inc()
-        return PhaseSucceeded(f"{task.task_id}:done", *base, outcome.rows_done, outcome.score)
+        return PhaseSucceeded(
+            result_id=f"{task.task_id}:done",
+            **answers,
+            rows_done=outcome.rows_done,
+            score=outcome.score,
+        )
     metrics.PHASES.labels(task.phase, "stopped").inc()
     if paused():
-        return PhaseHalted(f"{task.task_id}:halted", *base, outcome.checkpoint)
+        return PhaseHalted(
+            result_id=f"{task.task_id}:halted", **answers, checkpoint=outcome.checkpoint
+        )
     return None
 
 

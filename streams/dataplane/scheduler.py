@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from domain import (
     CancelPhase,
@@ -25,6 +25,8 @@ from domain import (
     PhaseResult,
     PhaseTask,
     RunPhase,
+    StopReason,
+    answer_fields,
 )
 from domain.spec import parse_spec_parts
 from streams.dataplane import metrics, runner
@@ -35,7 +37,7 @@ from streams.dataplane.errors import PhaseError
 log = logging.getLogger(__name__)
 Send = Callable[[PhaseResult], Awaitable[None]]
 Done = Callable[[], None]
-SILENT = frozenset({"revoked", "shutdown"})
+SILENT = frozenset({StopReason.REVOKED, StopReason.SHUTDOWN})
 
 
 @dataclass
@@ -43,11 +45,11 @@ class Run:
     task: RunPhase
     partition: int
     stop: asyncio.Event = field(default_factory=asyncio.Event)
-    why: str = ""
+    why: StopReason | None = None
     job: asyncio.Task[None] | None = None
     last: Progress | None = None
 
-    def request_stop(self, why: str) -> None:
+    def request_stop(self, why: StopReason) -> None:
         if not self.stop.is_set():
             self.why = why
             self.stop.set()
@@ -82,7 +84,7 @@ class Scheduler:
             done()  # a stale or repeated task: the newer run is in hand
             return
         if before is not None:
-            before.request_stop("superseded")
+            before.request_stop(StopReason.SUPERSEDED)
         run = Run(task, partition)
         self.active[task.migration_id] = run
         run.job = self._spawn(self._run(run, before, done))
@@ -90,18 +92,18 @@ class Scheduler:
     def _pause(self, task: PausePhase, done: Done) -> None:
         run = self.active.get(task.migration_id)
         if run is not None and run.task.run == task.run:
-            run.request_stop("pause")
+            run.request_stop(StopReason.PAUSE)
             done()
             return
         # No such run here: it ended already, so the answer is stale or moot,
         # but an answer never leaves a migration PAUSING.
-        halted = PhaseHalted(f"{task.task_id}:halted", task.migration_id, task.phase, task.run)
+        halted = PhaseHalted(result_id=f"{task.task_id}:halted", **answer_fields(task))
         self._spawn(self._answer(halted, done))
 
     def _cancel(self, task: CancelPhase, done: Done) -> None:
         run = self.active.get(task.migration_id)
         if run is not None:
-            run.request_stop("cancel")
+            run.request_stop(StopReason.CANCEL)
         self._spawn(self._clean(task, run, done))
 
     async def _run(self, run: Run, before: Run | None, done: Done) -> None:
@@ -124,19 +126,17 @@ class Scheduler:
             ctx = await self._context(run)
         except PhaseError as exc:
             return PhaseErrored(
-                f"{task.task_id}:error", task.migration_id, task.phase, task.run, str(exc)
+                result_id=f"{task.task_id}:error", **answer_fields(task), reason=str(exc)
             )
-        if run.stop.is_set() and run.why != "pause":
+        if run.stop.is_set() and run.why is not StopReason.PAUSE:
             return None
         metrics.ACTIVE_RUNS.inc()
         try:
-            result = await runner.result_of(ctx, lambda: run.why == "pause")
+            result = await runner.result_of(ctx, lambda: run.why is StopReason.PAUSE)
         finally:
             metrics.ACTIVE_RUNS.dec()
         if isinstance(result, PhaseErrored) and run.last is not None:
-            result = PhaseErrored(
-                result.result_id, *_base(task), result.reason, run.last.checkpoint
-            )
+            result = replace(result, checkpoint=run.last.checkpoint)
         return result
 
     async def _context(self, run: Run) -> PhaseContext:
@@ -174,11 +174,11 @@ class Scheduler:
             last_sent[0] = now
             task = run.task
             result = PhaseProgressed(
-                f"{task.task_id}:p:{progress.rows_done}",
-                *_base(task),
-                progress.rows_done,
-                progress.rows_total,
-                progress.checkpoint,
+                result_id=f"{task.task_id}:p:{progress.rows_done}",
+                **answer_fields(task),
+                rows_done=progress.rows_done,
+                rows_total=progress.rows_total,
+                checkpoint=progress.checkpoint,
             )
             self._spawn(self.send(result))
 
@@ -210,7 +210,7 @@ class Scheduler:
         if not job.cancelled() and job.exception() is not None:
             log.error("phase job failed", exc_info=job.exception())
 
-    async def stop_partitions(self, partitions: set[int], why: str) -> None:
+    async def stop_partitions(self, partitions: set[int], why: StopReason) -> None:
         """Stop the runs of `partitions` between batches and wait for them."""
         runs = [r for r in self.active.values() if r.partition in partitions]
         for run in runs:
@@ -220,10 +220,6 @@ class Scheduler:
             await asyncio.wait(jobs)
 
     async def shutdown(self) -> None:
-        await self.stop_partitions({r.partition for r in self.active.values()}, "shutdown")
+        await self.stop_partitions({r.partition for r in self.active.values()}, StopReason.SHUTDOWN)
         if self.jobs:
             await asyncio.wait(set(self.jobs), timeout=30)
-
-
-def _base(task: RunPhase) -> tuple[str, str, int]:
-    return task.migration_id, task.phase, task.run

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.structs import ConsumerRecord
 
 from config import KafkaNames, Settings
-from domain import PhaseResult
+from domain import PhaseResult, StopReason
 from schemas import RecordError, decode_task, encode
 from streams.dataplane.context import Limiter
 from streams.dataplane.database import Databases
@@ -145,7 +145,7 @@ class _Handover(ConsumerRebalanceListener):
         partitions = {tp.partition for tp in revoked}
         if not partitions:
             return
-        await self.worker.scheduler.stop_partitions(partitions, "revoked")
+        await self.worker.scheduler.stop_partitions(partitions, StopReason.REVOKED)
         try:
             await self.worker.commit(partitions)
         except Exception as exc:  # the group moved on already; the next owner repeats

@@ -100,7 +100,9 @@ def people(**fields: Any) -> MigrationSpec:
 async def run_phase(dbs: Databases, spec: MigrationSpec, phase: str, run: int = 1) -> Outcome:
     mapping, rules = parse_spec_parts(spec.mapping, spec.rules)
     ctx = PhaseContext(
-        RunPhase(f"task-{phase}-{run}", "m-1", phase, run, spec),
+        RunPhase(
+            task_id=f"task-{phase}-{run}", migration_id="m-1", phase=phase, run=run, spec=spec
+        ),
         await dbs.get(spec.source_connection),
         await dbs.get(spec.target_connection),
         mapping,
@@ -177,7 +179,10 @@ async def test_cancel_drops_staging_and_a_late_task_does_nothing(
     staged = "SELECT count(*) FROM pg_tables WHERE schemaname = 'migrator_staging'"
     assert fetch(target_url, staged) == [(1,)]
 
-    await runner.cancel(CancelPhase("c", "m-1", 1, spec), await databases.get("warehouse"))
+    await runner.cancel(
+        CancelPhase(task_id="c", migration_id="m-1", run=1, spec=spec),
+        await databases.get("warehouse"),
+    )
     late = await run_phase(databases, spec, "transform")
 
     assert fetch(target_url, staged) == [(0,)]

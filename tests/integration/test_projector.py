@@ -20,16 +20,37 @@ from projections.store import advance_offset
 from schemas import encode
 
 pytestmark = pytest.mark.integration
-SPEC = MigrationSpec("legacy", "customers", "id", "warehouse", "customers")
+SPEC = MigrationSpec(
+    source_connection="legacy",
+    source_table="customers",
+    source_key="id",
+    target_connection="warehouse",
+    target_table="customers",
+)
 AT = "2026-01-01T00:00:00.000+00:00"
 
 
 def started(mid: str) -> MigrationStarted:
-    return MigrationStarted(f"{mid}:1", mid, 1, AT, f"c-{mid}", SPEC)
+    return MigrationStarted(
+        event_id=f"{mid}:1",
+        migration_id=mid,
+        sequence=1,
+        occurred_at=AT,
+        causation_id=f"c-{mid}",
+        spec=SPEC,
+    )
 
 
 def rejected(mid: str, seq: int) -> CommandRejected:
-    return CommandRejected(f"{mid}:{seq}", mid, seq, AT, f"c-{mid}-{seq}", "StartMigration", "no")
+    return CommandRejected(
+        event_id=f"{mid}:{seq}",
+        migration_id=mid,
+        sequence=seq,
+        occurred_at=AT,
+        causation_id=f"c-{mid}-{seq}",
+        command_type="StartMigration",
+        reason="no",
+    )
 
 
 @pytest.fixture

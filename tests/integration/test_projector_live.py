@@ -65,13 +65,25 @@ async def project_until(settings: Settings, sql: str, expected: object) -> None:
 
 
 def histories(count: int) -> list[list[Event]]:
-    flaky = MigrationSpec("legacy", "flaky_orders", "id", "warehouse", "orders")
+    flaky = MigrationSpec(
+        source_connection="legacy",
+        source_table="flaky_orders",
+        source_key="id",
+        target_connection="warehouse",
+        target_table="orders",
+    )
     return [
         lifecycle(
             f"m-{i:03d}",
             flaky
             if i % 4 == 0
-            else MigrationSpec("legacy", "customers", "id", "warehouse", "customers"),
+            else MigrationSpec(
+                source_connection="legacy",
+                source_table="customers",
+                source_key="id",
+                target_connection="warehouse",
+                target_table="customers",
+            ),
         )
         for i in range(count)
     ]

@@ -59,7 +59,13 @@ class Plan:
 
     def spec(self) -> MigrationSpec:
         table = f"flaky_{self.migration_id}" if self.kind == "flaky" else "customers"
-        return MigrationSpec("legacy", table, "id", "warehouse", "customers")
+        return MigrationSpec(
+            source_connection="legacy",
+            source_table=table,
+            source_key="id",
+            target_connection="warehouse",
+            target_table="customers",
+        )
 
 
 class Driver:
@@ -90,12 +96,16 @@ class Driver:
     def start_all(self) -> None:
         for plan in self.plans:
             mid = plan.migration_id
-            start = StartMigration(f"start-{mid}", mid, plan.spec())
+            start = StartMigration(command_id=f"start-{mid}", migration_id=mid, spec=plan.spec())
             self.send(start, copies=2 if plan.kind == "plain" else 1)
             if plan.kind == "pause":
-                self.send(PauseMigration(f"pause-{mid}", mid, "chaos"))
+                self.send(
+                    PauseMigration(command_id=f"pause-{mid}", migration_id=mid, reason="chaos")
+                )
             elif plan.kind == "cancel":
-                self.send(CancelMigration(f"cancel-{mid}", mid, "chaos"))
+                self.send(
+                    CancelMigration(command_id=f"cancel-{mid}", migration_id=mid, reason="chaos")
+                )
             elif plan.kind == "invalid":
                 self.send_invalid(mid)
                 self.send(start, keyed=False)  # re-keyed, then a duplicate
@@ -110,10 +120,12 @@ class Driver:
             self.status[mid] = STATUS_AFTER.get(event.type, self.status.get(mid, "PENDING"))
             plan = self.by_id.get(mid)
             if plan and plan.kind == "pause" and event.type == "MigrationPaused":
-                self.send(ResumeMigration(f"resume-{mid}", mid), copies=2)
+                self.send(ResumeMigration(command_id=f"resume-{mid}", migration_id=mid), copies=2)
             if plan and plan.kind == "flaky" and event.type == "MigrationFailed":
                 self.failures[mid] = self.failures.get(mid, 0) + 1
-                self.send(RetryMigration(f"retry-{mid}-{self.failures[mid]}", mid))
+                self.send(
+                    RetryMigration(command_id=f"retry-{mid}-{self.failures[mid]}", migration_id=mid)
+                )
         self.producer.poll(0)
 
     def settled(self, settings: Settings) -> bool:

@@ -46,19 +46,19 @@ class DataPlane:
         self.producer.flush(30)
 
     def start(self, migration_id: str, spec: MigrationSpec) -> None:
-        self.send(StartMigration(_id(), migration_id, spec))
+        self.send(StartMigration(command_id=_id(), migration_id=migration_id, spec=spec))
 
     def pause(self, migration_id: str) -> None:
-        self.send(PauseMigration(_id(), migration_id, "test"))
+        self.send(PauseMigration(command_id=_id(), migration_id=migration_id, reason="test"))
 
     def resume(self, migration_id: str) -> None:
-        self.send(ResumeMigration(_id(), migration_id))
+        self.send(ResumeMigration(command_id=_id(), migration_id=migration_id))
 
     def retry(self, migration_id: str) -> None:
-        self.send(RetryMigration(_id(), migration_id))
+        self.send(RetryMigration(command_id=_id(), migration_id=migration_id))
 
     def cancel(self, migration_id: str) -> None:
-        self.send(CancelMigration(_id(), migration_id, "test"))
+        self.send(CancelMigration(command_id=_id(), migration_id=migration_id, reason="test"))
 
     def events(self) -> dict[str, list[Event]]:
         by_migration: dict[str, list[Event]] = {}

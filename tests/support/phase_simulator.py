@@ -30,6 +30,7 @@ from domain import (
     PhaseSucceeded,
     PhaseTask,
     RunPhase,
+    answer_fields,
 )
 from schemas import RecordError, decode_task, encode
 from streams.kafka.clients import consumer_config, producer_config
@@ -43,24 +44,29 @@ def answer(task: PhaseTask) -> list[PhaseResult]:
     """The results a simulated phase worker gives for one task."""
     if isinstance(task, PausePhase):
         return [
-            PhaseHalted(f"{task.task_id}:halted", task.migration_id, task.phase, task.run, "50")
+            PhaseHalted(result_id=f"{task.task_id}:halted", **answer_fields(task), checkpoint="50")
         ]
     if not isinstance(task, RunPhase):
         return []
-    base = (task.task_id, task.migration_id, task.phase, task.run)
+    answers = answer_fields(task)
     if task.spec.source_table.startswith("flaky") and task.phase == "transform" and task.run <= 2:
         return [
-            PhaseErrored(f"{base[0]}:error", *base[1:], reason="simulated outage", checkpoint="40")
+            PhaseErrored(
+                result_id=f"{task.task_id}:error",
+                **answers,
+                reason="simulated outage",
+                checkpoint="40",
+            )
         ]
     return [
         PhaseProgressed(
-            f"{base[0]}:p1",
-            *base[1:],
+            result_id=f"{task.task_id}:p1",
+            **answers,
             rows_done=ROWS // 2,
             rows_total=ROWS,
             checkpoint=str(ROWS // 2),
         ),
-        PhaseSucceeded(f"{base[0]}:done", *base[1:], rows_done=ROWS, score=1.0),
+        PhaseSucceeded(result_id=f"{task.task_id}:done", **answers, rows_done=ROWS, score=1.0),
     ]
 
 

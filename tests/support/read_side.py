@@ -37,7 +37,13 @@ from tests.support.stack import Stack, drop_database, free_port
 OPERATOR = "operator-token-0123456789abcdef"
 VIEWER = "viewer-token-0123456789abcdef"
 TOKENS = {OPERATOR: "operator", VIEWER: "viewer"}
-SPEC = MigrationSpec("legacy", "customers", "id", "warehouse", "customers")
+SPEC = MigrationSpec(
+    source_connection="legacy",
+    source_table="customers",
+    source_key="id",
+    target_connection="warehouse",
+    target_table="customers",
+)
 AT = "2026-01-01T00:00:00.000+00:00"
 
 
@@ -77,8 +83,10 @@ def fresh_settings(stack: Stack) -> Iterator[Settings]:
 def lifecycle(migration_id: str, spec: MigrationSpec = SPEC, at: str = AT) -> list[Event]:
     """A migration's whole event history as the orchestrator and the simulated
     phase worker make it: started, five phases, completed (or failed)."""
-    state, out = MigrationState(migration_id), []
-    inputs: list[Input] = [StartMigration(f"c-{migration_id}", migration_id, spec)]
+    state, out = MigrationState(migration_id=migration_id), []
+    inputs: list[Input] = [
+        StartMigration(command_id=f"c-{migration_id}", migration_id=migration_id, spec=spec)
+    ]
     while inputs:
         for event in decide(state, inputs.pop(0), at):
             state = evolve(state, event)

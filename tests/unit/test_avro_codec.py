@@ -201,7 +201,16 @@ def test_json_text_inside_avro_is_checked(changes: dict[str, str], message: str)
 
 
 def test_a_record_that_avro_cannot_hold_is_not_encoded() -> None:
-    bad = PhaseProgressRecorded("e", "m", 1, "t", "c", "copy", "many", 10)  # type: ignore[arg-type]
+    bad = PhaseProgressRecorded(
+        event_id="e",
+        migration_id="m",
+        sequence=1,
+        occurred_at="t",
+        causation_id="c",
+        phase="copy",
+        rows_done="many",
+        rows_total=10,
+    )  # type: ignore[arg-type]
 
     with pytest.raises(RecordError, match="PhaseProgressRecorded: cannot encode as Avro"):
         encode(bad)

@@ -28,7 +28,13 @@ from tests.fixtures.samples import SAMPLES, SPEC, decoder_for
 from tests.fixtures.strategies import records
 
 SMALL_SPEC = MigrationSpec(
-    "legacy", "customers", "id", "warehouse", "customers", {"a": "b"}, ({"x": 1},)
+    source_connection="legacy",
+    source_table="customers",
+    source_key="id",
+    target_connection="warehouse",
+    target_table="customers",
+    mapping={"a": "b"},
+    rules=({"x": 1},),
 )
 
 
@@ -53,7 +59,7 @@ def start(**changes: Any) -> bytes:
 
 
 def test_a_command_round_trips_with_its_content_type() -> None:
-    command = StartMigration("c-1", "m-1", SMALL_SPEC)
+    command = StartMigration(command_id="c-1", migration_id="m-1", spec=SMALL_SPEC)
 
     value, headers = encode(command, "json")
 
@@ -62,7 +68,14 @@ def test_a_command_round_trips_with_its_content_type() -> None:
 
 
 def test_an_event_round_trips() -> None:
-    event = MigrationStarted("m-1:1", "m-1", 1, "2026-01-01T00:00:00+00:00", "c-1", SMALL_SPEC)
+    event = MigrationStarted(
+        event_id="m-1:1",
+        migration_id="m-1",
+        sequence=1,
+        occurred_at="2026-01-01T00:00:00+00:00",
+        causation_id="c-1",
+        spec=SMALL_SPEC,
+    )
 
     assert decode_event(*encode(event, "json")) == event
 
@@ -101,9 +114,18 @@ def test_the_json_form_is_the_plain_form_type_first() -> None:
 
 @pytest.mark.parametrize("fmt", ["avro", "json"])
 def test_the_mapping_keeps_its_column_order(fmt: str) -> None:
-    spec = MigrationSpec("a", "t", "id", "b", "t", {"z": 1, "a": 2, "m": {"y": 1, "b": 2}})
+    spec = MigrationSpec(
+        source_connection="a",
+        source_table="t",
+        source_key="id",
+        target_connection="b",
+        target_table="t",
+        mapping={"z": 1, "a": 2, "m": {"y": 1, "b": 2}},
+    )
 
-    decoded = decode_command(*encode(StartMigration("c", "m", spec), fmt))  # type: ignore[arg-type]
+    decoded = decode_command(
+        *encode(StartMigration(command_id="c", migration_id="m", spec=spec), fmt)
+    )  # type: ignore[arg-type]
 
     assert isinstance(decoded, StartMigration)
     assert list(decoded.spec.mapping) == ["z", "a", "m"]
@@ -111,12 +133,19 @@ def test_the_mapping_keeps_its_column_order(fmt: str) -> None:
 
 
 def test_a_record_json_cannot_hold_is_not_encoded() -> None:
-    spec = MigrationSpec("a", "t", "id", "b", "t", {"when": object()})
+    spec = MigrationSpec(
+        source_connection="a",
+        source_table="t",
+        source_key="id",
+        target_connection="b",
+        target_table="t",
+        mapping={"when": object()},
+    )
 
     with pytest.raises(RecordError, match="StartMigration: cannot encode as JSON"):
-        encode(StartMigration("c", "m", spec), "json")
+        encode(StartMigration(command_id="c", migration_id="m", spec=spec), "json")
     with pytest.raises(RecordError, match="StartMigration: cannot encode as Avro"):
-        encode(StartMigration("c", "m", spec))
+        encode(StartMigration(command_id="c", migration_id="m", spec=spec))
 
 
 def test_bytes_travel_as_base64_in_json() -> None:

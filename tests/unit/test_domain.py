@@ -49,7 +49,13 @@ from domain import (
     task_for,
 )
 
-SPEC = MigrationSpec("legacy", "customers", "id", "warehouse", "customers")
+SPEC = MigrationSpec(
+    source_connection="legacy",
+    source_table="customers",
+    source_key="id",
+    target_connection="warehouse",
+    target_table="customers",
+)
 AT = "2026-01-01T00:00:00.000+00:00"
 MID = "m-1"
 
@@ -59,45 +65,64 @@ MID = "m-1"
 
 
 def start(command_id: str = "c-start") -> StartMigration:
-    return StartMigration(command_id, MID, SPEC)
+    return StartMigration(command_id=command_id, migration_id=MID, spec=SPEC)
 
 
 def pause(command_id: str = "c-pause") -> PauseMigration:
-    return PauseMigration(command_id, MID, reason="maintenance")
+    return PauseMigration(command_id=command_id, migration_id=MID, reason="maintenance")
 
 
 def resume(command_id: str = "c-resume") -> ResumeMigration:
-    return ResumeMigration(command_id, MID)
+    return ResumeMigration(command_id=command_id, migration_id=MID)
 
 
 def cancel(command_id: str = "c-cancel") -> CancelMigration:
-    return CancelMigration(command_id, MID, reason="not needed")
+    return CancelMigration(command_id=command_id, migration_id=MID, reason="not needed")
 
 
 def retry(command_id: str = "c-retry") -> RetryMigration:
-    return RetryMigration(command_id, MID)
+    return RetryMigration(command_id=command_id, migration_id=MID)
 
 
 def progressed(
     s: MigrationState, rows: int = 50, checkpoint: str | None = "50", rid: str = "r-progress"
 ) -> PhaseProgressed:
     assert s.phase is not None
-    return PhaseProgressed(rid, MID, s.phase, s.run, rows, 100, checkpoint)
+    return PhaseProgressed(
+        result_id=rid,
+        migration_id=MID,
+        phase=s.phase,
+        run=s.run,
+        rows_done=rows,
+        rows_total=100,
+        checkpoint=checkpoint,
+    )
 
 
 def succeeded(s: MigrationState, rid: str = "r-done", score: float = 1.0) -> PhaseSucceeded:
     assert s.phase is not None
-    return PhaseSucceeded(rid, MID, s.phase, s.run, rows_done=100, score=score)
+    return PhaseSucceeded(
+        result_id=rid, migration_id=MID, phase=s.phase, run=s.run, rows_done=100, score=score
+    )
 
 
 def halted(s: MigrationState, checkpoint: str | None = "60") -> PhaseHalted:
     assert s.phase is not None
-    return PhaseHalted("r-halted", MID, s.phase, s.run, checkpoint)
+    return PhaseHalted(
+        result_id="r-halted", migration_id=MID, phase=s.phase, run=s.run, checkpoint=checkpoint
+    )
 
 
 def errored(s: MigrationState, checkpoint: str | None = "40") -> PhaseErrored:
     assert s.phase is not None
-    return PhaseErrored("r-error", MID, s.phase, s.run, "source down", checkpoint)
+    return PhaseErrored(
+        result_id="r-error",
+        migration_id=MID,
+        phase=s.phase,
+        run=s.run,
+        reason="source down",
+        checkpoint=checkpoint,
+    )
 
 
 # Folding.
@@ -136,7 +161,7 @@ def types(events: tuple[Event, ...]) -> list[type]:
 
 
 def unknown() -> MigrationState:
-    return MigrationState(MID)
+    return MigrationState(migration_id=MID)
 
 
 def running() -> MigrationState:
@@ -204,7 +229,9 @@ def test_start_of_a_new_migration_runs_its_first_phase() -> None:
         1,
         2,
     )
-    assert tasks(unknown(), events) == [RunPhase("m-1:2", MID, "extract", 1, SPEC, None)]
+    assert tasks(unknown(), events) == [
+        RunPhase(task_id="m-1:2", migration_id=MID, phase="extract", run=1, spec=SPEC)
+    ]
 
 
 def test_start_of_an_existing_migration_is_rejected() -> None:
@@ -238,7 +265,9 @@ def test_a_succeeded_phase_requests_the_next_phase_from_scratch() -> None:
     assert types(events) == [PhaseCompleted, PhaseRequested]
     assert (state.phase, state.run, state.checkpoint) == ("transform", 2, None)
     (task,) = tasks(s, events)
-    assert task == RunPhase(events[1].event_id, MID, "transform", 2, SPEC, None)
+    assert task == RunPhase(
+        task_id=events[1].event_id, migration_id=MID, phase="transform", run=2, spec=SPEC
+    )
 
 
 def test_progress_records_rows_and_checkpoint() -> None:
@@ -277,7 +306,9 @@ def test_pause_of_a_running_migration_asks_its_phase_to_pause() -> None:
     (event,) = events
     assert isinstance(event, MigrationPausing) and event.reason == "maintenance"
     assert (state.status, state.reason) == (Status.PAUSING, "maintenance")
-    assert tasks(s, events) == [PausePhase(event.event_id, MID, "extract", 1)]
+    assert tasks(s, events) == [
+        PausePhase(task_id=event.event_id, migration_id=MID, phase="extract", run=1)
+    ]
 
 
 def test_progress_while_pausing_is_still_recorded() -> None:
@@ -335,7 +366,9 @@ def test_resume_between_phases_requests_the_next_phase() -> None:
     assert isinstance(requested, PhaseRequested)
     assert (requested.phase, requested.run, requested.checkpoint) == ("transform", 2, None)
     assert (state.status, state.phase, state.run) == (Status.RUNNING, "transform", 2)
-    assert tasks(s, events) == [RunPhase(requested.event_id, MID, "transform", 2, SPEC, None)]
+    assert tasks(s, events) == [
+        RunPhase(task_id=requested.event_id, migration_id=MID, phase="transform", run=2, spec=SPEC)
+    ]
 
 
 def test_resume_reruns_the_paused_phase_from_its_checkpoint() -> None:
@@ -354,7 +387,16 @@ def test_resume_reruns_the_paused_phase_from_its_checkpoint() -> None:
         None,
     )
     assert state.rows_done == 50, "the rows done before the pause still count"
-    assert tasks(s, events) == [RunPhase(requested.event_id, MID, "extract", 2, SPEC, "60")]
+    assert tasks(s, events) == [
+        RunPhase(
+            task_id=requested.event_id,
+            migration_id=MID,
+            phase="extract",
+            run=2,
+            spec=SPEC,
+            checkpoint="60",
+        )
+    ]
 
 
 def test_a_second_concurrent_resume_is_rejected() -> None:
@@ -407,7 +449,9 @@ def test_cancel_of_an_unfinished_migration_cancels_it_and_its_phase(
     (event,) = events
     assert isinstance(event, MigrationCancelled) and event.reason == "not needed"
     assert state.status is Status.CANCELLED
-    assert tasks(s, events) == [CancelPhase(event.event_id, MID, s.run, s.spec)]
+    assert tasks(s, events) == [
+        CancelPhase(task_id=event.event_id, migration_id=MID, run=s.run, spec=s.spec)
+    ]
 
 
 @pytest.mark.parametrize("given", [completed, cancelled])
@@ -456,7 +500,16 @@ def test_retry_reruns_the_failed_phase_from_its_checkpoint() -> None:
     assert isinstance(requested, PhaseRequested)
     assert (requested.phase, requested.run, requested.checkpoint) == ("extract", 2, "40")
     assert (state.status, state.run, state.reason) == (Status.RUNNING, 2, None)
-    assert tasks(s, events) == [RunPhase(requested.event_id, MID, "extract", 2, SPEC, "40")]
+    assert tasks(s, events) == [
+        RunPhase(
+            task_id=requested.event_id,
+            migration_id=MID,
+            phase="extract",
+            run=2,
+            spec=SPEC,
+            checkpoint="40",
+        )
+    ]
 
 
 def test_retry_after_an_error_without_checkpoint_resumes_from_the_last_progress() -> None:
@@ -520,7 +573,7 @@ def test_a_stale_result_is_ignored(
 
 
 def test_a_result_before_the_start_is_ignored() -> None:
-    result = PhaseSucceeded("r-1", MID, "extract", 0, rows_done=1)
+    result = PhaseSucceeded(result_id="r-1", migration_id=MID, phase="extract", run=0, rows_done=1)
 
     assert decide(unknown(), result, AT) == ()
 

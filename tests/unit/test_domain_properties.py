@@ -51,7 +51,13 @@ from domain import (
     replay,
 )
 
-SPEC = MigrationSpec("legacy", "customers", "id", "warehouse", "customers")
+SPEC = MigrationSpec(
+    source_connection="legacy",
+    source_table="customers",
+    source_key="id",
+    target_connection="warehouse",
+    target_table="customers",
+)
 AT = "2026-01-01T00:00:00.000+00:00"
 MIGRATIONS = ("m-1", "m-2", "m-3")
 COMMAND_IDS = tuple(f"c-{n}" for n in range(12))
@@ -111,9 +117,11 @@ class Step:
 
     def resolve(self, state: MigrationState) -> Input:
         if self.kind is StartMigration:
-            return StartMigration(self.command_id, self.migration, SPEC)
+            return StartMigration(
+                command_id=self.command_id, migration_id=self.migration, spec=SPEC
+            )
         if self.kind in FITS:
-            command: Command = self.kind(self.command_id, self.migration)
+            command: Command = self.kind(command_id=self.command_id, migration_id=self.migration)
             return command
         phase, run = state.phase or PHASES[0], state.run
         if self.stale in PHASES:
@@ -125,12 +133,24 @@ class Step:
     def _result(self, phase: str, run: int) -> PhaseResult:
         rid, mid, cp = self.result_id, self.migration, self.checkpoint
         if self.kind is PhaseProgressed:
-            return PhaseProgressed(rid, mid, phase, run, 10, 100, cp)
+            return PhaseProgressed(
+                result_id=rid,
+                migration_id=mid,
+                phase=phase,
+                run=run,
+                rows_done=10,
+                rows_total=100,
+                checkpoint=cp,
+            )
         if self.kind is PhaseSucceeded:
-            return PhaseSucceeded(rid, mid, phase, run, rows_done=100, score=0.9)
+            return PhaseSucceeded(
+                result_id=rid, migration_id=mid, phase=phase, run=run, rows_done=100, score=0.9
+            )
         if self.kind is PhaseHalted:
-            return PhaseHalted(rid, mid, phase, run, cp)
-        return PhaseErrored(rid, mid, phase, run, "boom", cp)
+            return PhaseHalted(result_id=rid, migration_id=mid, phase=phase, run=run, checkpoint=cp)
+        return PhaseErrored(
+            result_id=rid, migration_id=mid, phase=phase, run=run, reason="boom", checkpoint=cp
+        )
 
 
 def weighted(*pairs: tuple[object, int]) -> tuple[object, ...]:
@@ -199,7 +219,7 @@ class Turn:
 
 
 def play(plan: list[Step]) -> list[Turn]:
-    states = {mid: MigrationState(mid) for mid in MIGRATIONS}
+    states = {mid: MigrationState(migration_id=mid) for mid in MIGRATIONS}
     turns = []
     for step in plan:
         before = states[step.migration]
@@ -346,7 +366,7 @@ def log(turns: list[Turn], mid: str) -> list[Event]:
 
 def final(turns: list[Turn], mid: str) -> MigrationState:
     mine = [t.after for t in turns if t.given.migration_id == mid]
-    return mine[-1] if mine else MigrationState(mid)
+    return mine[-1] if mine else MigrationState(migration_id=mid)
 
 
 def input_id(given: Input) -> str:

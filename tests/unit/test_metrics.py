@@ -7,7 +7,13 @@ from prometheus_client import REGISTRY
 from domain import MigrationSpec, MigrationState, StartMigration, decide
 from streams.orchestrator import metrics
 
-SPEC = MigrationSpec("legacy", "customers", "id", "warehouse", "customers")
+SPEC = MigrationSpec(
+    source_connection="legacy",
+    source_table="customers",
+    source_key="id",
+    target_connection="warehouse",
+    target_table="customers",
+)
 
 
 def value(name: str, **labels: str) -> float:
@@ -15,20 +21,20 @@ def value(name: str, **labels: str) -> float:
 
 
 def test_a_command_counts_as_accepted_rejected_or_duplicate() -> None:
-    start = StartMigration("c-1", "m-metrics", SPEC)
+    start = StartMigration(command_id="c-1", migration_id="m-metrics", spec=SPEC)
     before = {
         o: value("migrator_commands_total", type="StartMigration", outcome=o)
         for o in ("accepted", "rejected", "duplicate")
     }
-    started = decide(MigrationState("m-metrics"), start, "T")
+    started = decide(MigrationState(migration_id="m-metrics"), start, "T")
 
     metrics.count_command("StartMigration", started)
     metrics.count_command("StartMigration", ())
     metrics.count_command(
         "StartMigration",
         decide(
-            MigrationState("m-metrics", spec=SPEC, version=2),
-            StartMigration("c-2", "m-metrics", SPEC),
+            MigrationState(migration_id="m-metrics", spec=SPEC, version=2),
+            StartMigration(command_id="c-2", migration_id="m-metrics", spec=SPEC),
             "T",
         ),
     )
@@ -40,7 +46,11 @@ def test_a_command_counts_as_accepted_rejected_or_duplicate() -> None:
 
 def test_lifecycle_events_are_counted_by_name() -> None:
     before = value("migrator_migrations_total", event="started")
-    started = decide(MigrationState("m-life"), StartMigration("c-1", "m-life", SPEC), "T")
+    started = decide(
+        MigrationState(migration_id="m-life"),
+        StartMigration(command_id="c-1", migration_id="m-life", spec=SPEC),
+        "T",
+    )
 
     metrics.count_lifecycle(started)
 

@@ -11,7 +11,13 @@ from projections.exceptions import SequenceGap
 from projections.fold import Row, fold_batch
 from tests.support.read_side import lifecycle
 
-FLAKY = MigrationSpec("legacy", "flaky_orders", "id", "warehouse", "orders")
+FLAKY = MigrationSpec(
+    source_connection="legacy",
+    source_table="flaky_orders",
+    source_key="id",
+    target_connection="warehouse",
+    target_table="orders",
+)
 
 
 def test_a_whole_history_folds_to_the_domains_replay_with_five_completed_phases() -> None:
@@ -55,8 +61,22 @@ def test_a_failed_phase_keeps_its_reason_and_checkpoint_and_sets_finished_at() -
 
 def test_a_pause_marks_the_running_phase_paused() -> None:
     start = lifecycle("m-p")[:2]  # started, extract requested
-    pausing = MigrationPausing("m-p:3", "m-p", 3, "2026-01-01T00:00:01.000+00:00", "c-p", "x")
-    paused = MigrationPaused("m-p:4", "m-p", 4, "2026-01-01T00:00:02.000+00:00", "r-1", "7")
+    pausing = MigrationPausing(
+        event_id="m-p:3",
+        migration_id="m-p",
+        sequence=3,
+        occurred_at="2026-01-01T00:00:01.000+00:00",
+        causation_id="c-p",
+        reason="x",
+    )
+    paused = MigrationPaused(
+        event_id="m-p:4",
+        migration_id="m-p",
+        sequence=4,
+        occurred_at="2026-01-01T00:00:02.000+00:00",
+        causation_id="r-1",
+        checkpoint="7",
+    )
 
     folded = fold_batch({}, {}, [*start, pausing, paused])
 
@@ -76,7 +96,7 @@ def test_a_repeat_is_set_aside_and_a_gap_is_refused() -> None:
 
 def test_a_stored_row_at_a_later_version_makes_earlier_events_repeats() -> None:
     history = lifecycle("m-1")
-    stored = {"m-1": Row(replace(replay("m-1", history[:4])))}
+    stored = {"m-1": Row(state=replace(replay("m-1", history[:4])))}
 
     folded = fold_batch(stored, {}, history[:6])
 

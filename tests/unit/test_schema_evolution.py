@@ -32,11 +32,27 @@ FIX = "python -m schemas archive, then python -m tests.fixtures.make_golden <new
 # before a field was added to the sample): (version, type) -> the record.
 EXPECTED: dict[tuple[str, str], object] = {
     # v1 CancelPhase had no spec: it decodes with the field's default.
-    ("v1", "CancelPhase"): CancelPhase("m-7f3a:12", "m-7f3a", 1),
+    ("v1", "CancelPhase"): CancelPhase(task_id="m-7f3a:12", migration_id="m-7f3a", run=1),
 }
 
-PROGRESS = PhaseProgressed("r-1", "m-1", "copy", 1, 10, 100, checkpoint="id>10")
-WITHOUT_CHECKPOINT = PhaseProgressed("r-1", "m-1", "copy", 1, 10, 100, checkpoint=None)
+PROGRESS = PhaseProgressed(
+    result_id="r-1",
+    migration_id="m-1",
+    phase="copy",
+    run=1,
+    rows_done=10,
+    rows_total=100,
+    checkpoint="id>10",
+)
+WITHOUT_CHECKPOINT = PhaseProgressed(
+    result_id="r-1",
+    migration_id="m-1",
+    phase="copy",
+    run=1,
+    rows_done=10,
+    rows_total=100,
+    checkpoint=None,
+)
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +177,12 @@ def test_a_writer_schema_the_reader_cannot_resolve_is_a_record_error(tmp_path: P
     bad["fields"][3]["type"] = "string"  # run: long -> string is no promotion
     (tmp_path / "PhaseProgressed.avsc").write_text(json.dumps(bad))
     writer, reader = load(tmp_path, []), load(SCHEMA_DIR, [tmp_path])
-    value, _ = encode(PhaseProgressed("r", "m", "copy", "1", 1, 1), registry=writer)  # type: ignore[arg-type]
+    value, _ = encode(
+        PhaseProgressed(
+            result_id="r", migration_id="m", phase="copy", run="1", rows_done=1, rows_total=1
+        ),
+        registry=writer,
+    )  # type: ignore[arg-type]
 
     with pytest.raises(RecordError, match="PhaseProgressed: cannot resolve writer schema"):
         decode_result(value, registry=reader)
