@@ -39,6 +39,8 @@ from domain import Event, MigrationSpec
 from projections.rebuild import Rebuild
 from schemas import encode
 from streams.kafka import clients
+from streams.kafka.produce import produce as enqueue
+from streams.kafka.transaction import Transactions
 from tests.support.read_side import lifecycle
 from tests.support.tables import fresh_database
 
@@ -52,13 +54,13 @@ def histories(events: int) -> list[Event]:
 
 def produce(settings: Settings, topic: str, events: list[Event]) -> None:
     producer = clients.transactional_producer(settings, uuid.uuid4().hex, **{"linger.ms": 20})
-    producer.init_transactions(30)
+    transactions = Transactions(producer, 60)
+    transactions.init()
     for at in range(0, len(events), 500):
-        producer.begin_transaction()
-        for event in events[at : at + 500]:
-            value, headers = encode(event)
-            producer.produce(topic, value, event.migration_id.encode(), headers=headers)
-        producer.commit_transaction(60)
+        with transactions.open():
+            for event in events[at : at + 500]:
+                enqueue(producer, topic, event.migration_id.encode(), *encode(event))
+            transactions.commit()
 
 
 async def raw_aiokafka(settings: Settings, topic: str, partitions: int) -> tuple[float, int]:
