@@ -11,10 +11,10 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from config import Settings
-from streams.kafka.clients import producer_config
+from streams.kafka import clients
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Position:
 
 class Publisher:
     def __init__(self, settings: Settings) -> None:
-        self._producer = Producer(producer_config(settings))
+        self._producer = clients.producer(settings)
         self._running = True
         self._thread = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
         self._thread.start()

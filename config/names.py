@@ -1,17 +1,32 @@
-"""Kafka names are a contract: app id, topics, tables, groups, transactional ids.
+"""Kafka names are a contract: app id, topics, tables, groups, transactional ids,
+and each topic's partitions and configuration.
 
 A rename here orphans state in production, so tests pin the whole set.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 DLQ_SUFFIX = ".dlq"
 STATE_TABLE = "migration-state"
 PROJECTOR_GROUP = "migration-projector"
 PHASE_WORKER_GROUP = "migration-phase-workers"
 REDRIVE_LEDGER = "migration.dlq-redrives"
+
+KEEP_FOREVER: Mapping[str, str] = {"retention.ms": "-1", "retention.bytes": "-1"}
+COMPACTED: Mapping[str, str] = {"cleanup.policy": "compact"}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic as it is created: its partitions and its configuration (the
+    broker's defaults for everything not named)."""
+
+    name: str
+    partitions: int
+    config: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -81,3 +96,22 @@ class KafkaNames:
 
     def dlq_topics(self) -> tuple[str, ...]:
         return tuple(self.dlq(t) for t in self.main_topics())
+
+    def topic_specs(self, partitions: int) -> tuple[TopicSpec, ...]:
+        """Every topic. The stream topics, their dead letters and the changelog
+        have the same `partitions`, so keys co-partition; events and dead
+        letters are kept forever, the changelog is compacted (latest state per
+        migration); the redrive ledger is one ordered audit log, kept forever."""
+        return (
+            TopicSpec(self.commands, partitions),
+            TopicSpec(self.phase_results, partitions),
+            TopicSpec(self.events, partitions, KEEP_FOREVER),
+            TopicSpec(self.phase_tasks, partitions),
+            *(TopicSpec(dlq, partitions, KEEP_FOREVER) for dlq in self.dlq_topics()),
+            TopicSpec(self.state_changelog, partitions, COMPACTED),
+            TopicSpec(self.redrive_ledger, 1, KEEP_FOREVER),
+        )
+
+    def topic_spec(self, topic: str, partitions: int) -> TopicSpec:
+        """The spec of one of `topic_specs`."""
+        return next(s for s in self.topic_specs(partitions) if s.name == topic)

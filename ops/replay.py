@@ -15,16 +15,17 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from config import KafkaNames, Settings
 from ops.errors import BadSelection
-from streams.kafka.clients import consumer_config, producer_config
+from streams.kafka import clients
 from streams.kafka.consumed import Consumed
+from streams.kafka.produce import produce
 from streams.kafka.retrying import transient_retry
 from streams.kafka.topics import TIMEOUT, partition_count, watermarks
+from streams.kafka.transaction import Transactions
 
 REPLAYED_FROM = "migrator-replayed-from"  # "<topic>/<partition>/<offset>"
 BATCH = 500
@@ -63,7 +64,7 @@ def time_offsets(settings: Settings, topic: str, at: datetime, count: int) -> di
     """Per partition, the first offset whose timestamp is at or after `at`
     (the end of the partition when there is none)."""
     millis = int(at.timestamp() * 1000)
-    consumer = Consumer(consumer_config(settings, f"{settings.app_id}-reader"))
+    consumer = clients.consumer(settings, f"{settings.app_id}-reader")
     try:
         asked = [TopicPartition(topic, p, millis) for p in range(count)]
         found = transient_retry(lambda: consumer.offsets_for_times(asked, timeout=TIMEOUT))
@@ -103,19 +104,16 @@ class TopicReplay:
 
     def run(self) -> int:
         """Copy what is left of the range; the number of records copied now."""
-        producer = Producer(
-            producer_config(self.settings, **{"transactional.id": self.group, "linger.ms": 20})
-        )
-        producer.init_transactions(TIMEOUT)  # fences an earlier run of the same replay
-        consumer = Consumer(
-            consumer_config(self.settings, self.group, **{"enable.partition.eof": True})
-        )
+        producer = clients.transactional_producer(self.settings, self.group, **{"linger.ms": 20})
+        transactions = Transactions(producer, TIMEOUT)
+        transactions.init()  # fences an earlier run of the same replay
+        consumer = clients.consumer(self.settings, self.group, **{"enable.partition.eof": True})
         try:
-            return self._copy(producer, consumer)
+            return self._copy(transactions, consumer)
         finally:
             consumer.close()
 
-    def _copy(self, producer: Producer, consumer: Consumer) -> int:
+    def _copy(self, transactions: Transactions, consumer: Consumer) -> int:
         asked = [TopicPartition(self.source, p) for p in self.range.start]
         done = transient_retry(lambda: consumer.committed(asked, TIMEOUT))
         at = {tp.partition: max(tp.offset, self.range.start[tp.partition]) for tp in done}
@@ -124,7 +122,7 @@ class TopicReplay:
         copied = 0
         while left and not self.stop.is_set():
             batch = [m for m in consumer.consume(BATCH, 0.5) if self._usable(m, left)]
-            copied += self._transaction(producer, consumer, batch)
+            copied += self._transaction(transactions, consumer, batch)
             self.progress(copied)
         return copied
 
@@ -137,34 +135,21 @@ class TopicReplay:
             left.discard(partition)
         return error is None and offset < end
 
-    def _transaction(self, producer: Producer, consumer: Consumer, batch: list[Message]) -> int:
+    def _transaction(
+        self, transactions: Transactions, consumer: Consumer, batch: list[Message]
+    ) -> int:
         if not batch:
             return 0
-        producer.begin_transaction()
-        try:
+        with transactions.open():
             for msg in batch:
-                self._produce(producer, Consumed.of(msg))
+                self._produce(transactions.producer, Consumed.of(msg))
             positions = {(int(m.partition() or 0)): int(m.offset() or 0) + 1 for m in batch}
             offsets = [TopicPartition(self.source, p, o) for p, o in positions.items()]
-            producer.send_offsets_to_transaction(
-                offsets, consumer.consumer_group_metadata(), TIMEOUT
-            )
-            producer.commit_transaction(TIMEOUT)
-        except KafkaException as exc:
-            if exc.args and exc.args[0].txn_requires_abort():
-                producer.abort_transaction(TIMEOUT)
-            raise
+            transactions.commit(offsets, consumer.consumer_group_metadata())
         return len(batch)
 
     def _produce(self, producer: Producer, record: Consumed) -> None:
         origin = f"{record.topic}/{record.partition}/{record.offset}".encode()
-        headers: list[Any] = [*record.headers, (REPLAYED_FROM, origin)]
-        extra: dict[str, Any] = {}
-        if record.partition < self.partitions:
-            extra["partition"] = record.partition
-        while True:
-            try:
-                producer.produce(self.target, record.value, record.key, headers=headers, **extra)
-                return
-            except BufferError:
-                producer.poll(0.1)
+        headers = [*record.headers, (REPLAYED_FROM, origin)]
+        keep = record.partition if record.partition < self.partitions else None
+        produce(producer, self.target, record.key, record.value, headers, keep)

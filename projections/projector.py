@@ -28,6 +28,7 @@ from projections.fold import Folded, fold_batch
 from projections.schema import apply_schema
 from schemas import RecordError, decode_event
 from schemas.records import to_plain
+from streams.kafka import clients
 
 log = logging.getLogger(__name__)
 PROJECTION = "read-model"
@@ -64,13 +65,7 @@ class Projector:
         self._stopping.set()
 
     def _consumer(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            group_id=self.names.projector_group,
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
+        return clients.aio_consumer(self.settings, self.names.projector_group)
 
     async def _loop(self, consumer: AIOKafkaConsumer, conn: store.Conn) -> None:
         while not self._stopping.is_set():

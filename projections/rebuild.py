@@ -41,6 +41,7 @@ from projections import store
 from projections.exceptions import RebuildError, RebuildStopped
 from projections.projector import PROJECTION, Batch, apply_batch
 from projections.schema import LOCK_ID, apply_schema
+from streams.kafka import clients
 from streams.kafka.topics import partition_count
 
 TABLES = (  # lock order: projection_offsets first (see above)
@@ -139,13 +140,7 @@ class Rebuild:
         )
 
     async def _consumer(self) -> AIOKafkaConsumer:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            group_id=None,
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            request_timeout_ms=15_000,
-        )
+        consumer = clients.aio_consumer(self.settings, None, request_timeout_ms=15_000)
         try:
             await consumer.start()
             topics = await consumer.topics()  # the cluster's metadata, fetched now

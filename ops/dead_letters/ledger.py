@@ -16,8 +16,6 @@ from config import KafkaNames, Settings
 from streams.kafka.reader import read_committed
 from streams.kafka.topics import ensure_topic
 
-KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
-
 
 @dataclass(frozen=True)
 class Redriven:
@@ -49,10 +47,10 @@ def position_key(topic: str, partition: int, offset: int) -> bytes:
 
 
 def ensure_ledger(settings: Settings) -> str:
-    """The ledger topic, created when missing (one partition: one ordered audit log)."""
-    topic = ledger_topic(settings)
-    ensure_topic(settings, topic, 1, KEEP_FOREVER)
-    return topic
+    """The ledger topic, created as config.names declares it when missing."""
+    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    ensure_topic(settings, names.topic_spec(names.redrive_ledger, settings.topic_partitions))
+    return names.redrive_ledger
 
 
 def redriven_positions(settings: Settings, dlq: str) -> dict[tuple[int, int], Redriven]:

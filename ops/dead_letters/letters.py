@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from config import KafkaNames, Settings
 from ops.errors import NoSuchRecord
-from streams.kafka.clients import consumer_config
+from streams.kafka import clients
 from streams.kafka.consumed import Consumed
 from streams.kafka.dead_letters import (
     EXCEPTION_FQCN,
@@ -94,8 +94,8 @@ def read_letter(settings: Settings, dlq: str, partition: int, offset: int) -> De
     if not low <= offset < high:
         held = f"offsets {low} to {high - 1}" if low < high else "no records"
         raise NoSuchRecord(f"{dlq} partition {partition} holds {held}, not offset {offset}")
-    consumer = Consumer(
-        consumer_config(settings, f"{settings.app_id}-reader", **{"enable.partition.eof": True})
+    consumer = clients.consumer(
+        settings, f"{settings.app_id}-reader", **{"enable.partition.eof": True}
     )
     try:
         consumer.assign([TopicPartition(dlq, partition, offset)])

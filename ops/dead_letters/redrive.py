@@ -14,18 +14,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Producer
 
 from config import KafkaNames, Settings
 from ops.dead_letters.ledger import Redriven, ensure_ledger, redriven_positions
 from ops.dead_letters.letters import DeadLetterRecord, read_letters
 from ops.dead_letters.plan import Plan, Selection, make_plan
 from ops.errors import BadSelection
-from streams.kafka.clients import producer_config
+from streams.kafka import clients
 from streams.kafka.dead_letters import Origin, redrive_headers
+from streams.kafka.produce import produce
 from streams.kafka.topics import partition_count
+from streams.kafka.transaction import Transactions
 
 TIMEOUT = 30.0
 BATCH = 100
@@ -75,27 +76,28 @@ class Redrive:
 
     def run(self, selection: Selection, max_attempts: int) -> RedriveResult:
         ledger = ensure_ledger(self.settings)
-        producer = Producer(
-            producer_config(
-                self.settings, **{"transactional.id": transactional_id(self.settings, self.dlq)}
-            )
+        producer = clients.transactional_producer(
+            self.settings, transactional_id(self.settings, self.dlq)
         )
-        producer.init_transactions(TIMEOUT)  # fences an earlier run; only then read the ledger
+        transactions = Transactions(producer, TIMEOUT)
+        transactions.init()  # fences an earlier run; only then read the ledger
         plan = plan_redrive(self.settings, self.dlq, selection, max_attempts)
         if selection.positions and plan.problems():
             raise BadSelection("; ".join(plan.problems()))
-        done = self._send_all(producer, ledger, plan.ready)
+        done = self._send_all(transactions, ledger, plan.ready)
         producer.flush(TIMEOUT)
         return RedriveResult(plan, done, cancelled=done < len(plan.ready))
 
-    def _send_all(self, producer: Producer, ledger: str, ready: Sequence[DeadLetterRecord]) -> int:
+    def _send_all(
+        self, transactions: Transactions, ledger: str, ready: Sequence[DeadLetterRecord]
+    ) -> int:
         size, partitions = self.batch, dict[str, int]()
         started, done = time.monotonic(), 0
         for number, start in enumerate(range(0, len(ready), size), 1):
             if self.stop.is_set():
                 break
             batch = ready[start : start + size]
-            self._one_transaction(producer, ledger, batch, partitions, number)
+            self._one_transaction(transactions, ledger, batch, partitions, number)
             done += len(batch)
             self.progress(done)
             self._pace(started, done)
@@ -103,25 +105,20 @@ class Redrive:
 
     def _one_transaction(
         self,
-        producer: Producer,
+        transactions: Transactions,
         ledger: str,
         batch: Sequence[DeadLetterRecord],
         partitions: dict[str, int],
         number: int,
     ) -> None:
-        producer.begin_transaction()
-        try:
+        with transactions.open():  # aborted on error: nothing of this batch is visible
             at = datetime.now(UTC).isoformat(timespec="milliseconds")
             for letter in batch:
                 entry = self._entry(letter, partitions, at)
-                _produce(producer, entry.to_topic, entry.to_partition, letter, _headers(letter))
-                producer.produce(ledger, entry.value(), entry.key)
+                _redrive(transactions.producer, entry, letter)
+                produce(transactions.producer, ledger, entry.key, entry.value(), [])
             self.checkpoint("produced", number)
-            producer.commit_transaction(TIMEOUT)
-        except KafkaException as exc:
-            if exc.args and exc.args[0].txn_requires_abort():
-                producer.abort_transaction(TIMEOUT)  # nothing of this batch is visible
-            raise
+            transactions.commit()
         self.checkpoint("committed", number)
 
     def _entry(self, letter: DeadLetterRecord, partitions: dict[str, int], at: str) -> Redriven:
@@ -149,18 +146,8 @@ def _headers(letter: DeadLetterRecord) -> list[tuple[str, bytes | None]]:
     return redrive_headers(record.headers, Origin(record.topic, record.partition, record.offset))
 
 
-def _produce(
-    producer: Producer,
-    topic: str,
-    partition: int | None,
-    letter: DeadLetterRecord,
-    headers: list[Any],
-) -> None:
+def _redrive(producer: Producer, entry: Redriven, letter: DeadLetterRecord) -> None:
     record = letter.record
-    extra: dict[str, Any] = {} if partition is None else {"partition": partition}
-    while True:
-        try:
-            producer.produce(topic, record.value, record.key, headers=headers, **extra)
-            return
-        except BufferError:
-            producer.poll(0.1)
+    produce(
+        producer, entry.to_topic, record.key, record.value, _headers(letter), entry.to_partition
+    )

@@ -90,8 +90,10 @@ from cli.topics import create_topics
 from config import KafkaNames, Settings
 from domain import MigrationSpec, StartMigration
 from schemas import decode_command, decode_event, encode
+from streams.kafka import clients
 from streams.kafka.clients import consumer_config, producer_config
 from streams.kafka.consumed import Consumed
+from streams.kafka.produce import produce
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = 500  # the worker's (streams.orchestrator.loop.BATCH)
@@ -121,10 +123,10 @@ def commands(tag: str, n: int) -> list[Encoded]:
 
 def preload(settings: Settings, topic: str, cmds: list[Encoded]) -> float:
     """Produce every command and wait for them all; returns the seconds it took."""
-    producer = Producer(producer_config(settings))
+    producer = clients.producer(settings)
     start = time.perf_counter()
     for key, value, headers, _ in cmds:
-        _produce(producer, topic, key, value, headers)
+        produce(producer, topic, key, value, headers)
     left = producer.flush(60)
     if left:
         raise RuntimeError(f"{left} commands not delivered")
@@ -145,7 +147,7 @@ def _produce(
                 producer.produce(topic, value, key, headers=headers)
             else:
                 producer.produce(topic, value, key, partition=partition, headers=headers)
-            return  # no poll(0) per record: the worker's _send does not poll either
+            return  # no poll(0) per record: the worker's produce does not poll either
         except BufferError:
             producer.poll(0.05)
 
@@ -156,7 +158,7 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
     create_topics(settings)
     names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
     wanted = {*names.main_topics(), *names.dlq_topics(), names.state_changelog}
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = clients.admin(settings)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         meta = admin.list_topics(timeout=10).topics
@@ -228,14 +230,8 @@ class Watcher(threading.Thread):
 
     def __init__(self, settings: Settings, topic: str) -> None:
         super().__init__(daemon=True)
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap_servers,
-                "group.id": f"{settings.app_id}-watcher",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                "fetch.wait.max.ms": 10,
-            }
+        self.consumer = clients.consumer(
+            settings, f"{settings.app_id}-watcher", **{"fetch.wait.max.ms": 10}
         )
         self.consumer.assign(
             [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(settings.topic_partitions)]
@@ -487,7 +483,7 @@ def latency_phase(
     variant: Variant,
     result: Result,
 ) -> None:
-    producer = Producer(producer_config(settings))
+    producer = clients.producer(settings)
     watcher.cause = variant.cause
     sent = watcher.sent
     start = time.monotonic()
@@ -496,7 +492,7 @@ def latency_phase(
         if delay > 0:
             time.sleep(delay)
         sent[cid] = time.monotonic()
-        _produce(producer, topic, key, value, headers)
+        produce(producer, topic, key, value, headers)
     result.lat_rate = len(cmds) / (time.monotonic() - start)
     producer.flush(30)
     deadline = time.monotonic() + 15
@@ -614,6 +610,7 @@ def profile_loop(
 ) -> float:
     """Run OrchestratorLoop (EOS) in this thread on n preloaded inputs until they
     are all committed; returns the seconds from the first batch to the last."""
+    import streams.orchestrator.committer as C
     import streams.orchestrator.loop as L
 
     settings = settings_for(args, run_id, name, "exactly_once")
@@ -681,18 +678,22 @@ def profile_loop(
     class TimedLoop(Loop):
         _one = w("_one: one input, all of it", Loop._one)
         _count = w("metrics (prometheus counters)", Loop._count)
-        _commit_states = w("_commit_states (+ count_active)", Loop._commit_states)
 
-    with patched(
-        L,
-        Producer=TimedProducer,
-        Consumer=TimedConsumer,
-        Consumed=TimedConsumed,
-        decode_command=w("decode (Avro)", orig["decode_command"]),
-        handle=w("handle (decide + evolve + task_for)", orig["handle"]),
-        encode=w("encode (Avro, events + tasks)", orig["encode"]),
-        state_bytes=w("state_bytes (JSON changelog)", orig["state_bytes"]),
-        now=w("now() timestamp", orig["now"]),
+    with (
+        patched(clients, Producer=TimedProducer, Consumer=TimedConsumer),
+        patched(C, state_bytes=w("state_bytes (JSON changelog)", C.state_bytes)),
+        patched(
+            C.Committer,
+            _keep_staged=w("_keep_staged (+ count_active)", C.Committer._keep_staged),
+        ),
+        patched(
+            L,
+            Consumed=TimedConsumed,
+            decode_command=w("decode (Avro)", orig["decode_command"]),
+            handle=w("handle (decide + evolve + task_for)", orig["handle"]),
+            encode=w("encode (Avro, events + tasks)", orig["encode"]),
+            now=w("now() timestamp", orig["now"]),
+        ),
     ):
         return run(TimedLoop(settings, stop))
 
@@ -721,7 +722,7 @@ def print_steps(steps: Steps, n: int, seconds: float) -> None:
         "begin_transaction",
         "send_offsets_to_transaction",
         "commit_transaction",
-        "_commit_states (+ count_active)",
+        "_keep_staged (+ count_active)",
     ):
         rows.append((k, s[k]))
     rows.append(("other (loop, list comps, _usable ...)", seconds - sum(v for _, v in rows)))

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from confluent_kafka import Producer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # for tests.support
 
@@ -39,7 +38,7 @@ from config import KafkaNames, Settings
 from domain import Event, MigrationSpec
 from projections.projector import Batch, Projector
 from schemas import encode
-from streams.kafka.clients import producer_config
+from streams.kafka import clients
 from tests.support.read_side import lifecycle
 from tests.support.tables import fresh_database
 
@@ -60,7 +59,7 @@ def histories(events: int) -> list[Event]:
 
 
 def produce(settings: Settings, names: KafkaNames, events: list[Event]) -> None:
-    producer = Producer(producer_config(settings, **{"linger.ms": 50}))
+    producer = clients.producer(settings, **{"linger.ms": 50})
     for i, event in enumerate(events):
         value, headers = encode(event)
         producer.produce(names.events, value, event.migration_id.encode(), headers=headers)

@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 from confluent_kafka import TopicPartition as CTopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # for tests.support
@@ -38,7 +38,9 @@ from config import KafkaNames, Settings
 from domain import Event, MigrationSpec
 from projections.rebuild import Rebuild
 from schemas import encode
-from streams.kafka.clients import producer_config
+from streams.kafka import clients
+from streams.kafka.produce import produce as enqueue
+from streams.kafka.transaction import Transactions
 from tests.support.read_side import lifecycle
 from tests.support.tables import fresh_database
 
@@ -57,15 +59,14 @@ def histories(events: int) -> list[Event]:
 
 
 def produce(settings: Settings, topic: str, events: list[Event]) -> None:
-    config = producer_config(settings, **{"transactional.id": uuid.uuid4().hex, "linger.ms": 20})
-    producer = Producer(config)
-    producer.init_transactions(30)
+    producer = clients.transactional_producer(settings, uuid.uuid4().hex, **{"linger.ms": 20})
+    transactions = Transactions(producer, 60)
+    transactions.init()
     for at in range(0, len(events), 500):
-        producer.begin_transaction()
-        for event in events[at : at + 500]:
-            value, headers = encode(event)
-            producer.produce(topic, value, event.migration_id.encode(), headers=headers)
-        producer.commit_transaction(60)
+        with transactions.open():
+            for event in events[at : at + 500]:
+                enqueue(producer, topic, event.migration_id.encode(), *encode(event))
+            transactions.commit()
 
 
 async def raw_aiokafka(settings: Settings, topic: str, partitions: int) -> tuple[float, int]:

@@ -15,9 +15,8 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from config import KafkaNames, Settings
@@ -28,7 +27,8 @@ from streams.dataplane.database import Databases
 from streams.dataplane.metrics import register_pools
 from streams.dataplane.offsets import OffsetTracker
 from streams.dataplane.scheduler import Scheduler
-from streams.kafka.dead_letters import Origin, attempts_after, dead_letter_headers
+from streams.kafka import clients
+from streams.kafka.dead_letters import dead_letter
 
 log = logging.getLogger(__name__)
 COMMIT_EVERY = 1.0
@@ -41,20 +41,11 @@ class PhaseWorker:
         self.worker_id = settings.phase_worker_id or f"phase-{uuid.uuid4().hex[:8]}"
         self.databases = Databases(settings)
         self.tracker = OffsetTracker()
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=5,
+        self.producer = clients.aio_producer(settings, client_id=self.worker_id)
+        self.consumer = clients.aio_consumer(
+            settings,
+            self.names.phase_worker_group,
             client_id=self.worker_id,
-        )
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=self.names.phase_worker_group,
-            client_id=self.worker_id,
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 5),
         )
@@ -113,15 +104,9 @@ class PhaseWorker:
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
         log.error("undecodable task at %s:%s: %s", record.partition, record.offset, error)
-        origin = Origin(record.topic, record.partition, record.offset)
-        incoming = list(record.headers)
-        failed_at = datetime.now(UTC).isoformat()
-        headers = [
-            *incoming,
-            *dead_letter_headers(origin, error, failed_at, attempts_after(incoming)),
-        ]
+        letter = dead_letter(record, error, self.names.dlq(record.topic))
         await self.producer.send_and_wait(
-            self.names.dlq(record.topic), record.value, key=record.key, headers=headers
+            letter.topic, letter.value, key=letter.key, headers=letter.headers
         )
 
     async def commit(self, only: set[int] | None = None) -> None:

@@ -1,7 +1,10 @@
-"""Dead-letter headers, named the way Spring Kafka names them (`kafka_dlt-*`).
+"""Dead letters: the one builder every process uses, and their headers, named
+the way Spring Kafka names them (`kafka_dlt-*`).
 
-The original bytes travel unchanged as the record's value; these headers say
-what went wrong and where the record came from. They never carry a secret.
+The original key and bytes travel unchanged; the original headers are kept
+and these are appended: what went wrong, where the record came from, when
+(ISO-8601 UTC with milliseconds), after how many attempts. They never carry
+a secret.
 
 A redriven record (sent back to its original topic by `migrator dlq redrive`)
 carries its original headers plus `migrator-redrive-*` ones: how often it had
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
 
 ORIGINAL_TOPIC = "kafka_dlt-original-topic"
 ORIGINAL_PARTITION = "kafka_dlt-original-partition"
@@ -38,6 +43,47 @@ class Origin:
     topic: str
     partition: int
     offset: int
+
+
+class Record(Protocol):
+    """A consumed record, as either client library hands it over."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[Header]: ...
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record to write to a dead-letter topic."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[Header]
+
+
+def failed_at_now() -> str:
+    """Now, as dead letters say when they failed: `2026-03-01T12:00:00.123+00:00`."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def dead_letter(record: Record, error: BaseException, dlq: str) -> DeadLetter:
+    """`record`, given up on because of `error`, as a dead letter for topic `dlq`;
+    it counts one attempt more than a redriven record had failed before."""
+    origin = Origin(record.topic, record.partition, record.offset)
+    attempts = attempts_after(record.headers)
+    added = dead_letter_headers(origin, error, failed_at_now(), attempts)
+    return DeadLetter(dlq, record.key, record.value, [*record.headers, *added])
 
 
 def dead_letter_headers(

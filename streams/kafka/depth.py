@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from config import Settings
-from streams.kafka.clients import consumer_config
+from streams.kafka import clients
 from streams.kafka.consumed import Consumed
 from streams.kafka.topics import watermarks
 
@@ -55,10 +55,8 @@ class DlqDepth:
         behind = {at for at, end in ends.items() if self.counted[at].position < end}
         if not behind:
             return
-        consumer = Consumer(
-            consumer_config(
-                self.settings, f"{self.settings.app_id}-dlq-depth", **{"enable.partition.eof": True}
-            )
+        consumer = clients.consumer(
+            self.settings, f"{self.settings.app_id}-dlq-depth", **{"enable.partition.eof": True}
         )
         try:
             consumer.assign(

@@ -15,8 +15,9 @@ from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin._listoffsets import OffsetSpec
 
 from config import KafkaNames, Settings
+from streams.kafka.clients import admin
 from streams.kafka.retrying import transient_retry
-from streams.kafka.topics import TIMEOUT, admin, offsets, partition_count
+from streams.kafka.topics import TIMEOUT, offsets, partition_count
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from confluent_kafka import (
 )
 
 from config import Settings
-from streams.kafka.clients import consumer_config
+from streams.kafka import clients
 from streams.kafka.consumed import Consumed
 from streams.kafka.retrying import transient_retry
 
@@ -31,8 +31,8 @@ def read_committed(
     timeout: float = 120.0,
 ) -> Iterator[Consumed]:
     """Every committed record of `topic` (or of its `partitions`) to the end."""
-    consumer = Consumer(
-        consumer_config(settings, f"{settings.app_id}-reader", **{"enable.partition.eof": True})
+    consumer = clients.consumer(
+        settings, f"{settings.app_id}-reader", **{"enable.partition.eof": True}
     )
     try:
         parts = sorted(partitions) if partitions is not None else _partitions(consumer, topic)

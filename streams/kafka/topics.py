@@ -4,6 +4,8 @@ operator tools, the lag metric and the rebuild (confluent-kafka Admin)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from typing import Any
 
 from confluent_kafka import IsolationLevel, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -11,14 +13,12 @@ from confluent_kafka.admin._listoffsets import OffsetSpec
 from confluent_kafka.cimpl import NewTopic
 
 from config import Settings
+from config.names import TopicSpec
 from ops.errors import NoSuchTopic
+from streams.kafka.clients import admin as admin  # re-exported: the operator tools import it here
 from streams.kafka.retrying import transient_retry
 
 TIMEOUT = 30.0
-
-
-def admin(settings: Settings) -> AdminClient:
-    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
 
 
 def partition_count(settings: Settings, topic: str) -> int:
@@ -52,22 +52,38 @@ def offsets(settings: Settings, topic: str, count: int, spec: OffsetSpec) -> dic
     return transient_retry(ask)
 
 
-def ensure_topic(settings: Settings, topic: str, partitions: int, config: dict[str, str]) -> None:
-    """Create `topic` unless it exists."""
-    new = NewTopic(
-        topic,
-        num_partitions=partitions,
+def create_topics(
+    settings: Settings, specs: Iterable[TopicSpec], timeout: float = TIMEOUT
+) -> dict[str, str]:
+    """Create the missing topics of `specs`; {topic: 'created' | 'exists'}."""
+    client = admin(settings)  # kept alive until the futures are done
+    futures = client.create_topics([_new(settings, s) for s in specs], request_timeout=timeout)
+    return {topic: _created(future, timeout) for topic, future in futures.items()}
+
+
+def ensure_topic(settings: Settings, spec: TopicSpec) -> None:
+    """Create the topic of `spec` unless it exists, and wait until it is usable."""
+    create_topics(settings, [spec])
+    _wait_for_leaders(admin(settings), spec.name)
+
+
+def _new(settings: Settings, spec: TopicSpec) -> NewTopic:
+    return NewTopic(
+        spec.name,
+        num_partitions=spec.partitions,
         replication_factor=settings.topic_replication_factor,
-        config=config,
+        config=dict(spec.config),
     )
-    client = admin(settings)  # kept alive until the future is done
-    future = client.create_topics([new], request_timeout=TIMEOUT)[topic]
+
+
+def _created(future: Any, timeout: float) -> str:
     try:
-        future.result(TIMEOUT)
+        future.result(timeout)
     except KafkaException as exc:
         if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
             raise
-    _wait_for_leaders(client, topic)
+        return "exists"
+    return "created"
 
 
 def _wait_for_leaders(client: AdminClient, topic: str) -> None:

@@ -17,12 +17,14 @@ def test_every_topic_is_created_co_partitioned_and_idempotently(
     first = create_topics(settings)
     second = create_topics(settings)
 
-    expected = {*names.main_topics(), *names.dlq_topics(), names.state_changelog}
+    co_partitioned = {*names.main_topics(), *names.dlq_topics(), names.state_changelog}
+    expected = {*co_partitioned, names.redrive_ledger}
     assert first == dict.fromkeys(expected, "created")
     assert second == dict.fromkeys(expected, "exists")
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     metadata = admin.list_topics(timeout=10).topics
-    assert {len(metadata[t].partitions) for t in expected} == {settings.topic_partitions}
+    assert {len(metadata[t].partitions) for t in co_partitioned} == {settings.topic_partitions}
+    assert len(metadata[names.redrive_ledger].partitions) == 1
 
 
 def test_events_are_kept_forever_and_the_state_changelog_is_compacted(
@@ -32,8 +34,11 @@ def test_events_are_kept_forever_and_the_state_changelog_is_compacted(
     resources = [
         ConfigResource(ConfigResource.Type.TOPIC, topics.events),
         ConfigResource(ConfigResource.Type.TOPIC, topics.state_changelog),
+        ConfigResource(ConfigResource.Type.TOPIC, topics.redrive_ledger),
     ]
-    events, changelog = (f.result(10) for f in admin.describe_configs(resources).values())
+    events, changelog, ledger = (f.result(10) for f in admin.describe_configs(resources).values())
 
     assert events["retention.ms"].value == "-1"
     assert changelog["cleanup.policy"].value == "compact"
+    assert ledger["retention.ms"].value == "-1"
+    assert ledger["retention.bytes"].value == "-1"

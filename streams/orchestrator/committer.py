@@ -1,0 +1,255 @@
+"""The orchestrator's processing guarantee, as an object.
+
+The loop consumes, decodes, handles and writes; around each batch of inputs
+it opens `committer.batch()`, stores each input's offset, reads states and
+stages their changes through the committer. The committer alone knows what
+the outputs, state changes and offsets of a batch become, and when:
+
+- `ExactlyOnceCommitter`: one Kafka transaction per batch holds every output,
+  the changelog record of every state change, and the batch's input offsets
+  (KIP-447: with the consumer group's metadata, so a zombie whose partitions
+  moved cannot commit). On an abortable error the transaction is aborted, the
+  batch's state changes are dropped and the consumer rewinds to the batch's
+  first offsets; on a fatal one (fenced) the process stops.
+- `AtLeastOnceCommitter`: outputs go out at once; state changes (to the
+  changelog) and offsets are committed every commit interval, and before
+  partitions are revoked, so a crash replays inputs and repeats their events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from config import KafkaNames, Settings
+from domain import MigrationState
+from streams.kafka import clients
+from streams.kafka.consumed import Consumed
+from streams.kafka.produce import produce
+from streams.kafka.transaction import TransactionAborted, Transactions
+from streams.orchestrator import metrics
+from streams.orchestrator.faults import Faults
+from streams.orchestrator.state_store import StateStore, state_bytes
+
+log = logging.getLogger(__name__)
+TIMEOUT = 30.0
+Slot = tuple[int, str]  # (input partition, migration id)
+Position = tuple[str, int]  # (topic, partition)
+
+
+def committer_for(
+    settings: Settings, names: KafkaNames, worker_id: str, consumer: Consumer, states: StateStore
+) -> Committer:
+    """The committer of the configured guarantee, with its producer."""
+    if settings.processing_guarantee == "exactly_once":
+        producer = clients.transactional_producer(
+            settings,
+            names.transactional_id(worker_id),
+            **{"transaction.timeout.ms": settings.transaction_timeout_ms},
+        )
+        faults = Faults(settings.fault, settings.fault_batch)
+        return ExactlyOnceCommitter(producer, consumer, states, names.state_changelog, faults)
+    interval = settings.commit_interval_seconds
+    return AtLeastOnceCommitter(
+        clients.producer(settings), consumer, states, names.state_changelog, interval
+    )
+
+
+class Committer(ABC):
+    """Stages a batch's state changes over the store; subclasses decide when
+    outputs, changes and offsets become final."""
+
+    def __init__(
+        self, producer: Producer, consumer: Consumer, states: StateStore, changelog: str
+    ) -> None:
+        self.producer, self.consumer = producer, consumer
+        self.states, self.changelog = states, changelog
+        self._staged: dict[Slot, MigrationState] = {}
+        self._gauged = 0.0
+
+    @abstractmethod
+    def start(self) -> None:
+        """Before the first batch (the consumer not yet subscribed)."""
+
+    @abstractmethod
+    def batch(self) -> AbstractContextManager[None]:
+        """The context of one batch of inputs."""
+
+    @abstractmethod
+    def store_offset(self, msg: Consumed) -> None:
+        """`msg` is consumed: its offset is to be committed with the batch."""
+
+    def state(self, slot: Slot) -> MigrationState:
+        """The migration's state, with the changes this batch staged."""
+        return self._staged.get(slot) or self.states.get(*slot)
+
+    def stage(self, slot: Slot, state: MigrationState) -> None:
+        self._staged[slot] = state
+
+    @abstractmethod
+    def tick(self) -> None:
+        """Between batches (or polls that found nothing)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """On shutdown, before the consumer leaves the group."""
+
+    @abstractmethod
+    def on_revoke(self) -> None:
+        """Partitions are about to move to another member."""
+
+    @abstractmethod
+    def on_lost(self) -> None:
+        """Partitions were lost (this member was thrown out of the group)."""
+
+    def _keep_staged(self) -> dict[Slot, MigrationState]:
+        """The batch's staged states into the store; returns them."""
+        staged, self._staged = self._staged, {}
+        for (partition, _), state in staged.items():
+            self.states.put(partition, state)
+        if time.monotonic() - self._gauged >= 1.0:  # a scan of every state: not per batch
+            metrics.ACTIVE.set(self.states.count_active())
+            self._gauged = time.monotonic()
+        return staged
+
+    def _write_state(self, slot: Slot, state: MigrationState) -> None:
+        partition, migration_id = slot
+        produce(
+            self.producer, self.changelog, migration_id.encode(), state_bytes(state), [], partition
+        )
+
+
+class ExactlyOnceCommitter(Committer):
+    """One transaction per batch: outputs, changelog and offsets, or none of them."""
+
+    def __init__(
+        self,
+        producer: Producer,
+        consumer: Consumer,
+        states: StateStore,
+        changelog: str,
+        faults: Faults,
+    ) -> None:
+        super().__init__(producer, consumer, states, changelog)
+        self.transactions, self.faults = Transactions(producer, TIMEOUT), faults
+        self._first: dict[Position, int] = {}
+        self._next: dict[Position, int] = {}
+        self._inputs = 0
+
+    def start(self) -> None:
+        self.transactions.init()  # fences this worker id's previous instance
+
+    def tick(self) -> None:
+        return None  # every batch commits itself
+
+    def close(self) -> None:
+        return None  # nothing is left uncommitted between batches
+
+    def on_revoke(self) -> None:
+        return None  # likewise: revocation happens between batches
+
+    def on_lost(self) -> None:
+        return None  # likewise: nothing is staged between batches
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        self._first, self._next, self._staged, self._inputs = {}, {}, {}, 0
+        try:
+            with self.transactions.open():
+                yield
+                self._commit()
+        except TransactionAborted as exc:
+            self._rewind(exc)
+            return
+        self.faults.at("commit")
+        self._keep_staged()
+
+    def store_offset(self, msg: Consumed) -> None:
+        at = (msg.topic, msg.partition)
+        self._first.setdefault(at, msg.offset)
+        self._next[at] = msg.offset + 1
+        self._inputs += 1
+
+    def stage(self, slot: Slot, state: MigrationState) -> None:
+        self._write_state(slot, state)  # in the batch's transaction
+        super().stage(slot, state)
+
+    def _commit(self) -> None:
+        self.faults.at("produce")
+        with metrics.TXN_COMMIT.time():
+            self.transactions.commit(
+                _offsets(self._next),
+                self.consumer.consumer_group_metadata(),
+                offsets_sent=lambda: self.faults.at("offsets"),
+            )
+
+    def _rewind(self, aborted: TransactionAborted) -> None:
+        """Nothing of the batch happened: forget its states, read it again."""
+        log.warning("aborted the transaction of %d inputs: %s", self._inputs, aborted.args[0])
+        metrics.TXN_ABORTS.inc()
+        self._staged = {}
+        for tp in _offsets(self._first):
+            self.consumer.seek(tp)
+
+
+class AtLeastOnceCommitter(Committer):
+    """Outputs at once; changelog and offsets every `interval` seconds."""
+
+    def __init__(
+        self,
+        producer: Producer,
+        consumer: Consumer,
+        states: StateStore,
+        changelog: str,
+        interval: float,
+    ) -> None:
+        super().__init__(producer, consumer, states, changelog)
+        self.interval = interval
+        self._dirty: dict[Slot, MigrationState] = {}  # not yet in the changelog
+        self._positions: dict[Position, int] = {}  # not yet committed
+        self._last_commit = time.monotonic()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        self._staged = {}
+        yield
+        self._dirty.update(self._keep_staged())
+
+    def store_offset(self, msg: Consumed) -> None:
+        self._positions[(msg.topic, msg.partition)] = msg.offset + 1
+
+    def start(self) -> None:
+        return None  # no transactions to fence
+
+    def tick(self) -> None:
+        if time.monotonic() - self._last_commit >= self.interval:
+            self._commit()
+
+    def close(self) -> None:
+        self._commit()
+
+    def on_revoke(self) -> None:
+        self._commit()
+
+    def on_lost(self) -> None:
+        self._dirty.clear()
+        self._positions.clear()
+
+    def _commit(self) -> None:
+        for slot, state in self._dirty.items():
+            self._write_state(slot, state)
+        self.producer.flush(TIMEOUT)
+        if self._positions:
+            self.consumer.commit(offsets=_offsets(self._positions), asynchronous=False)
+        self._dirty.clear()
+        self._positions.clear()
+        self._last_commit = time.monotonic()
+
+
+def _offsets(positions: dict[Position, int]) -> list[TopicPartition]:
+    return [TopicPartition(t, p, o) for (t, p), o in positions.items()]
