@@ -54,7 +54,7 @@ class KafkaNames:
 
     @property
     def state_changelog(self) -> str:
-        """Faust names a table's changelog `{app_id}-{table}-changelog`."""
+        """The state table's changelog: `{app_id}-{table}-changelog`, compacted."""
         return f"{self.app_id}-{STATE_TABLE}-changelog"
 
     @property

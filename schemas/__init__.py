@@ -2,7 +2,7 @@
 
 - `encode(record, fmt="avro")`: bytes and headers, Avro or JSON.
 - `decode_command`, `decode_result`, `decode_input`, `decode_event`,
-  `decode_task`, `decode_dead_letter`: one kind of record, from either
+  `decode_task`: one kind of record, from either
   encoding (by header, else sniffed).
 - `RecordError`: undecodable, or fails its schema.
 
@@ -21,14 +21,12 @@ from schemas.codec import (
     Format,
     Headers,
     decode_command,
-    decode_dead_letter,
     decode_event,
     decode_input,
     decode_result,
     decode_task,
     encode,
 )
-from schemas.dead_letter import DeadLetter
 from schemas.exceptions import RecordError
 from schemas.records import Record
 
@@ -37,13 +35,11 @@ __all__ = [
     "CONTENT_TYPE_HEADER",
     "JSON_CONTENT_TYPE",
     "RECORD_TYPE_HEADER",
-    "DeadLetter",
     "Format",
     "Headers",
     "Record",
     "RecordError",
     "decode_command",
-    "decode_dead_letter",
     "decode_event",
     "decode_input",
     "decode_result",

@@ -22,11 +22,9 @@ from domain import PhaseTask
 from domain.commands import Command, Input, PhaseResult
 from domain.events import Event
 from schemas import avro
-from schemas.dead_letter import DeadLetter
 from schemas.exceptions import RecordError
 from schemas.records import (
     COMMAND_TYPES,
-    DEAD_LETTER_TYPES,
     EVENT_TYPES,
     RESULT_TYPES,
     TASK_TYPES,
@@ -59,10 +57,7 @@ INPUTS = Kind(
 )
 EVENTS = Kind("event", "an event", EVENT_TYPES)
 TASKS = Kind("phase task", "a phase task", TASK_TYPES)
-DEAD_LETTERS = Kind("dead letter", "a dead letter", DEAD_LETTER_TYPES)
-_KIND_OF = {
-    name: kind for kind in (COMMANDS, RESULTS, EVENTS, TASKS, DEAD_LETTERS) for name in kind.types
-}
+_KIND_OF = {name: kind for kind in (COMMANDS, RESULTS, EVENTS, TASKS) for name in kind.types}
 _CONTENT_TYPES = {"avro": AVRO_CONTENT_TYPE.encode(), "json": JSON_CONTENT_TYPE.encode()}
 
 
@@ -109,12 +104,6 @@ def decode_task(
     value: bytes | None, headers: Headers | None = None, *, registry: Registry = REGISTRY
 ) -> PhaseTask:
     return cast(PhaseTask, _decode(value, headers, TASKS, registry))
-
-
-def decode_dead_letter(
-    value: bytes | None, headers: Headers | None = None, *, registry: Registry = REGISTRY
-) -> DeadLetter:
-    return cast(DeadLetter, _decode(value, headers, DEAD_LETTERS, registry))
 
 
 def content_type(value: bytes, headers: Headers | None) -> str:

@@ -47,12 +47,11 @@ from domain import (
 )
 from domain.commands import Command, PhaseResult
 from domain.events import Event
-from schemas.dead_letter import DeadLetter
 from schemas.exceptions import RecordError
 from schemas.registry import REGISTRY
 from schemas.shapes import Field, Shape
 
-Record = Command | PhaseResult | Event | PhaseTask | DeadLetter
+Record = Command | PhaseResult | Event | PhaseTask
 Shapes = Mapping[str, Shape]
 
 
@@ -80,13 +79,11 @@ EVENT_TYPES = _by_name(
     CommandRejected,
 )
 TASK_TYPES = _by_name(RunPhase, PausePhase, CancelPhase)
-DEAD_LETTER_TYPES = _by_name(DeadLetter)
 CLASSES: dict[str, type[Any]] = {
     **COMMAND_TYPES,
     **RESULT_TYPES,
     **EVENT_TYPES,
     **TASK_TYPES,
-    **DEAD_LETTER_TYPES,
     "MigrationSpec": MigrationSpec,
 }
 

@@ -18,10 +18,8 @@ from hypothesis import strategies as st
 from domain import PhaseProgressRecorded
 from schemas import (
     AVRO_CONTENT_TYPE,
-    DeadLetter,
     RecordError,
     decode_command,
-    decode_dead_letter,
     decode_event,
     encode,
 )
@@ -128,16 +126,6 @@ def test_any_valid_record_round_trips_as_avro(name: str, data: st.DataObject) ->
     record = data.draw(records(name))
 
     assert decoder_for(name)(*encode(record)) == record
-
-
-def test_the_dead_letter_envelope_round_trips_with_its_bytes() -> None:
-    letter = DeadLetter("migration.events", 0, 7, "ValueError", "boom", "2026", None, b"\x00")
-
-    for fmt in ("avro", "json"):
-        decoded = decode_dead_letter(*encode(letter, fmt))
-        assert decoded == letter
-        assert decoded.value == b"\x00"
-        assert decoded.key is None
 
 
 def test_avro_is_smaller_than_json() -> None:

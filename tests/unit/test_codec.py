@@ -16,7 +16,6 @@ from domain import MigrationSpec, MigrationStarted, StartMigration
 from schemas import (
     RecordError,
     decode_command,
-    decode_dead_letter,
     decode_event,
     decode_input,
     decode_result,
@@ -148,12 +147,6 @@ def test_a_record_json_cannot_hold_is_not_encoded() -> None:
         encode(StartMigration(command_id="c", migration_id="m", spec=spec))
 
 
-def test_bytes_travel_as_base64_in_json() -> None:
-    value, _ = encode(SAMPLES["DeadLetter"], "json")
-
-    assert json.loads(value)["value"] == "wwEAe25vdCBqc29u"
-
-
 def test_an_unknown_format_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown record format 'xml'"):
         encode(SAMPLES["RetryMigration"], "xml")  # type: ignore[arg-type]
@@ -213,8 +206,7 @@ def test_the_header_wins_over_sniffing() -> None:
         (decode_command, "PhaseProgressed", "PhaseProgressed is a phase result, not a command"),
         (decode_result, "StartMigration", "StartMigration is a command, not a phase result"),
         (decode_event, "RunPhase", "RunPhase is a phase task, not an event"),
-        (decode_task, "DeadLetter", "DeadLetter is a dead letter, not a phase task"),
-        (decode_dead_letter, "CancelPhase", "CancelPhase is a phase task, not a dead letter"),
+        (decode_task, "PhaseSucceeded", "PhaseSucceeded is a phase result, not a phase task"),
         (decode_input, "MigrationPaused", "is an event, not a command or phase result"),
     ],
 )
@@ -316,19 +308,6 @@ def test_json_fields_are_checked_as_strictly_as_avro(changes: dict[str, Any], me
             {"type": "PhaseSucceeded", "result_id": "r", "migration_id": "m", "phase": "copy",
              "run": 1, "rows_done": 1, "score": "high"},
             "PhaseSucceeded: field score must be a number or null",
-        ),
-        (
-            decode_dead_letter,
-            {"type": "DeadLetter", "original_topic": "t", "original_partition": 2**31,
-             "original_offset": 0, "error_class": "E", "error_message": "", "failed_at": ""},
-            "DeadLetter: field original_partition must be a 32-bit integer",
-        ),
-        (
-            decode_dead_letter,
-            {"type": "DeadLetter", "original_topic": "t", "original_partition": 0,
-             "original_offset": 0, "error_class": "E", "error_message": "", "failed_at": "",
-             "value": "not base64!"},
-            "DeadLetter: field value must be base64 text or null",
         ),
     ],
 )  # fmt: skip
