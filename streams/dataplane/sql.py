@@ -68,7 +68,8 @@ def next_batch(
     `max()`, which some orderable types such as uuid do not have)."""
     return sql.SQL(
         "WITH b AS (SELECT {key} AS k FROM {src} WHERE {range} ORDER BY {key} LIMIT {size})"
-        " SELECT (SELECT k::text FROM b ORDER BY k DESC LIMIT 1), (SELECT count(*) FROM b)"
+        # Qualified: a bare `ORDER BY k` would sort by the text output column.
+        " SELECT (SELECT b.k::text FROM b ORDER BY b.k DESC LIMIT 1), (SELECT count(*) FROM b)"
     ).format(key=sql.Identifier(key), src=src, range=key_range(key, after, upto), size=size)
 
 

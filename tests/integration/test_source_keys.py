@@ -28,6 +28,7 @@ KEYS = {
     "uuid": "md5(g::text)::uuid",
     "text": "'k-' || (g * 7919 % 1000)::text || ' é'",
     "bigint": "g * 10000000000",
+    "integer": "g",  # 1..40: an ordering by the key's text would put 9 after 10
     "numeric": "(g / 7.0)::numeric(20, 10)",
     "date": "date '2020-01-01' + g",
     "timestamptz": "timestamptz '2020-01-01 00:00:00.123456+00' + g * interval '1 hour 1 us'",
@@ -121,6 +122,19 @@ async def test_an_orderable_key_of_any_type_migrates_row_for_row(
 
     assert len(rows(source_url, f"t_{kind}")) == 40
     assert rows(target_url, f"t_{kind}") == rows(source_url, f"t_{kind}")
+    assert _rows_per_phase(target_url, f"m-{kind}") == dict.fromkeys(
+        ("extract", "transform", "load"), 40
+    )  # each batch's count is of the rows it moved: the batch log adds up
+
+
+def _rows_per_phase(url: str, migration: str) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        found = conn.execute(
+            "SELECT phase, sum(rows) FROM migrator_state.batches WHERE migration_id = %s"
+            " GROUP BY phase",
+            (migration,),
+        ).fetchall()
+    return {phase: int(total) for phase, total in found}
 
 
 async def test_null_keys_are_refused_before_anything_is_copied_with_their_count(
