@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from aiohttp import web
@@ -10,17 +9,18 @@ from aiohttp import web
 from api.app import create_app
 from api.auth import AuthConfigError
 from config import load_settings
+from config.logs import configure_logging
 
 
 def main() -> None:
     settings = load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings)
     try:
         app = create_app(settings)
     except AuthConfigError as exc:
         print(f"api: refusing to start: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    web.run_app(app, host=settings.api_host, port=settings.api_port)
+    web.run_app(app, host=settings.api.host, port=settings.api.port)
 
 
 if __name__ == "__main__":

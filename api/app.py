@@ -55,13 +55,13 @@ def create_app(settings: Settings) -> web.Application:
     """The app; AuthConfigError when tokens are required and none are set."""
     app = web.Application(
         middlewares=[observability.metrics_middleware, errors_middleware, guard_middleware],
-        client_max_size=settings.api_max_body_bytes,
+        client_max_size=settings.api.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[NAMES] = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    app[NAMES] = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
     app[TOKENS] = load_tokens(settings)
-    app[LIMITER] = RateLimiter(settings.api_rate_per_second, settings.api_rate_burst)
-    app[LIVE] = LiveSlots(settings.api_live_max_clients)
+    app[LIMITER] = RateLimiter(settings.api.rate_per_second, settings.api.rate_burst)
+    app[LIVE] = LiveSlots(settings.api.live_max_clients)
     if not app[TOKENS].required:
         log.warning("API_AUTH=none: every client may query and send commands")
     app.cleanup_ctx.extend([_pool, _hub, _publisher])
@@ -74,11 +74,11 @@ def create_app(settings: Settings) -> web.Application:
 def api_database_url(settings: Settings) -> str:
     """The API's login: API_DATABASE_URL, else DATABASE_URL as API_DATABASE_USER
     (without the owner's password)."""
-    if settings.api_database_url is not None:
-        return settings.api_database_url.get_secret_value()
-    parts = conninfo_to_dict(settings.database_url.get_secret_value())
+    if settings.api.database_url is not None:
+        return settings.api.database_url.get_secret_value()
+    parts = conninfo_to_dict(settings.database.url.get_secret_value())
     parts.pop("password", None)
-    return make_conninfo("", **{**parts, "user": settings.api_database_user})
+    return make_conninfo("", **{**parts, "user": settings.api.database_user})
 
 
 async def _pool(app: web.Application) -> AsyncIterator[None]:
@@ -86,7 +86,7 @@ async def _pool(app: web.Application) -> AsyncIterator[None]:
     pool = AsyncConnectionPool(
         api_database_url(settings),
         min_size=1,
-        max_size=settings.database_pool_max,
+        max_size=settings.database.pool_max,
         open=False,
         timeout=10.0,
         kwargs={"autocommit": True},

@@ -58,12 +58,12 @@ class Tokens:
 def load_tokens(settings: Settings) -> Tokens:
     """The configured tokens; AuthConfigError says what is wrong with them."""
     raw: dict[str, object] = {}
-    if settings.api_tokens_file is not None:
-        raw.update(_parse(settings.api_tokens_file.read_text(), str(settings.api_tokens_file)))
-    if settings.api_tokens is not None:
-        raw.update(_parse(settings.api_tokens.get_secret_value(), "API_TOKENS"))
+    if settings.api.tokens_file is not None:
+        raw.update(_parse(settings.api.tokens_file.read_text(), str(settings.api.tokens_file)))
+    if settings.api.tokens is not None:
+        raw.update(_parse(settings.api.tokens.get_secret_value(), "API_TOKENS"))
     tokens = {hashlib.sha256(t.encode()).digest(): _role(r) for t, r in raw.items()}
-    if settings.api_auth == "none":
+    if settings.api.auth == "none":
         return Tokens(tokens, required=False)
     if not tokens:
         raise AuthConfigError(

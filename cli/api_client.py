@@ -20,7 +20,7 @@ def call_api(method: str, url: str, body: object = None, timeout: float = 30.0) 
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Content-Type", "application/json")
-    token = load_settings().api_token
+    token = load_settings().api.token
     if token is not None:
         req.add_header("Authorization", f"Bearer {token.get_secret_value()}")
     try:

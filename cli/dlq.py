@@ -85,7 +85,8 @@ def redrive(
     rate: Annotated[float | None, typer.Option(help="at most this many records/s")] = None,
     limit: Annotated[int | None, typer.Option(help="at most this many records")] = None,
     max_attempts: Annotated[
-        int | None, typer.Option(help="refuse records that failed this often (DLQ_MAX_ATTEMPTS)")
+        int | None,
+        typer.Option(help="refuse records that failed this often (OPS_DLQ_MAX_ATTEMPTS)"),
     ] = None,
 ) -> None:
     """Send dead letters back to their original topic, exactly once (after a fix).

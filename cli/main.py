@@ -16,6 +16,7 @@ from cli.lag import lag as show_lag
 from cli.rebuild import app as projection_app
 from cli.topic_replay import replay as replay_topic
 from config import load_settings
+from config.logs import configure_logging
 
 app = typer.Typer(no_args_is_help=True, help="Operate the migration orchestrator.")
 topics = typer.Typer(no_args_is_help=True, help="Kafka topics of the contract.")
@@ -28,6 +29,16 @@ topics.command("replay")(replay_topic)
 app.command("lag")(show_lag)
 app.add_typer(topics, name="topic", hidden=True)  # `migrator topic replay` too
 console = Console(stderr=True)
+
+
+@app.callback()
+def _logging() -> None:
+    """Every command logs at LOG_LEVEL."""
+    try:
+        settings = load_settings()
+    except ValueError:
+        return  # invalid settings: the command that reads them says why
+    configure_logging(settings)
 
 
 @app.command()

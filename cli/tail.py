@@ -48,7 +48,7 @@ def render(record: Consumed, decode: Decoder | None) -> str:
 
 
 def tail(settings: Settings, topic: str, from_beginning: bool, follow: bool) -> Iterator[str]:
-    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
     decode = decoder_for(names, topic)
     try:
         records = read_committed(settings, topic, from_beginning=from_beginning, follow=follow)

@@ -59,4 +59,4 @@ def dlq_depths(settings: Settings) -> tuple[QueueDepth, ...]:
 
 
 def _names(settings: Settings) -> KafkaNames:
-    return KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    return KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)

@@ -64,7 +64,7 @@ def time_offsets(settings: Settings, topic: str, at: datetime, count: int) -> di
     """Per partition, the first offset whose timestamp is at or after `at`
     (the end of the partition when there is none)."""
     millis = int(at.timestamp() * 1000)
-    consumer = clients.consumer(settings, f"{settings.app_id}-reader")
+    consumer = clients.consumer(settings, f"{settings.kafka.app_id}-reader")
     try:
         asked = [TopicPartition(topic, p, millis) for p in range(count)]
         found = transient_retry(lambda: consumer.offsets_for_times(asked, timeout=TIMEOUT))
@@ -98,7 +98,7 @@ class TopicReplay:
             raise BadSelection("--from-topic and --to-topic must differ")
         self.settings, self.source, self.target, self.range = settings, source, target, selected
         self.id = run_id or replay_id(source, target, selected)
-        self.group = KafkaNames(app_id=settings.app_id).replay_group(self.id)
+        self.group = KafkaNames(app_id=settings.kafka.app_id).replay_group(self.id)
         self.stop, self.progress = stop or threading.Event(), progress
         self.partitions = partition_count(settings, target)
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
-from config import load_settings
+from config import Settings, load_settings
+from config.logs import configure_logging
 from projections.projector import Projector
 
 
-async def run() -> None:
-    projector = Projector(load_settings())
+async def run(settings: Settings) -> None:
+    projector = Projector(settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, projector.stop)
@@ -19,8 +19,9 @@ async def run() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run())
+    settings = load_settings()
+    configure_logging(settings)
+    asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Fault injection for the projector's restart tests: `PROJECTOR_FAULT=kill_before_commit`
-SIGKILLs the process inside its PROJECTOR_FAULT_BATCH-th batch, after the rows
+"""Fault injection for the projector's restart tests: `FAULT_PROJECTOR=kill_before_commit`
+SIGKILLs the process inside its FAULT_PROJECTOR_BATCH-th batch, after the rows
 are written and before the transaction commits. Unset in production."""
 
 from __future__ import annotations

@@ -38,16 +38,16 @@ Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 class Projector:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
-        self.faults = Faults(settings.projector_fault, settings.projector_fault_batch)
+        self.names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
+        self.faults = Faults(settings.fault.projector, settings.fault.projector_batch)
         self._stopping = asyncio.Event()
         self.lock = asyncio.Lock()  # a batch in flight, or a seek on assignment
         self._last_seen: dict[int, float] = {}  # partition -> timestamp (s) of its last event
 
     async def run(self) -> None:
-        if self.settings.projector_metrics_port:
-            start_http_server(self.settings.projector_metrics_port)
-        dsn = self.settings.database_url.get_secret_value()
+        if self.settings.projector.metrics_port:
+            start_http_server(self.settings.projector.metrics_port)
+        dsn = self.settings.database.url.get_secret_value()
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
             await apply_schema(conn)
             consumer = self._consumer()
@@ -70,7 +70,7 @@ class Projector:
     async def _loop(self, consumer: AIOKafkaConsumer, conn: store.Conn) -> None:
         while not self._stopping.is_set():
             batch: Batch = await consumer.getmany(
-                timeout_ms=200, max_records=self.settings.projector_batch_max
+                timeout_ms=200, max_records=self.settings.projector.batch_max
             )
             if batch:
                 await self.project(conn, batch)

@@ -97,7 +97,9 @@ class Rebuild:
         stop: asyncio.Event | None = None,
     ) -> None:
         self.settings, self.id = settings, rebuild_id
-        self.topic = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix).events
+        self.topic = KafkaNames(
+            app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix
+        ).events
         self.shadow, self.retired = f"rebuild_{rebuild_id}", f"retired_{rebuild_id}"
         self.keep_old, self.swap_lag, self.lock_timeout = keep_old, swap_lag, lock_timeout
         self.on_progress, self.on_swap = on_progress, on_swap
@@ -147,12 +149,12 @@ class Rebuild:
         except KafkaError as exc:
             await consumer.stop()
             raise RebuildError(
-                f"Kafka at {self.settings.kafka_bootstrap_servers} is unreachable: {exc}"
+                f"Kafka at {self.settings.kafka.bootstrap_servers} is unreachable: {exc}"
             ) from exc
         if self.topic not in topics:
             await consumer.stop()
             raise RebuildError(
-                f"topic {self.topic!r} does not exist (check TOPIC_PREFIX, or create the"
+                f"topic {self.topic!r} does not exist (check KAFKA_TOPIC_PREFIX, or create the"
                 " topics with `migrator topics create`)"
             )
         partitions = await asyncio.to_thread(partition_count, self.settings, self.topic)
@@ -190,7 +192,7 @@ class Rebuild:
             if self.stop.is_set():
                 raise RebuildStopped("stopped before the swap; the live read model is unchanged")
             batch: Batch = await consumer.getmany(
-                timeout_ms=500, max_records=self.settings.projector_batch_max
+                timeout_ms=500, max_records=self.settings.projector.batch_max
             )
             if batch:
                 async with conn.transaction():
@@ -407,7 +409,7 @@ async def _role(conn: store.Conn, oid: int) -> str:
 
 
 async def _connect(settings: Settings) -> store.Conn:
-    dsn = settings.database_url.get_secret_value()
+    dsn = settings.database.url.get_secret_value()
     try:
         return await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:

@@ -36,7 +36,7 @@ ON CONFLICT DO NOTHING
 
 
 def main(rows: int) -> None:
-    admin = load_settings().database_url.get_secret_value()
+    admin = load_settings().database.url.get_secret_value()
     with psycopg.connect(admin, autocommit=True) as conn:
         have = {r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()}
         for name in DATABASES:

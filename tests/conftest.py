@@ -43,18 +43,20 @@ def database_url(stack: Stack, unique: str) -> Iterator[str]:
 def settings(stack: Stack, database_url: str, unique: str) -> Settings:
     """Settings of one test: its own topics, app id, database and API port."""
     return Settings(
-        kafka_bootstrap_servers=stack.kafka_bootstrap,
-        topic_prefix=f"t{unique}.",
-        app_id=f"app-{unique}",
-        topic_partitions=3,
-        database_url=database_url,  # type: ignore[arg-type]
-        api_port=free_port(),
+        kafka={
+            "bootstrap_servers": stack.kafka_bootstrap,
+            "topic_prefix": f"t{unique}.",
+            "app_id": f"app-{unique}",
+            "topic_partitions": 3,
+        },
+        database={"url": database_url},
+        api={"port": free_port()},
     )
 
 
 @pytest.fixture
 def names(settings: Settings) -> KafkaNames:
-    return KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    return KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
 
 
 @pytest.fixture

@@ -39,7 +39,9 @@ class Redriven:
 
 
 def ledger_topic(settings: Settings) -> str:
-    return KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix).redrive_ledger
+    return KafkaNames(
+        app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix
+    ).redrive_ledger
 
 
 def position_key(topic: str, partition: int, offset: int) -> bytes:
@@ -48,8 +50,8 @@ def position_key(topic: str, partition: int, offset: int) -> bytes:
 
 def ensure_ledger(settings: Settings) -> str:
     """The ledger topic, created as config.names declares it when missing."""
-    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
-    ensure_topic(settings, names.topic_spec(names.redrive_ledger, settings.topic_partitions))
+    names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
+    ensure_topic(settings, names.topic_spec(names.redrive_ledger, settings.kafka.topic_partitions))
     return names.redrive_ledger
 
 

@@ -95,7 +95,7 @@ def read_letter(settings: Settings, dlq: str, partition: int, offset: int) -> De
         held = f"offsets {low} to {high - 1}" if low < high else "no records"
         raise NoSuchRecord(f"{dlq} partition {partition} holds {held}, not offset {offset}")
     consumer = clients.consumer(
-        settings, f"{settings.app_id}-reader", **{"enable.partition.eof": True}
+        settings, f"{settings.kafka.app_id}-reader", **{"enable.partition.eof": True}
     )
     try:
         consumer.assign([TopicPartition(dlq, partition, offset)])

@@ -48,7 +48,7 @@ def plan_redrive(settings: Settings, dlq: str, selection: Selection, max_attempt
 
 def transactional_id(settings: Settings, dlq: str) -> str:
     return KafkaNames(
-        app_id=settings.app_id, prefix=settings.topic_prefix
+        app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix
     ).redrive_transactional_id(dlq)
 
 

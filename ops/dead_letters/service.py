@@ -37,7 +37,7 @@ class PurgeOutcome:
 
 
 def names_of(settings: Settings) -> KafkaNames:
-    return KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    return KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
 
 
 def dead_letter_topic(settings: Settings, topic: str) -> str:
@@ -64,7 +64,7 @@ def preview_redrive(settings: Settings, topic: str, request: RedriveRequest) -> 
     """What the redrive would do now (read-only: the preview and the dry run)."""
     dlq = dead_letter_topic(settings, topic)
     return plan_redrive(
-        settings, dlq, request.selection(), request.attempts(settings.dlq_max_attempts)
+        settings, dlq, request.selection(), request.attempts(settings.ops.dlq_max_attempts)
     )
 
 
@@ -87,7 +87,7 @@ def redrive(
     the records done so far, `stop` ends the run after the batch in flight."""
     dlq = dead_letter_topic(settings, topic)
     run = Redrive(settings, dlq, rate=request.rate, stop=stop, progress=progress)
-    return run.run(request.selection(), request.attempts(settings.dlq_max_attempts))
+    return run.run(request.selection(), request.attempts(settings.ops.dlq_max_attempts))
 
 
 def purge_dead_letters(settings: Settings, topic: str, request: PurgeRequest) -> PurgeOutcome:

@@ -116,12 +116,14 @@ def main() -> None:
 def run_system(args: argparse.Namespace, run: str, dsn: str) -> tuple[list[float], list[float]]:
     """Worker, projector and API as processes; the latencies measured through them."""
     settings = Settings(
-        kafka_bootstrap_servers=args.bootstrap,
-        topic_prefix=f"bench-{run}.",
-        app_id=f"bench-{run}",
-        topic_partitions=6,
-        database_url=dsn,  # type: ignore[arg-type]
-        api_port=free_port(),
+        kafka={
+            "bootstrap_servers": args.bootstrap,
+            "topic_prefix": f"bench-{run}.",
+            "app_id": f"bench-{run}",
+            "topic_partitions": 6,
+        },
+        database={"url": dsn},
+        api={"port": free_port()},
     )
     procs = Processes(settings, Path(tempfile.mkdtemp(prefix="bench-api-")))
     try:
@@ -130,9 +132,9 @@ def run_system(args: argparse.Namespace, run: str, dsn: str) -> tuple[list[float
         procs.start("projector")
         tokens = json.dumps({TOKEN: "operator"})
         procs.start("api", extra_env={"API_TOKENS": tokens, "API_RATE_PER_SECOND": "100000"})
-        url = f"http://127.0.0.1:{settings.api_port}"
+        url = f"http://127.0.0.1:{settings.api.port}"
         eventually(lambda: http("GET", f"{url}/ready")[0] == 200)
-        eventually(lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id))
+        eventually(lambda: group_is_stable(settings.kafka.bootstrap_servers, settings.kafka.app_id))
         return asyncio.run(measure(url, args.rate, args.duration))
     finally:
         procs.stop_all()

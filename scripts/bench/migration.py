@@ -63,7 +63,7 @@ def pipe(source: str, target: str) -> float:
 def ours(
     settings: Settings, source: str, target: str, batch: int, parallelism: int
 ) -> tuple[float, list[Event]]:
-    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
     create_topics(settings)
     connections = {"legacy": connection_for(source), "warehouse": connection_for(target)}
     rules = ({"rule": "not_null", "column": "email"},)
@@ -101,9 +101,9 @@ def main() -> int:
     parser.add_argument("--parallelism", type=int, default=2)
     args = parser.parse_args()
     base = load_settings()
-    admin = base.database_url.get_secret_value()
+    admin = base.database.url.get_secret_value()
     run = uuid.uuid4().hex[:8]
-    settings = base.model_copy(update={"topic_prefix": f"bench{run}.", "app_id": f"bench-{run}"})
+    settings = base.replace(kafka={"topic_prefix": f"bench{run}.", "app_id": f"bench-{run}"})
     print(
         f"migration benchmark {run}: {args.rows:,} rows, batch {args.batch_size:,},"
         f" parallelism {args.parallelism}, PostgreSQL {conninfo_to_dict(admin).get('port')}"

@@ -8,8 +8,8 @@ with confluent-kafka), in one run on one broker; then where the worker's time go
 Each variant gets its own topic prefix and app id (topics made by
 cli.topics.create_topics) and runs as its own OS process:
 
-  eos      `python -m streams worker`, PROCESSING_GUARANTEE=exactly_once
-  alos     `python -m streams worker`, PROCESSING_GUARANTEE=at_least_once
+  eos      `python -m streams worker`, WORKER_PROCESSING_GUARANTEE=exactly_once
+  alos     `python -m streams worker`, WORKER_PROCESSING_GUARANTEE=at_least_once
   peer     this file's `peer-worker`: read_committed consumer, transactional
            producer; per batch of up to 500 inputs (the worker's BATCH, polled
            the same way: consume(500, 0.2)): begin, one output per input (the
@@ -156,7 +156,7 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
     """create_topics, then wait until the broker knows every partition's leader
     (a worker before 1c9a18a, started at once, could fail its first assignment)."""
     create_topics(settings)
-    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
     wanted = {*names.main_topics(), *names.dlq_topics(), names.state_changelog}
     admin = clients.admin(settings)
     deadline = time.monotonic() + timeout
@@ -165,13 +165,13 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
         if all(
             t in meta
             and meta[t].error is None
-            and len(meta[t].partitions) == settings.topic_partitions
+            and len(meta[t].partitions) == settings.kafka.topic_partitions
             and all(pm.leader >= 0 and pm.error is None for pm in meta[t].partitions.values())
             for t in wanted
         ):
             return
         time.sleep(0.1)
-    raise TimeoutError(f"topics of {settings.topic_prefix} have no leaders after {timeout}s")
+    raise TimeoutError(f"topics of {settings.kafka.topic_prefix} have no leaders after {timeout}s")
 
 
 def event_cause(msg: Message) -> str:
@@ -212,12 +212,13 @@ PEER4 = Variant("peer4", "peer: txn copy, 4 out/in", "exactly_once", 4)
 
 def settings_for(args: argparse.Namespace, run_id: str, name: str, guarantee: str) -> Settings:
     return Settings(
-        kafka_bootstrap_servers=args.bootstrap,
-        topic_prefix=f"bench-{run_id}-{name}.",
-        app_id=f"bench-{run_id}-{name}",
-        topic_partitions=args.partitions,
-        processing_guarantee=guarantee,  # type: ignore[arg-type]
-        worker_id=f"bench-{name}",
+        kafka={
+            "bootstrap_servers": args.bootstrap,
+            "topic_prefix": f"bench-{run_id}-{name}.",
+            "app_id": f"bench-{run_id}-{name}",
+            "topic_partitions": args.partitions,
+        },
+        worker={"processing_guarantee": guarantee, "id": f"bench-{name}"},
     )
 
 
@@ -231,10 +232,13 @@ class Watcher(threading.Thread):
     def __init__(self, settings: Settings, topic: str) -> None:
         super().__init__(daemon=True)
         self.consumer = clients.consumer(
-            settings, f"{settings.app_id}-watcher", **{"fetch.wait.max.ms": 10}
+            settings, f"{settings.kafka.app_id}-watcher", **{"fetch.wait.max.ms": 10}
         )
         self.consumer.assign(
-            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(settings.topic_partitions)]
+            [
+                TopicPartition(topic, p, OFFSET_BEGINNING)
+                for p in range(settings.kafka.topic_partitions)
+            ]
         )
         self.count = 0
         self.first_at: float | None = None
@@ -372,12 +376,12 @@ def start_process(
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "TOPIC_PREFIX": settings.topic_prefix,
-        "APP_ID": settings.app_id,
-        "TOPIC_PARTITIONS": str(settings.topic_partitions),
-        "PROCESSING_GUARANTEE": settings.processing_guarantee,
-        "WORKER_ID": settings.worker_id,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "KAFKA_APP_ID": settings.kafka.app_id,
+        "KAFKA_TOPIC_PARTITIONS": str(settings.kafka.topic_partitions),
+        "WORKER_PROCESSING_GUARANTEE": settings.worker.processing_guarantee,
+        "WORKER_ID": settings.worker.id,
         "WORKER_METRICS_PORT": str(metrics_port),
         "PYTHONUNBUFFERED": "1",
     }
@@ -414,7 +418,7 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 def run_variant(args: argparse.Namespace, run_id: str, variant: Variant, logs: Path) -> Result:
     settings = settings_for(args, run_id, variant.name, variant.guarantee)
-    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
     ensure_topics(settings)
     result = Result(variant, args.n)
     result.preload_s = preload(settings, names.commands, commands(f"{variant.name}-t", args.n))
@@ -528,18 +532,18 @@ def peer_worker(argv: list[str]) -> int:
 def copy_loop(settings: Settings, outputs: int, stop: threading.Event, until: int = 0) -> None:
     """The peer: per batch, begin; one (or 4) outputs per input; offsets; commit.
     Stops when `stop` is set, or after `until` inputs when that is not 0."""
-    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
     producer = Producer(
         producer_config(
             settings,
             **{
-                "transactional.id": f"{settings.app_id}-peer",
-                "transaction.timeout.ms": settings.transaction_timeout_ms,
+                "transactional.id": f"{settings.kafka.app_id}-peer",
+                "transaction.timeout.ms": settings.worker.transaction_timeout_ms,
             },
         )
     )
     producer.init_transactions(30)
-    consumer = Consumer(consumer_config(settings, settings.app_id))
+    consumer = Consumer(consumer_config(settings, settings.kafka.app_id))
     consumer.subscribe([names.commands, names.phase_results])
     done = 0
     try:
@@ -614,7 +618,7 @@ def profile_loop(
     import streams.orchestrator.loop as L
 
     settings = settings_for(args, run_id, name, "exactly_once")
-    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
     ensure_topics(settings)
     preload(settings, names.commands, commands(f"{name}-t", n))
     window: dict[str, float] = {}
@@ -991,7 +995,7 @@ def _run(args: argparse.Namespace, variants: list[Variant], profile_n: int) -> i
         if args.warmup:
             warm = settings_for(args, run_id, "warmup", "exactly_once")
             ensure_topics(warm)
-            names = KafkaNames(app_id=warm.app_id, prefix=warm.topic_prefix)
+            names = KafkaNames(app_id=warm.kafka.app_id, prefix=warm.kafka.topic_prefix)
             preload(warm, names.commands, commands("warm", args.warmup))
             copy_loop(warm, 4, threading.Event(), until=args.warmup)
             print(f"  warm-up: {args.warmup:,} inputs copied in {time.monotonic() - t0:.1f}s")

@@ -134,14 +134,16 @@ def main() -> None:
     name = f"bench_projection_{run}"
     with fresh_database(args.database, name) as dsn:
         settings = Settings(
-            kafka_bootstrap_servers=args.bootstrap,
-            topic_prefix=f"bench-{run}.",
-            app_id=f"bench-{run}",
-            topic_partitions=6,
-            database_url=dsn,  # type: ignore[arg-type]
-            projector_batch_max=args.batch,
+            kafka={
+                "bootstrap_servers": args.bootstrap,
+                "topic_prefix": f"bench-{run}.",
+                "app_id": f"bench-{run}",
+                "topic_partitions": 6,
+            },
+            database={"url": dsn},
+            projector={"batch_max": args.batch},
         )
-        names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+        names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
         create_topics(settings)
         events = histories(args.events)
         produce(settings, names, events)

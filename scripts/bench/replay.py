@@ -72,7 +72,7 @@ def produce(settings: Settings, topic: str, events: list[Event]) -> None:
 async def raw_aiokafka(settings: Settings, topic: str, partitions: int) -> tuple[float, int]:
     """Seconds and records to read the whole topic (read_committed), not decoded."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
         isolation_level="read_committed",
         enable_auto_commit=False,
     )
@@ -94,7 +94,7 @@ async def raw_aiokafka(settings: Settings, topic: str, partitions: int) -> tuple
 def raw_confluent(settings: Settings, topic: str, partitions: int, expected: int) -> float:
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
             "group.id": f"bench-{uuid.uuid4().hex}",
             "isolation.level": "read_committed",
             "enable.auto.commit": False,
@@ -122,14 +122,16 @@ def main() -> None:
     name = f"bench_replay_{run}"
     with fresh_database(args.database, name) as dsn:
         settings = Settings(
-            kafka_bootstrap_servers=args.bootstrap,
-            topic_prefix=f"bench-{run}.",
-            app_id=f"bench-{run}",
-            topic_partitions=6,
-            database_url=dsn,  # type: ignore[arg-type]
-            projector_batch_max=args.batch,
+            kafka={
+                "bootstrap_servers": args.bootstrap,
+                "topic_prefix": f"bench-{run}.",
+                "app_id": f"bench-{run}",
+                "topic_partitions": 6,
+            },
+            database={"url": dsn},
+            projector={"batch_max": args.batch},
         )
-        topic = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix).events
+        topic = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix).events
         create_topics(settings)
         events = histories(args.events)
         produce(settings, topic, events)

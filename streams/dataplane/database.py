@@ -58,8 +58,8 @@ class Database:
         self.last_error = ""
         self.prepared = False
         self.breaker = CircuitBreaker(
-            settings.breaker_failure_threshold,
-            settings.breaker_reset_seconds,
+            settings.phase.breaker_failure_threshold,
+            settings.phase.breaker_reset_seconds,
             on_change=self._breaker_changed,
         )
         metrics.BREAKER.labels(name).set(BreakerState.CLOSED)
@@ -67,12 +67,12 @@ class Database:
         self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             self._conninfo,
             min_size=0,
-            max_size=settings.phase_pool_max,
+            max_size=settings.phase.pool_max,
             open=False,
             kwargs={"autocommit": True},
             configure=self._configure,
             check=AsyncConnectionPool.check_connection,
-            timeout=settings.phase_pool_timeout_seconds,
+            timeout=settings.phase.pool_timeout_seconds,
             name=name,
         )
 
@@ -83,7 +83,7 @@ class Database:
         await self.pool.close()
 
     async def _configure(self, conn: Conn) -> None:
-        ms = int(self.settings.phase_statement_timeout_seconds * 1000)
+        ms = int(self.settings.phase.statement_timeout_seconds * 1000)
         await conn.execute(f"SET statement_timeout = {ms}")
         await conn.execute(f"SET idle_in_transaction_session_timeout = {max(ms, 60_000)}")
         await conn.execute(f"SET lock_timeout = {max(ms // 2, 30_000)}")
@@ -166,7 +166,7 @@ async def retrying(settings: Settings, call: Callable[[], Awaitable[T]]) -> T:
         metrics.RETRIES.labels(name).inc()
         log.warning("retrying after %s (attempt %d)", exc, state.attempt_number)
 
-    backoff = wait_random_exponential(multiplier=0.2, max=settings.phase_retry_max_seconds)
+    backoff = wait_random_exponential(multiplier=0.2, max=settings.phase.retry_max_seconds)
 
     def wait(state: RetryCallState) -> float:
         # An open breaker: wait for its trial rather than spend an attempt.
@@ -177,7 +177,7 @@ async def retrying(settings: Settings, call: Callable[[], Awaitable[T]]) -> T:
     async for attempt in AsyncRetrying(
         retry=retry_if_exception(lambda e: isinstance(e, PhaseError) and e.retriable),
         wait=wait,
-        stop=stop_after_attempt(settings.phase_retry_attempts),
+        stop=stop_after_attempt(settings.phase.retry_attempts),
         before_sleep=count,
         reraise=True,
     ):
@@ -201,7 +201,7 @@ class Databases:
     async def _get(self, name: str) -> Database:
         if name not in self.by_name:
             try:
-                connection = self.settings.connection(name)
+                connection = self.settings.phase.connection(name)
             except UnknownConnection as exc:
                 raise SpecError(str(exc)) from None
             database = Database(name, connection, self.settings)

@@ -37,8 +37,8 @@ COMMIT_EVERY = 1.0
 class PhaseWorker:
     def __init__(self, settings: Settings, stop: threading.Event) -> None:
         self.settings, self.stop = settings, stop
-        self.names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
-        self.worker_id = settings.phase_worker_id or f"phase-{uuid.uuid4().hex[:8]}"
+        self.names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
+        self.worker_id = settings.phase.worker_id or f"phase-{uuid.uuid4().hex[:8]}"
         self.databases = Databases(settings)
         self.tracker = OffsetTracker()
         self.producer = clients.aio_producer(settings, client_id=self.worker_id)
@@ -46,15 +46,15 @@ class PhaseWorker:
             settings,
             self.names.phase_worker_group,
             client_id=self.worker_id,
-            session_timeout_ms=settings.session_timeout_ms,
-            heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 5),
+            session_timeout_ms=settings.worker.session_timeout_ms,
+            heartbeat_interval_ms=max(1000, settings.worker.session_timeout_ms // 5),
         )
         self.scheduler = Scheduler(
             self.databases,
-            Limiter(settings.phase_concurrency),
+            Limiter(settings.phase.concurrency),
             self.send,
             self.worker_id,
-            settings.phase_progress_interval_seconds,
+            settings.phase.progress_interval_seconds,
         )
 
     async def run(self) -> None:
@@ -144,7 +144,7 @@ class _Handover(ConsumerRebalanceListener):
 def run_phase_worker(stop: threading.Event) -> None:
     from streams.process import start_process
 
-    settings = start_process("phase_worker_metrics_port")
+    settings = start_process("phase")
     asyncio.run(_serve(settings, stop))
 
 

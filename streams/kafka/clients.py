@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # aiokafka is imported by the asyncio processes only (not the
 
 def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
         "enable.idempotence": True,
         "acks": "all",
         "partitioner": "murmur2_random",
@@ -36,7 +36,7 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
 
 def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str, Any]:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
         "group.id": group_id,
         "isolation.level": "read_committed",
         "enable.auto.commit": False,
@@ -61,7 +61,7 @@ def consumer(settings: Settings, group_id: str, **extra: Any) -> Consumer:
 
 
 def admin(settings: Settings) -> AdminClient:
-    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    return AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
 
 
 def aio_producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
@@ -69,7 +69,7 @@ def aio_producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
     from aiokafka import AIOKafkaProducer
 
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
@@ -82,7 +82,7 @@ def aio_consumer(settings: Settings, group_id: str | None, **extra: Any) -> AIOK
     from aiokafka import AIOKafkaConsumer
 
     return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
         group_id=group_id,
         isolation_level="read_committed",
         enable_auto_commit=False,

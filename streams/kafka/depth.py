@@ -56,7 +56,9 @@ class DlqDepth:
         if not behind:
             return
         consumer = clients.consumer(
-            self.settings, f"{self.settings.app_id}-dlq-depth", **{"enable.partition.eof": True}
+            self.settings,
+            f"{self.settings.kafka.app_id}-dlq-depth",
+            **{"enable.partition.eof": True},
         )
         try:
             consumer.assign(

@@ -32,7 +32,7 @@ def read_committed(
 ) -> Iterator[Consumed]:
     """Every committed record of `topic` (or of its `partitions`) to the end."""
     consumer = clients.consumer(
-        settings, f"{settings.app_id}-reader", **{"enable.partition.eof": True}
+        settings, f"{settings.kafka.app_id}-reader", **{"enable.partition.eof": True}
     )
     try:
         parts = sorted(partitions) if partitions is not None else _partitions(consumer, topic)

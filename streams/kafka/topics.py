@@ -71,7 +71,7 @@ def _new(settings: Settings, spec: TopicSpec) -> NewTopic:
     return NewTopic(
         spec.name,
         num_partitions=spec.partitions,
-        replication_factor=settings.topic_replication_factor,
+        replication_factor=settings.kafka.topic_replication_factor,
         config=dict(spec.config),
     )
 

@@ -46,15 +46,15 @@ def committer_for(
     settings: Settings, names: KafkaNames, worker_id: str, consumer: Consumer, states: StateStore
 ) -> Committer:
     """The committer of the configured guarantee, with its producer."""
-    if settings.processing_guarantee == "exactly_once":
+    if settings.worker.processing_guarantee == "exactly_once":
         producer = clients.transactional_producer(
             settings,
             names.transactional_id(worker_id),
-            **{"transaction.timeout.ms": settings.transaction_timeout_ms},
+            **{"transaction.timeout.ms": settings.worker.transaction_timeout_ms},
         )
-        faults = Faults(settings.fault, settings.fault_batch)
+        faults = Faults(settings.fault.worker, settings.fault.worker_batch)
         return ExactlyOnceCommitter(producer, consumer, states, names.state_changelog, faults)
-    interval = settings.commit_interval_seconds
+    interval = settings.worker.commit_interval_seconds
     return AtLeastOnceCommitter(
         clients.producer(settings), consumer, states, names.state_changelog, interval
     )

@@ -1,8 +1,8 @@
 """Fault injection at the points that matter for exactly-once, for the chaos
 tests (the way Kafka's own system tests bounce clients mid-transaction).
 
-`FAULT=<action>_after_<point>`, e.g. `kill_after_produce`: the worker hits
-itself once, on its FAULT_BATCH-th transaction (default 3). Actions: `kill`
+`FAULT_WORKER=<action>_after_<point>`, e.g. `kill_after_produce`: the worker hits
+itself once, on its FAULT_WORKER_BATCH-th transaction (default 3). Actions: `kill`
 (SIGKILL) and `stop` (SIGSTOP: a stall, a zombie once its partitions move).
 Points: `produce` (outputs written, offsets not sent), `offsets` (offsets
 sent, not committed), `commit` (committed). Unset in production.
@@ -36,5 +36,5 @@ def _parse(spec: str) -> tuple[str | None, str | None]:
         return None, None
     action, _, point = spec.partition("_after_")
     if action not in ACTIONS or point not in POINTS:
-        raise ValueError(f"FAULT must be <{'|'.join(ACTIONS)}>_after_<{'|'.join(POINTS)}>")
+        raise ValueError(f"FAULT_WORKER must be <{'|'.join(ACTIONS)}>_after_<{'|'.join(POINTS)}>")
     return action, point

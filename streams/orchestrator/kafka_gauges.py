@@ -28,7 +28,7 @@ class OpsMetrics(threading.Thread):
         targets: tuple[LagTarget, ...] | None = None,
     ) -> None:
         super().__init__(name="ops-metrics", daemon=True)
-        names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+        names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
         self.settings, self.stop = settings, stop
         self.targets = lag_targets(names) if targets is None else targets
         self.depth = DlqDepth(settings, names.dlq_topics())
@@ -36,7 +36,7 @@ class OpsMetrics(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             self.refresh()
-            self.stop.wait(self.settings.ops_metrics_interval_seconds)
+            self.stop.wait(self.settings.ops.metrics_interval_seconds)
 
     def refresh(self) -> None:
         try:

@@ -44,8 +44,8 @@ def now() -> str:
 class OrchestratorLoop:
     def __init__(self, settings: Settings, stop: threading.Event) -> None:
         self.settings, self.stop = settings, stop
-        self.names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
-        self.worker_id = settings.worker_id or uuid.uuid4().hex[:12]
+        self.names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
+        self.worker_id = settings.worker.id or uuid.uuid4().hex[:12]
         self.states = StateStore()
         self.consumer = clients.consumer(
             settings, self.names.orchestrator_group, **self._consumer_config()
@@ -74,17 +74,21 @@ class OrchestratorLoop:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-        log.info("orchestrator %s started (%s)", self.worker_id, self.settings.processing_guarantee)
+        log.info(
+            "orchestrator %s started (%s)",
+            self.worker_id,
+            self.settings.worker.processing_guarantee,
+        )
 
     def _consumer_config(self) -> dict[str, Any]:
         extra: dict[str, Any] = {
             # range gives every member the same partition numbers of both input
             # topics: co-partitioning, the per-migration lock.
             "partition.assignment.strategy": "range",
-            "session.timeout.ms": self.settings.session_timeout_ms,
-            "heartbeat.interval.ms": max(500, self.settings.session_timeout_ms // 5),
+            "session.timeout.ms": self.settings.worker.session_timeout_ms,
+            "heartbeat.interval.ms": max(500, self.settings.worker.session_timeout_ms // 5),
         }
-        if self.settings.worker_id:
+        if self.settings.worker.id:
             # Static membership (KIP-345): a restarted instance takes its
             # partitions back at once, without waiting for a rebalance.
             extra["group.instance.id"] = self.names.transactional_id(self.worker_id)

@@ -15,7 +15,7 @@ from streams.process import start_process
 
 
 def run_worker(stop: threading.Event) -> None:
-    settings = start_process("worker_metrics_port")
-    if settings.worker_metrics_port:
+    settings = start_process("worker")
+    if settings.worker.metrics_port:
         OpsMetrics(settings, stop).start()  # DLQ depth and consumer lag, from Kafka
     OrchestratorLoop(settings, stop).run()

@@ -62,8 +62,8 @@ def databases(stack: Stack, unique: str) -> Iterator[tuple[str, str]]:
 
 @pytest.fixture
 def plane(settings: Settings, tmp_path: Path, databases: tuple[str, str]) -> Iterator[DataPlane]:
-    chosen = settings.model_copy(update={"topic_partitions": 6})
-    names = KafkaNames(app_id=chosen.app_id, prefix=chosen.topic_prefix)
+    chosen = settings.replace(kafka={"topic_partitions": 6})
+    names = KafkaNames(app_id=chosen.kafka.app_id, prefix=chosen.kafka.topic_prefix)
     create_topics(chosen)
     source, target = databases
     env = connections_env({"legacy": connection_for(source), "warehouse": connection_for(target)})
@@ -72,8 +72,8 @@ def plane(settings: Settings, tmp_path: Path, databases: tuple[str, str]) -> Ite
         procs.start(name, "worker", {"WORKER_ID": name})
     for name in PHASE_WORKERS:
         procs.start(name, "phase-worker", {**env, **SLOW, "PHASE_WORKER_ID": name})
-    bootstrap = chosen.kafka_bootstrap_servers
-    eventually(lambda: group_is_stable(bootstrap, chosen.app_id, len(WORKERS)), 120)
+    bootstrap = chosen.kafka.bootstrap_servers
+    eventually(lambda: group_is_stable(bootstrap, chosen.kafka.app_id, len(WORKERS)), 120)
     eventually(lambda: group_is_stable(bootstrap, names.phase_worker_group, 2), 120)
     yield DataPlane(chosen, names, procs)
     procs.stop_all()

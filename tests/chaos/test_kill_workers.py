@@ -33,7 +33,9 @@ QUIET_SECONDS = 30.0
 
 
 def chaos_settings(settings: Settings, guarantee: str) -> Settings:
-    return settings.model_copy(update={"topic_partitions": 6, "processing_guarantee": guarantee})
+    return settings.replace(
+        kafka={"topic_partitions": 6}, worker={"processing_guarantee": guarantee}
+    )
 
 
 @pytest.fixture
@@ -48,7 +50,9 @@ def cluster(
     procs.start("simulator", extra_env={"SIMULATED_PHASE_SECONDS": "0.3"})
     try:
         eventually(
-            lambda: group_is_stable(chosen.kafka_bootstrap_servers, chosen.app_id, len(WORKERS)),
+            lambda: group_is_stable(
+                chosen.kafka.bootstrap_servers, chosen.kafka.app_id, len(WORKERS)
+            ),
             120,
         )
     except AssertionError:
@@ -60,7 +64,7 @@ def cluster(
 
 
 def run_chaos(settings: Settings, procs: Processes) -> tuple[Driver, int]:
-    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
     producer = Producer(producer_config(settings))
     driver = Driver(names, producer, [Plan.for_index(i) for i in range(MIGRATIONS)])
     rng = random.Random(7)
@@ -84,7 +88,7 @@ def run_chaos(settings: Settings, procs: Processes) -> tuple[Driver, int]:
 
 
 def violations(settings: Settings, driver: Driver) -> list[str]:
-    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
     report = check_events(read_committed(settings, names.events))
     found = list(report.violations)
     for command_id in driver.sent_command_ids():
@@ -154,12 +158,18 @@ def drive_until_settled(
 def faulty_worker(settings: Settings, procs: Processes, fault: str) -> Driver:
     """Replace w0 by one that hits itself with `fault` mid-stream; start work."""
     assert procs.stop("w0") == 0
-    procs.start("w0", "worker", extra_env={"WORKER_ID": "w0", "FAULT": fault, "FAULT_BATCH": "5"})
+    procs.start(
+        "w0",
+        "worker",
+        extra_env={"WORKER_ID": "w0", "FAULT_WORKER": fault, "FAULT_WORKER_BATCH": "5"},
+    )
     eventually(
-        lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id, len(WORKERS)),
+        lambda: group_is_stable(
+            settings.kafka.bootstrap_servers, settings.kafka.app_id, len(WORKERS)
+        ),
         120,
     )
-    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+    names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
     driver = Driver(
         names, Producer(producer_config(settings)), [Plan.for_index(i) for i in range(100)]
     )
@@ -193,7 +203,9 @@ def test_a_worker_stalled_mid_transaction_past_its_timeouts_is_fenced(
     driver = faulty_worker(settings, procs, "stop_after_produce")
     eventually(lambda: procs.status("w0") == "T", 60)  # it stopped itself mid-transaction
 
-    stalled = (max(settings.session_timeout_ms, settings.transaction_timeout_ms) + 5000) / 1000
+    stalled = (
+        max(settings.worker.session_timeout_ms, settings.worker.transaction_timeout_ms) + 5000
+    ) / 1000
     react_for(driver, settings, stalled)
     procs.thaw("w0")
     drive_until_settled(driver, settings, procs, restart="w0")

@@ -73,7 +73,7 @@ def open_dashboard(browser: object, settings: Settings, token: str, block_socket
     page = browser.new_page()  # type: ignore[attr-defined]
     if block_sockets:
         page.route_web_socket(re.compile(r".*/api/v1/live.*"), lambda ws: ws.close())
-    page.goto(f"http://127.0.0.1:{settings.api_port}/dashboard#token={token}")
+    page.goto(f"http://127.0.0.1:{settings.api.port}/dashboard#token={token}")
     return page
 
 

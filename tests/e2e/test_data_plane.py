@@ -272,10 +272,10 @@ def test_a_target_outage_fails_the_phase_and_retry_resumes_it(
         "PHASE_CONCURRENCY": "1",
         "PHASE_RETRY_ATTEMPTS": "4",
         "PHASE_RETRY_MAX_SECONDS": "0.5",
-        "BREAKER_FAILURE_THRESHOLD": "3",
-        "BREAKER_RESET_SECONDS": "3",
+        "PHASE_BREAKER_FAILURE_THRESHOLD": "3",
+        "PHASE_BREAKER_RESET_SECONDS": "3",
         "PHASE_POOL_TIMEOUT_SECONDS": "2",
-        "PHASE_WORKER_METRICS_PORT": str(port),
+        "PHASE_METRICS_PORT": str(port),
     }
     target_db = str(conninfo_to_dict(target_url)["dbname"])
     with data_plane(settings, topics, tmp_path, connections, phase_env=env) as plane:

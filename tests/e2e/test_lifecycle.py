@@ -69,7 +69,7 @@ def test_a_migration_runs_every_phase_pauses_resumes_and_completes(
     )
     assert (done["phase"], done["rows_done"]) == ("reconcile", 100)
     _, history = api_http(
-        "GET", f"http://127.0.0.1:{settings.api_port}/api/v1/migrations/{mid}/events"
+        "GET", f"http://127.0.0.1:{settings.api.port}/api/v1/migrations/{mid}/events"
     )
     types = [e["type"] for e in history["events"]]
     pause_to_resume = ["MigrationPausing", "MigrationPaused", "MigrationResumed"]
@@ -178,4 +178,4 @@ def test_watch_says_what_is_wrong_for_an_unknown_migration(
 
 
 def base_url(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.api_port}"
+    return f"http://127.0.0.1:{settings.api.port}"

@@ -164,7 +164,7 @@ def test_a_restarted_worker_recovers_the_state_from_its_changelog(
     eventually(lambda: migration(settings, "m-rec"))
 
     system.restart("worker")
-    eventually(lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id))
+    eventually(lambda: group_is_stable(settings.kafka.bootstrap_servers, settings.kafka.app_id))
     second = {**first, "command_id": "c-2"}
     send_commands(stack, topics, second)
 

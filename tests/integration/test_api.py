@@ -85,7 +85,8 @@ async def system(
     projecting = asyncio.create_task(projector.run())
     try:
         await asyncio.to_thread(
-            eventually, lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id)
+            eventually,
+            lambda: group_is_stable(settings.kafka.bootstrap_servers, settings.kafka.app_id),
         )
         async with serving(settings) as url, aiohttp.ClientSession() as session:
             yield System(settings, url, session)
@@ -400,13 +401,9 @@ async def test_ready_checks_kafka_and_the_database(system: System) -> None:
     status, body = await system.call("GET", "/ready", None)
     assert (status, body["checks"]) == (200, {"database": "ok", "kafka": "ok"})
 
-    broken = system.settings.model_copy(
-        update={
-            "kafka_bootstrap_servers": f"127.0.0.1:{free_port()}",
-            "api_port": free_port(),
-            "api_database_url": None,
-            "api_database_user": "no_such_role",
-        }
+    broken = system.settings.replace(
+        kafka={"bootstrap_servers": f"127.0.0.1:{free_port()}"},
+        api={"port": free_port(), "database_url": None, "database_user": "no_such_role"},
     )
     async with serving(broken) as url:
         status, body = await call(system.session, "GET", f"{url}/ready", None)
@@ -429,8 +426,8 @@ async def test_metrics_count_requests_by_route_and_status(system: System) -> Non
 
 
 async def test_a_client_over_its_rate_gets_429_with_retry_after(system: System) -> None:
-    limited = system.settings.model_copy(
-        update={"api_rate_per_second": 0.01, "api_rate_burst": 2, "api_port": free_port()}
+    limited = system.settings.replace(
+        api={"rate_per_second": 0.01, "rate_burst": 2, "port": free_port()}
     )
     async with serving(limited) as url:
         answers = [await call(system.session, "GET", f"{url}/api/v1/whoami") for _ in range(3)]

@@ -52,9 +52,9 @@ def running(settings_of_run: Settings, tmp_path_factory: pytest.TempPathFactory)
         procs.start("worker")
         procs.start("projector")
         procs.start("api", extra_env=env)
-        url = f"http://127.0.0.1:{settings.api_port}"
+        url = f"http://127.0.0.1:{settings.api.port}"
         eventually(lambda: http("GET", f"{url}/ready")[0] == 200)
-        eventually(lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id))
+        eventually(lambda: group_is_stable(settings.kafka.bootstrap_servers, settings.kafka.app_id))
         yield url
     finally:
         codes = procs.stop_all()

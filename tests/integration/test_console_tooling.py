@@ -37,9 +37,9 @@ def as_for_test(block: str, names: KafkaNames) -> str:
 def run(block: str, settings: Settings) -> str:
     env = {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "TOPIC_PREFIX": settings.topic_prefix,
-        "APP_ID": settings.app_id,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "KAFKA_APP_ID": settings.kafka.app_id,
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     }
     done = subprocess.run(
@@ -53,7 +53,7 @@ def run(block: str, settings: Settings) -> str:
 def committed(settings: Settings, group: str, topic: str) -> dict[int, int]:
     consumer = Consumer(consumer_config(settings, group))
     try:
-        parts = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+        parts = [TopicPartition(topic, p) for p in range(settings.kafka.topic_partitions)]
         return {tp.partition: tp.offset for tp in consumer.committed(parts, 30)}
     finally:
         consumer.close()

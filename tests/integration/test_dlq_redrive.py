@@ -49,7 +49,7 @@ def test_a_record_failing_again_returns_with_one_more_attempt_until_refused(
     procs = Processes(settings, tmp_path)
     procs.start("worker")
     try:
-        eventually(lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id))
+        eventually(lambda: group_is_stable(settings.kafka.bootstrap_servers, settings.kafka.app_id))
         console_produce(stack, topics.commands, ["m-bad|not json"], keyed=True)
         for attempts in (1, 2):
             eventually(lambda n=attempts: len(_letters(settings, topics)) == n)

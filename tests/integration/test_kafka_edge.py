@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def topic(settings: Settings) -> str:
-    name = f"{settings.topic_prefix}edge"
+    name = f"{settings.kafka.topic_prefix}edge"
     ensure_topic(settings, TopicSpec(name, 1))
     return name
 

@@ -58,7 +58,7 @@ def test_lag_is_the_distance_from_committed_offsets_to_the_end(
     for i in range(10):
         producer.produce(topics.commands, b"x", b"k", partition=i % 2)
     producer.flush(30)
-    group = f"{settings.app_id}-lag-test"
+    group = f"{settings.kafka.app_id}-lag-test"
     consumer = Consumer(consumer_config(settings, group))
     consumer.commit(offsets=[TopicPartition(topics.commands, 0, 3)], asynchronous=False)
     consumer.close()
@@ -80,7 +80,7 @@ def test_the_worker_serves_dlq_depth_and_consumer_lag(
     try:
         write_dead_letters(settings, topics.dlq(topics.commands), topics.commands, [b"a", b"b"])
         depth = f'migrator_dlq_depth{{topic="{topics.dlq(topics.commands)}"}} 2.0'
-        lag = f'migrator_consumer_lag{{group="{settings.app_id}",topic="{topics.commands}"}}'
+        lag = f'migrator_consumer_lag{{group="{settings.kafka.app_id}",topic="{topics.commands}"}}'
         eventually(lambda: depth in _scrape(port) and lag in _scrape(port))
     finally:
         assert procs.stop_all() == {"worker": 0}, procs.log("worker")[-3000:]

@@ -16,7 +16,7 @@ async def test_the_api_publisher_partitions_like_aiokafka(
     settings: Settings, topics: KafkaNames
 ) -> None:
     publisher = Publisher(settings)
-    partitions = list(range(settings.topic_partitions))
+    partitions = list(range(settings.kafka.topic_partitions))
     try:
         for i in range(40):
             key = f"m-{i}".encode()

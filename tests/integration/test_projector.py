@@ -82,7 +82,7 @@ async def project_until(settings: Settings, done: str, expected: int) -> None:
 
 
 async def scalar(settings: Settings, sql: str) -> object:
-    dsn = settings.database_url.get_secret_value()
+    dsn = settings.database.url.get_secret_value()
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
         try:
             row = await (await conn.execute(sql.encode())).fetchone()
@@ -130,7 +130,7 @@ async def test_a_gap_in_a_sequence_is_refused(
 
 
 async def test_an_offset_moved_by_another_projector_is_refused(settings: Settings) -> None:
-    dsn = settings.database_url.get_secret_value()
+    dsn = settings.database.url.get_secret_value()
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await apply_schema(conn)
         await advance_offset(conn, PROJECTION, "events", 0, None, 10)
@@ -141,7 +141,7 @@ async def test_an_offset_moved_by_another_projector_is_refused(settings: Setting
 
 
 async def test_schema_migrations_apply_once(settings: Settings) -> None:
-    dsn = settings.database_url.get_secret_value()
+    dsn = settings.database.url.get_secret_value()
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         assert await apply_schema(conn) == [1, 2, 3]
         assert await apply_schema(conn) == []

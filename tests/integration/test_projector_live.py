@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 
 
 async def scalar(settings: Settings, sql: str, *args: object) -> Any:
-    dsn = settings.database_url.get_secret_value()
+    dsn = settings.database.url.get_secret_value()
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
         try:
             row = await (await conn.execute(sql.encode(), args)).fetchone()
@@ -42,7 +42,7 @@ async def scalar(settings: Settings, sql: str, *args: object) -> Any:
 
 
 async def rows(settings: Settings, sql: str) -> list[dict[str, Any]]:
-    dsn = settings.database_url.get_secret_value()
+    dsn = settings.database.url.get_secret_value()
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
         cur = psycopg.AsyncClientCursor(conn, row_factory=psycopg.rows.dict_row)
         await cur.execute(sql.encode())
@@ -122,8 +122,8 @@ async def test_a_projector_killed_mid_batch_resumes_without_loss_or_duplicate(
     env = {
         **process_env(settings),
         "PROJECTOR_BATCH_MAX": "100",
-        "PROJECTOR_FAULT": "kill_before_commit",
-        "PROJECTOR_FAULT_BATCH": "4",
+        "FAULT_PROJECTOR": "kill_before_commit",
+        "FAULT_PROJECTOR_BATCH": "4",
     }
     with (tmp_path / "projector.log").open("wb") as log:
         killed = subprocess.run(  # noqa: ASYNC221 (the test waits for the process, nothing else)
@@ -183,7 +183,7 @@ async def test_each_commit_is_signalled_with_the_migrations_and_their_versions(
 ) -> None:
     await prepare_schema(settings)
     history = lifecycle("m-note")
-    dsn = settings.database_url.get_secret_value()
+    dsn = settings.database.url.get_secret_value()
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as listener:
         await listener.execute(f"LISTEN {CHANNEL}")
         await publish(settings, topics, history)

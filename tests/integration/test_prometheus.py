@@ -52,18 +52,23 @@ def scraped(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     ):
         create_customers(source, 500)  # the migration's table: the data plane's metrics show
         settings = Settings(
-            kafka_bootstrap_servers=stack.kafka_bootstrap, topic_prefix=f"t{unique}.",
-            app_id=f"app-{unique}", topic_partitions=3, database_url=url,  # type: ignore[arg-type]
-            api_port=free_port(),
+            kafka={
+                "bootstrap_servers": stack.kafka_bootstrap,
+                "topic_prefix": f"t{unique}.",
+                "app_id": f"app-{unique}",
+                "topic_partitions": 3,
+            },
+            database={"url": url},
+            api={"port": free_port()},
         )  # fmt: skip
-        names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
+        names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
         create_topics(settings)
         ports = {"worker": free_port(), "projector": free_port(), "phase": free_port()}
         connections = {"legacy": connection_for(source), "warehouse": connection_for(target)}
         procs = _system(settings, logs, ports, connections_env(connections))
         try:
             _traffic(settings, names, stack)
-            yield _scrape_with_prometheus(logs, [*ports.values(), settings.api_port])
+            yield _scrape_with_prometheus(logs, [*ports.values(), settings.api.port])
         finally:
             procs.stop_all()
 
@@ -93,9 +98,9 @@ def _system(
     procs.start("api", extra_env=fast)
     procs.start(
         "phase-worker",
-        extra_env={**fast, **connections, "PHASE_WORKER_METRICS_PORT": str(ports["phase"])},
+        extra_env={**fast, **connections, "PHASE_METRICS_PORT": str(ports["phase"])},
     )
-    eventually(lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id))
+    eventually(lambda: group_is_stable(settings.kafka.bootstrap_servers, settings.kafka.app_id))
     return procs
 
 

@@ -73,13 +73,13 @@ async def snapshot(conn: psycopg.AsyncConnection[Any], schema: str) -> Snapshot:
 
 
 async def snapshot_of(settings: Settings, schema: str = "public") -> Snapshot:
-    dsn = settings.database_url.get_secret_value()
+    dsn = settings.database.url.get_secret_value()
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         return await snapshot(conn, schema)
 
 
 async def scalar(settings: Settings, query: str) -> Any:
-    dsn = settings.database_url.get_secret_value()
+    dsn = settings.database.url.get_secret_value()
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         try:
             row = await (await conn.execute(query.encode())).fetchone()
@@ -157,11 +157,9 @@ async def reference(stack: Stack, settings: Settings, events: int) -> AsyncItera
     name = f"t_ref_{uuid.uuid4().hex[:10]}"
     async with await psycopg.AsyncConnection.connect(stack.database_url, autocommit=True) as c:
         await c.execute(f'CREATE DATABASE "{name}"'.encode())
-    ref = settings.model_copy(
-        update={
-            "database_url": SecretStr(make_conninfo(stack.database_url, dbname=name)),
-            "app_id": settings.app_id + "-ref",
-        }
+    ref = settings.replace(
+        database={"url": SecretStr(make_conninfo(stack.database_url, dbname=name))},
+        kafka={"app_id": settings.kafka.app_id + "-ref"},
     )
     try:
         async with projecting(ref) as task:
@@ -179,7 +177,7 @@ async def test_a_rebuild_while_the_projector_runs_and_events_flow_equals_the_liv
     await asyncio.to_thread(produce, settings, topics, before)
     stop = threading.Event()
     later = histories(40, 400)
-    dsn = settings.database_url.get_secret_value()
+    dsn = settings.database.url.get_secret_value()
     seen: dict[str, Any] = {}
 
     async def compare_under_lock(
@@ -246,7 +244,7 @@ async def test_a_projector_batch_blocked_by_the_swap_goes_on_in_the_new_tables(
     # given: a live projector, up to date
     before, more = histories(0, 20), histories(20, 10)
     await publish(settings, topics, before)
-    dsn = settings.database_url.get_secret_value()
+    dsn = settings.database.url.get_secret_value()
 
     async def block_a_batch(conn: psycopg.AsyncConnection[Any], live: str, shadow: str) -> None:
         """Holding the live tables' locks: new events come, and the projector's
@@ -309,7 +307,7 @@ async def test_a_lost_database_is_rebuilt_by_the_command_and_the_projector_goes_
     await asyncio.to_thread(produce, settings, topics, first)
     async with projecting(settings) as projector:
         await until(settings, EVENTS, len(first), projector)
-    name = str(conninfo_to_dict(settings.database_url.get_secret_value())["dbname"])
+    name = str(conninfo_to_dict(settings.database.url.get_secret_value())["dbname"])
     await asyncio.to_thread(drop_database, stack.database_url, name)  # the database is lost
     async with await psycopg.AsyncConnection.connect(stack.database_url, autocommit=True) as c:
         await c.execute(f'CREATE DATABASE "{name}"'.encode())
@@ -337,7 +335,7 @@ async def test_a_lost_database_is_rebuilt_by_the_command_and_the_projector_goes_
 async def test_bad_input_is_named_and_exits_non_zero(
     settings: Settings, topics: KafkaNames
 ) -> None:
-    no_topic = await asyncio.to_thread(rebuild_cli, settings, TOPIC_PREFIX="nowhere.")
+    no_topic = await asyncio.to_thread(rebuild_cli, settings, KAFKA_TOPIC_PREFIX="nowhere.")
     no_db = await asyncio.to_thread(
         rebuild_cli, settings, DATABASE_URL="postgresql://migrator@127.0.0.1:1/migrations"
     )

@@ -63,8 +63,13 @@ def target_url(stack: Stack, unique: str) -> Iterator[str]:
 @pytest.fixture
 async def databases(source_url: str, target_url: str) -> AsyncIterator[Databases]:
     settings = Settings(
-        connections={"legacy": connection_for(source_url), "warehouse": connection_for(target_url)},
-        phase_retry_attempts=2,
+        phase={
+            "connections": {
+                "legacy": connection_for(source_url),
+                "warehouse": connection_for(target_url),
+            },
+            "retry_attempts": 2,
+        }
     )
     found = Databases(settings)
     yield found

@@ -21,16 +21,18 @@ def test_every_topic_is_created_co_partitioned_and_idempotently(
     expected = {*co_partitioned, names.redrive_ledger}
     assert first == dict.fromkeys(expected, "created")
     assert second == dict.fromkeys(expected, "exists")
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
     metadata = admin.list_topics(timeout=10).topics
-    assert {len(metadata[t].partitions) for t in co_partitioned} == {settings.topic_partitions}
+    assert {len(metadata[t].partitions) for t in co_partitioned} == {
+        settings.kafka.topic_partitions
+    }
     assert len(metadata[names.redrive_ledger].partitions) == 1
 
 
 def test_events_are_kept_forever_and_the_state_changelog_is_compacted(
     settings: Settings, topics: KafkaNames
 ) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
     resources = [
         ConfigResource(ConfigResource.Type.TOPIC, topics.events),
         ConfigResource(ConfigResource.Type.TOPIC, topics.state_changelog),

@@ -86,7 +86,7 @@ def connections_env(connections: dict[str, Connection]) -> dict[str, str]:
         }
         for name, c in connections.items()
     }
-    return {"CONNECTIONS": json.dumps(plain, default=str)}
+    return {"PHASE_CONNECTIONS": json.dumps(plain, default=str)}
 
 
 @contextmanager
@@ -106,9 +106,9 @@ def data_plane(
         procs.start("worker")
         for i in range(phase_workers):
             procs.start(f"phase-{i}", "phase-worker", {**env, "PHASE_WORKER_ID": f"phase-{i}"})
-        eventually(lambda: group_is_stable(settings.kafka_bootstrap_servers, settings.app_id))
+        eventually(lambda: group_is_stable(settings.kafka.bootstrap_servers, settings.kafka.app_id))
         eventually(
-            lambda: group_is_stable(settings.kafka_bootstrap_servers, names.phase_worker_group)
+            lambda: group_is_stable(settings.kafka.bootstrap_servers, names.phase_worker_group)
         )
         yield DataPlane(settings, names, procs)
     except BaseException:

@@ -72,8 +72,8 @@ def answer(task: PhaseTask) -> list[PhaseResult]:
 
 def run(settings: Settings, stop: threading.Event, delay: float = 0.0) -> None:
     """Answer tasks `delay` seconds after they arrive (without blocking others)."""
-    names = KafkaNames(app_id=settings.app_id, prefix=settings.topic_prefix)
-    consumer = Consumer(consumer_config(settings, f"{settings.app_id}-phase-simulator"))
+    names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
+    consumer = Consumer(consumer_config(settings, f"{settings.kafka.app_id}-phase-simulator"))
     producer = Producer(producer_config(settings))
     consumer.subscribe([names.phase_tasks])
     due: list[tuple[float, int, Consumed]] = []

@@ -28,13 +28,13 @@ COMMANDS = {
 def process_env(settings: Settings) -> dict[str, str]:
     return {
         **os.environ,
-        "PROCESSING_GUARANTEE": settings.processing_guarantee,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "DATABASE_URL": settings.database_url.get_secret_value(),
-        "TOPIC_PREFIX": settings.topic_prefix,
-        "TOPIC_PARTITIONS": str(settings.topic_partitions),
-        "APP_ID": settings.app_id,
-        "API_PORT": str(settings.api_port),
+        "WORKER_PROCESSING_GUARANTEE": settings.worker.processing_guarantee,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "DATABASE_URL": settings.database.url.get_secret_value(),
+        "KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "KAFKA_TOPIC_PARTITIONS": str(settings.kafka.topic_partitions),
+        "KAFKA_APP_ID": settings.kafka.app_id,
+        "API_PORT": str(settings.api.port),
         "PYTHONUNBUFFERED": "1",
     }
 

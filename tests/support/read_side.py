@@ -52,7 +52,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def with_tokens(settings: Settings, **extra: Any) -> Settings:
-    return settings.model_copy(update={"api_tokens": SecretStr(json.dumps(TOKENS)), **extra})
+    return settings.replace(api={"tokens": SecretStr(json.dumps(TOKENS))}, **extra)
 
 
 @contextmanager
@@ -65,12 +65,14 @@ def fresh_settings(stack: Stack) -> Iterator[Settings]:
         conn.execute(f'CREATE DATABASE "{name}"'.encode())
     settings = with_tokens(
         Settings(
-            kafka_bootstrap_servers=stack.kafka_bootstrap,
-            topic_prefix=f"t{unique}.",
-            app_id=f"app-{unique}",
-            topic_partitions=3,
-            database_url=make_conninfo(stack.database_url, dbname=name),  # type: ignore[arg-type]
-            api_port=free_port(),
+            kafka={
+                "bootstrap_servers": stack.kafka_bootstrap,
+                "topic_prefix": f"t{unique}.",
+                "app_id": f"app-{unique}",
+                "topic_partitions": 3,
+            },
+            database={"url": make_conninfo(stack.database_url, dbname=name)},
+            api={"port": free_port()},
         )
     )
     create_topics(settings)
@@ -109,20 +111,20 @@ async def publish(settings: Settings, names: KafkaNames, events: Sequence[Event]
 
 async def prepare_schema(settings: Settings) -> None:
     """The read model's schema and roles, applied as the owner (as the projector does)."""
-    dsn = settings.database_url.get_secret_value()
+    dsn = settings.database.url.get_secret_value()
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await apply_schema(conn)
 
 
 @asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[str]:
-    """The API app on 127.0.0.1:<settings.api_port>; yields its base URL."""
+    """The API app on 127.0.0.1:<settings.api.port>; yields its base URL."""
     runner = web.AppRunner(create_app(settings))
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", settings.api_port)
+    site = web.TCPSite(runner, "127.0.0.1", settings.api.port)
     await site.start()
     try:
-        yield f"http://127.0.0.1:{settings.api_port}"
+        yield f"http://127.0.0.1:{settings.api.port}"
     finally:
         await runner.cleanup()
 

@@ -46,9 +46,9 @@ def running_system(
         procs.start("api", extra_env=API_ENV)
         if simulator:
             procs.start("simulator", extra_env={"SIMULATED_PHASE_SECONDS": str(phase_seconds)})
-        eventually(lambda: http("GET", f"http://127.0.0.1:{settings.api_port}/ready")[0] == 200)
-        for group in (settings.app_id, names.projector_group):
-            eventually(lambda g=group: group_is_stable(settings.kafka_bootstrap_servers, g), 180)
+        eventually(lambda: http("GET", f"http://127.0.0.1:{settings.api.port}/ready")[0] == 200)
+        for group in (settings.kafka.app_id, names.projector_group):
+            eventually(lambda g=group: group_is_stable(settings.kafka.bootstrap_servers, g), 180)
         yield procs
     except BaseException:
         procs.stop_all()
@@ -58,7 +58,7 @@ def running_system(
 
 
 def api_url(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.api_port}/api/v1"
+    return f"http://127.0.0.1:{settings.api.port}/api/v1"
 
 
 def api_http(

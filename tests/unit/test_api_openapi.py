@@ -12,7 +12,7 @@ from config import Settings
 
 
 def served_routes() -> set[tuple[str, str]]:
-    settings = Settings(api_tokens=SecretStr(json.dumps({"x" * 16: "viewer"})))
+    settings = Settings(api={"tokens": SecretStr(json.dumps({"x" * 16: "viewer"}))})
     app = create_app(settings)
     return {
         (route.method.lower(), route.resource.canonical)

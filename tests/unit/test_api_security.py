@@ -22,7 +22,7 @@ def settings(**fields: object) -> Settings:
 
 def test_tokens_map_to_their_roles_and_unknown_ones_to_none() -> None:
     tokens = load_tokens(
-        settings(api_tokens=SecretStr(json.dumps({OPERATOR: "operator", VIEWER: "viewer"})))
+        settings(api={"tokens": SecretStr(json.dumps({OPERATOR: "operator", VIEWER: "viewer"}))})
     )
 
     assert tokens.role_of(OPERATOR) is Role.OPERATOR
@@ -35,14 +35,14 @@ def test_tokens_can_come_from_a_file(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
     path.write_text(json.dumps({VIEWER: "viewer"}))
 
-    assert load_tokens(settings(api_tokens_file=path)).role_of(VIEWER) is Role.VIEWER
+    assert load_tokens(settings(api={"tokens_file": path})).role_of(VIEWER) is Role.VIEWER
 
 
 def test_without_tokens_the_api_refuses_to_start_unless_told_it_is_open() -> None:
     with pytest.raises(AuthConfigError, match="no API tokens configured"):
         create_app(settings())
 
-    assert load_tokens(settings(api_auth="none")).required is False
+    assert load_tokens(settings(api={"auth": "none"})).required is False
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_without_tokens_the_api_refuses_to_start_unless_told_it_is_open() -> Non
 )
 def test_bad_token_configuration_says_what_is_wrong(raw: str, message: str) -> None:
     with pytest.raises(AuthConfigError, match=message):
-        load_tokens(settings(api_tokens=SecretStr(raw)))
+        load_tokens(settings(api={"tokens": SecretStr(raw)}))
 
 
 def test_a_bucket_allows_its_burst_then_its_rate() -> None:
@@ -72,8 +72,8 @@ def test_a_bucket_allows_its_burst_then_its_rate() -> None:
 
 
 def test_the_api_logs_in_as_its_own_role_without_the_owners_password() -> None:
-    derived = api_database_url(settings(database_url="postgresql://owner:secret@db:5432/rm"))
-    given = api_database_url(settings(api_database_url="postgresql://reader:pw@replica/rm"))
+    derived = api_database_url(settings(database={"url": "postgresql://owner:secret@db:5432/rm"}))
+    given = api_database_url(settings(api={"database_url": "postgresql://reader:pw@replica/rm"}))
 
     assert "user=migrator_api" in derived and "secret" not in derived
     assert "dbname=rm" in derived and "host=db" in derived

@@ -48,7 +48,7 @@ def test_every_command_of_ours_is_a_cli_subcommand() -> None:
 
 
 def test_every_setting_passed_to_our_processes_is_a_settings_field() -> None:
-    fields = {name.upper() for name in Settings.model_fields}
+    fields = set(Settings.environment_names())
 
     for name in OURS:
         assert set(services()[name]["environment"]) <= fields, name
@@ -73,7 +73,7 @@ def test_prometheus_scrapes_each_process_where_it_serves_metrics() -> None:
 
     assert targets == {
         f"worker:{env['worker']['WORKER_METRICS_PORT']}",
-        f"phase-worker:{env['phase-worker']['PHASE_WORKER_METRICS_PORT']}",
+        f"phase-worker:{env['phase-worker']['PHASE_METRICS_PORT']}",
         f"projector:{env['projector']['PROJECTOR_METRICS_PORT']}",
         "api:8088",
     }
