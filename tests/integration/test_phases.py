@@ -10,16 +10,15 @@ from typing import Any
 import psycopg
 import pytest
 
-from config import Settings
-from domain import CancelPhase, MigrationSpec, RunPhase
-from domain.spec import parse_spec_parts
+from domain import CancelPhase, MigrationSpec
 from domain.state import PHASES
 from streams.dataplane import runner
-from streams.dataplane.context import Finished, Limiter, Outcome, PhaseContext
+from streams.dataplane.context import Finished
 from streams.dataplane.database import Databases
 from streams.dataplane.errors import SpecError, ValidationFailed
+from tests.support.phases import legacy_and_warehouse, run_phase
 from tests.support.stack import Stack
-from tests.support.tables import connection_for, fresh_database
+from tests.support.tables import fresh_database
 
 pytestmark = pytest.mark.integration
 
@@ -73,18 +72,8 @@ def target_url(stack: Stack, unique: str) -> Iterator[str]:
 
 @pytest.fixture
 async def databases(source_url: str, target_url: str) -> AsyncIterator[Databases]:
-    settings = Settings(
-        phase={
-            "connections": {
-                "legacy": connection_for(source_url),
-                "warehouse": connection_for(target_url),
-            },
-            "retry_attempts": 2,
-        }
-    )
-    found = Databases(settings)
-    yield found
-    await found.close()
+    async with legacy_and_warehouse(source_url, target_url) as found:
+        yield found
 
 
 def people(**fields: Any) -> MigrationSpec:
@@ -100,23 +89,6 @@ def people(**fields: Any) -> MigrationSpec:
         "parallelism": 2,
     }
     return MigrationSpec(**{**base, **fields})
-
-
-async def run_phase(dbs: Databases, spec: MigrationSpec, phase: str, run: int = 1) -> Outcome:
-    mapping, rules = parse_spec_parts(spec.mapping, spec.rules)
-    ctx = PhaseContext(
-        RunPhase(
-            task_id=f"task-{phase}-{run}", migration_id="m-1", phase=phase, run=run, spec=spec
-        ),
-        await dbs.get(spec.source_connection),
-        await dbs.get(spec.target_connection),
-        mapping,
-        rules,
-        Limiter(4),
-        "test-worker",
-        report=lambda _: None,
-    )
-    return await runner.run(ctx)
 
 
 def fetch(url: str, query: str) -> list[tuple[Any, ...]]:

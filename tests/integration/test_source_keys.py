@@ -10,16 +10,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from config import Settings
-from domain import MigrationSpec, RunPhase
-from domain.spec import parse_spec_parts
+from domain import MigrationSpec
 from domain.state import PHASES
-from streams.dataplane import runner
-from streams.dataplane.context import Limiter, Outcome, PhaseContext
 from streams.dataplane.database import Databases
 from streams.dataplane.errors import SpecError
+from tests.support.phases import legacy_and_warehouse, run_phase
 from tests.support.stack import Stack
-from tests.support.tables import connection_for, fresh_database
+from tests.support.tables import fresh_database
 
 pytestmark = pytest.mark.integration
 
@@ -62,18 +59,8 @@ def target_url(stack: Stack, unique: str) -> Iterator[str]:
 
 @pytest.fixture
 async def databases(source_url: str, target_url: str) -> AsyncIterator[Databases]:
-    settings = Settings(
-        phase={
-            "connections": {
-                "legacy": connection_for(source_url),
-                "warehouse": connection_for(target_url),
-            },
-            "retry_attempts": 2,
-        }
-    )
-    found = Databases(settings)
-    yield found
-    await found.close()
+    async with legacy_and_warehouse(source_url, target_url) as found:
+        yield found
 
 
 def spec_for(table: str, **fields: Any) -> MigrationSpec:
@@ -89,28 +76,6 @@ def spec_for(table: str, **fields: Any) -> MigrationSpec:
     return MigrationSpec(**{**base, **fields})
 
 
-async def run_phase(dbs: Databases, spec: MigrationSpec, phase: str, migration: str) -> Outcome:
-    mapping, rules = parse_spec_parts(spec.mapping, spec.rules)
-    task = RunPhase(
-        task_id=f"task-{migration}-{phase}",
-        migration_id=migration,
-        phase=phase,
-        run=1,
-        spec=spec,
-    )
-    ctx = PhaseContext(
-        task,
-        await dbs.get(spec.source_connection),
-        await dbs.get(spec.target_connection),
-        mapping,
-        rules,
-        Limiter(4),
-        "test-worker",
-        report=lambda _: None,
-    )
-    return await runner.run(ctx)
-
-
 def rows(url: str, table: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         return conn.execute(f"SELECT k::text, v FROM {table} ORDER BY k").fetchall()
@@ -123,7 +88,7 @@ async def test_an_orderable_key_of_any_type_migrates_row_for_row(
     spec = spec_for(f"t_{kind}")
 
     for phase in PHASES:
-        await run_phase(databases, spec, phase, f"m-{kind}")
+        await run_phase(databases, spec, phase, migration_id=f"m-{kind}")
 
     assert len(rows(source_url, f"t_{kind}")) == 40
     assert rows(target_url, f"t_{kind}") == rows(source_url, f"t_{kind}")
@@ -146,7 +111,7 @@ async def test_null_keys_are_refused_before_anything_is_copied_with_their_count(
     databases: Databases, target_url: str
 ) -> None:
     with pytest.raises(SpecError, match=r"source key k of nulls is NULL in 2 of 4 rows"):
-        await run_phase(databases, spec_for("nulls"), "extract", "m-nulls")
+        await run_phase(databases, spec_for("nulls"), "extract", migration_id="m-nulls")
 
     assert _staging_tables(target_url) == []
 
@@ -157,7 +122,7 @@ async def test_a_repeated_key_is_refused_as_such_with_samples(
     with pytest.raises(
         SpecError, match=r"source key k of repeats is not unique: 2 values occur more than once"
     ) as refused:
-        await run_phase(databases, spec_for("repeats"), "extract", "m-repeats")
+        await run_phase(databases, spec_for("repeats"), "extract", migration_id="m-repeats")
 
     assert "e.g. a, c" in str(refused.value)
     assert "constraint" not in str(refused.value)

@@ -1,0 +1,51 @@
+"""Phases run directly against real PostgreSQL databases (no Kafka): the named
+connections `legacy` (source) and `warehouse` (target), and one phase of one
+migration run to its outcome."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from config import Settings
+from domain import MigrationSpec, RunPhase
+from domain.spec import parse_spec_parts
+from streams.dataplane import runner
+from streams.dataplane.context import Limiter, Outcome, PhaseContext
+from streams.dataplane.database import Databases
+from tests.support.tables import connection_for
+
+
+@asynccontextmanager
+async def legacy_and_warehouse(source_url: str, target_url: str) -> AsyncIterator[Databases]:
+    """The two named databases, with few retries (a failure shows at once)."""
+    connections = {"legacy": connection_for(source_url), "warehouse": connection_for(target_url)}
+    found = Databases(Settings(phase={"connections": connections, "retry_attempts": 2}))
+    try:
+        yield found
+    finally:
+        await found.close()
+
+
+async def run_phase(
+    dbs: Databases, spec: MigrationSpec, phase: str, run: int = 1, migration_id: str = "m-1"
+) -> Outcome:
+    mapping, rules = parse_spec_parts(spec.mapping, spec.rules)
+    task = RunPhase(
+        task_id=f"task-{migration_id}-{phase}-{run}",
+        migration_id=migration_id,
+        phase=phase,
+        run=run,
+        spec=spec,
+    )
+    ctx = PhaseContext(
+        task,
+        await dbs.get(spec.source_connection),
+        await dbs.get(spec.target_connection),
+        mapping,
+        rules,
+        Limiter(4),
+        "test-worker",
+        report=lambda _: None,
+    )
+    return await runner.run(ctx)
