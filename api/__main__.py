@@ -8,8 +8,8 @@ import sys
 from aiohttp import web
 
 from api.app import create_app
-from api.auth import AuthConfigError
 from config import load_settings
+from domain.errors import ConfigurationError
 
 
 def main() -> None:
@@ -17,7 +17,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         app = create_app(settings)
-    except AuthConfigError as exc:
+    except ConfigurationError as exc:
         print(f"api: refusing to start: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     web.run_app(app, host=settings.api_host, port=settings.api_port)

@@ -23,10 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import Handler, Role, requires
 from api.errors import read_json
 from api.keys import NAMES, SETTINGS
-from api.responses import problem
 from ops.dead_letters import (
-    NoSuchRecord,
-    NoSuchTopic,
     OperatorError,
     Redrive,
     Selection,
@@ -76,12 +73,8 @@ def _dlq(request: web.Request) -> str:
 
 
 async def _answer(work: Any, *args: Any) -> web.Response:
-    try:
-        return web.json_response(await asyncio.to_thread(work, *args))
-    except (NoSuchTopic, NoSuchRecord) as exc:
-        return problem(404, str(exc))
-    except OperatorError as exc:
-        return problem(422, str(exc))
+    """The work's plain data as JSON; its errors answer by their status (api.errors)."""
+    return web.json_response(await asyncio.to_thread(work, *args))
 
 
 @requires(Role.VIEWER)

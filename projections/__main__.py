@@ -1,4 +1,6 @@
-"""`python -m projections`: run the projector until SIGTERM/SIGINT."""
+"""`python -m projections`: run the projector until SIGTERM/SIGINT, or until
+one of our errors stops it (halted or fenced): exit code 1 and its message,
+without a traceback."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import logging
 import signal
 
 from config import load_settings
+from domain.errors import MigratorError
 from projections.projector import Projector
 
 
@@ -20,7 +23,10 @@ async def run() -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except MigratorError as exc:
+        raise SystemExit(f"projector stopped: {exc}") from None
 
 
 if __name__ == "__main__":

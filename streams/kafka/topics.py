@@ -11,7 +11,7 @@ from confluent_kafka.admin._listoffsets import OffsetSpec
 from confluent_kafka.cimpl import NewTopic
 
 from config import Settings
-from ops.errors import NoSuchTopic
+from streams.kafka.errors import NoSuchTopic
 from streams.kafka.retrying import transient_retry
 
 TIMEOUT = 30.0
