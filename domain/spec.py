@@ -197,7 +197,7 @@ def parse_rule(index: int, raw: Mapping[str, Any]) -> Rule:
     if not isinstance(raw, Mapping):
         raise SpecError(f"{where} must be an object")
     kind = raw.get("rule")
-    if kind not in RULE_KEYS:
+    if not isinstance(kind, str) or kind not in RULE_KEYS:  # a list is not even hashable
         raise SpecError(f"{where}.rule must be one of {sorted(RULE_KEYS)}, not {kind!r}")
     unknown = sorted(set(raw) - {"rule", "column", "name"} - RULE_KEYS[kind])
     if unknown:

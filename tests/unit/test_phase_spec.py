@@ -84,6 +84,7 @@ def test_a_mapping_naming_a_missing_column_fails_when_planned() -> None:
     ("rule", "message"),
     [
         ({"rule": "sometimes", "column": "a"}, "rules[0].rule must be one of"),
+        ({"rule": ["not_null"], "column": "a"}, "rules[0].rule must be one of"),
         ({"rule": "range", "column": "a"}, "range needs min or max"),
         ({"rule": "pattern", "column": "a", "pattern": "("}, "not a regular expression"),
         ({"rule": "allowed", "column": "a", "values": []}, "non-empty list"),
