@@ -7,9 +7,9 @@ import sys
 from aiohttp import web
 
 from api.app import create_app
-from api.auth import AuthConfigError
 from config import load_settings
 from config.logs import configure_logging
+from domain.errors import ConfigurationError
 
 
 def main() -> None:
@@ -17,7 +17,7 @@ def main() -> None:
     configure_logging(settings)
     try:
         app = create_app(settings)
-    except AuthConfigError as exc:
+    except ConfigurationError as exc:
         print(f"api: refusing to start: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     web.run_app(app, host=settings.api.host, port=settings.api.port)

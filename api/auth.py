@@ -20,6 +20,7 @@ from enum import IntEnum
 
 from aiohttp import web
 
+from api.errors import AuthConfigError
 from config import Settings
 
 WS_PROTOCOL = "migrator.v1"
@@ -33,10 +34,6 @@ class Role(IntEnum):
 
     VIEWER = 1
     OPERATOR = 2
-
-
-class AuthConfigError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

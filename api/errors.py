@@ -1,5 +1,7 @@
 """Turn every failure into a JSON answer: a 4xx that says why, a 503 when a
-dependency is down, and a 500 only for a bug (logged)."""
+dependency is down, and a 500 only for a bug (logged). Our own errors answer
+with the `status` their class carries (domain.errors); this is the one place
+that maps them. The API's own errors are defined here too."""
 
 from __future__ import annotations
 
@@ -14,11 +16,16 @@ from psycopg_pool import PoolTimeout
 from pydantic import ValidationError
 
 from api.responses import problem
+from domain.errors import ConfigurationError, MigratorError
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-__all__ = ["errors_middleware", "problem", "read_json", "validation_detail"]
+__all__ = ["AuthConfigError", "errors_middleware", "problem", "read_json", "validation_detail"]
+
+
+class AuthConfigError(ConfigurationError):
+    """API tokens missing or malformed: the API refuses to start."""
 
 
 def validation_detail(exc: ValidationError) -> list[dict[str, str]]:
@@ -49,6 +56,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status >= 400 and exc.content_type != "application/json":
             return problem(exc.status, exc.reason)
         raise
+    except MigratorError as exc:
+        return refusal(request, exc)
     except ValidationError as exc:
         return problem(422, "invalid request body", validation_detail(exc))
     except psycopg.DataError as exc:
@@ -62,3 +71,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "internal error")
+
+
+def refusal(request: web.Request, exc: MigratorError) -> web.Response:
+    """Below 500 the message is for the client; above, it is ours to log."""
+    if exc.status < 500:
+        return problem(exc.status, str(exc))
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return problem(exc.status, "internal error", "try again shortly" if exc.retriable else None)

@@ -12,13 +12,14 @@ from rich.console import Console
 
 from cli import steering
 from cli.dlq import app as dlq_app
+from cli.errors import Commands
 from cli.lag import lag as show_lag
 from cli.rebuild import app as projection_app
 from cli.topic_replay import replay as replay_topic
 from config import load_settings
 from config.logs import configure_logging
 
-app = typer.Typer(no_args_is_help=True, help="Operate the migration orchestrator.")
+app = typer.Typer(cls=Commands, no_args_is_help=True, help="Operate the migration orchestrator.")
 topics = typer.Typer(no_args_is_help=True, help="Kafka topics of the contract.")
 app.add_typer(topics, name="topics")
 app.add_typer(dlq_app, name="dlq")

@@ -21,7 +21,7 @@ from rich.progress import (
 
 from cli.errors import err, fail
 from config import Settings, load_settings
-from projections.exceptions import RebuildError, RebuildStopped
+from projections.exceptions import RebuildStopped
 from projections.rebuild import Outcome, Rebuild
 from projections.rebuild import Progress as Done
 
@@ -57,10 +57,8 @@ def rebuild(
     rebuild_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + "_" + uuid.uuid4().hex[:6]
     try:
         outcome = asyncio.run(_run(settings, rebuild_id, keep_old, lock_timeout, swap_lag))
-    except RebuildStopped as exc:
+    except RebuildStopped as exc:  # interrupted, as by Ctrl-C; any other error: cli.errors
         raise fail(str(exc), 130) from exc
-    except RebuildError as exc:
-        raise fail(str(exc)) from exc
     print(json.dumps(_summary(outcome)))
 
 

@@ -13,6 +13,10 @@ from pathlib import Path
 from psycopg.conninfo import make_conninfo
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from config.errors import UnknownConnection
+
+__all__ = ["Connection", "UnknownConnection"]  # the error is raised by Settings.connection
+
 
 class Connection(BaseModel):
     """Where one named database is, and how to log in to it."""
@@ -55,10 +59,3 @@ class Connection(BaseModel):
     def describe(self) -> str:
         """What may be shown: where, never the secret."""
         return f"{self.user}@{self.host}:{self.port}/{self.database}"
-
-
-class UnknownConnection(KeyError):
-    """A spec names a connection this worker does not have."""
-
-    def __str__(self) -> str:
-        return f"no connection named {self.args[0]!r} is configured on this worker"

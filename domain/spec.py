@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from domain.errors import SpecError
+
 MAX_NAME = 63
 CAST = re.compile(r"^[a-z][a-z0-9_]*( [a-z][a-z0-9_]*)*(\(\d{1,4}(, ?\d{1,4})?\))?(\[\])?$")
 COLUMN_KEYS = frozenset(
@@ -94,7 +96,7 @@ class ColumnMapping:
             | {t for t, c in self.entries if c is None} - set(source_columns)
         )
         if missing:
-            raise ValueError(f"mapping names columns the source does not have: {missing}")
+            raise SpecError(f"mapping names columns the source does not have: {missing}")
         by_target = dict(self.entries)
         moved = {c.sources[0] for t, c in self.entries if c and len(c.sources) == 1} - {
             t for t, _ in self.entries
@@ -125,13 +127,13 @@ class Rule:
 def parse_spec_parts(
     mapping: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]
 ) -> tuple[ColumnMapping, tuple[Rule, ...]]:
-    """Parse a spec's mapping and rules; ValueError says what is wrong."""
+    """Parse a spec's mapping and rules; SpecError says what is wrong."""
     return parse_mapping(mapping), tuple(parse_rule(i, r) for i, r in enumerate(rules))
 
 
 def parse_mapping(mapping: Mapping[str, Any]) -> ColumnMapping:
     if not isinstance(mapping, Mapping):
-        raise ValueError("mapping must be an object of target column -> rule")
+        raise SpecError("mapping must be an object of target column -> rule")
     return ColumnMapping(
         tuple((_name(t, "mapping key"), _column(t, how)) for t, how in mapping.items())
     )
@@ -143,15 +145,15 @@ def _column(target: str, how: Any) -> Column | None:
     if isinstance(how, str):
         return Column(target, (_name(how, f"mapping[{target!r}]"),))
     if not isinstance(how, Mapping):
-        raise ValueError(f"mapping[{target!r}] must be a column name, null or an object")
+        raise SpecError(f"mapping[{target!r}] must be a column name, null or an object")
     unknown = sorted(set(how) - COLUMN_KEYS)
     if unknown:
-        raise ValueError(
+        raise SpecError(
             f"mapping[{target!r}] has unknown keys {unknown}; allowed: {sorted(COLUMN_KEYS)}"
         )
     if how.get("drop") is True:
         if len(how) > 1:
-            raise ValueError(f"mapping[{target!r}]: drop takes no other keys")
+            raise SpecError(f"mapping[{target!r}]: drop takes no other keys")
         return None
     return Column(target, _sources(target, how), **_steps(target, how))
 
@@ -159,14 +161,14 @@ def _column(target: str, how: Any) -> Column | None:
 def _sources(target: str, how: Mapping[str, Any]) -> tuple[str, ...]:
     where = f"mapping[{target!r}]"
     if "from" in how and "concat" in how:
-        raise ValueError(f"{where}: give either from or concat, not both")
+        raise SpecError(f"{where}: give either from or concat, not both")
     if "concat" in how:
         parts = how["concat"]
         if not isinstance(parts, list) or not parts:
-            raise ValueError(f"{where}.concat must be a non-empty list of column names")
+            raise SpecError(f"{where}.concat must be a non-empty list of column names")
         return tuple(_name(p, f"{where}.concat") for p in parts)
     if "separator" in how:
-        raise ValueError(f"{where}: separator goes with concat")
+        raise SpecError(f"{where}: separator goes with concat")
     return (_name(how.get("from", target), f"{where}.from"),)
 
 
@@ -179,12 +181,12 @@ def _steps(target: str, how: Mapping[str, Any]) -> dict[str, Any]:
         steps["trim"] = _typed(how["trim"], bool, f"{where}.trim")
     if "case" in how:
         if how["case"] not in ("upper", "lower"):
-            raise ValueError(f"{where}.case must be 'upper' or 'lower'")
+            raise SpecError(f"{where}.case must be 'upper' or 'lower'")
         steps["case"] = how["case"]
     if "map" in how:
         steps.update(_value_map(where, how))
     elif "map_else" in how:
-        raise ValueError(f"{where}: map_else goes with map")
+        raise SpecError(f"{where}: map_else goes with map")
     if "cast" in how:
         steps["cast"] = _cast(how["cast"], f"{where}.cast")
     if "default" in how:
@@ -195,7 +197,7 @@ def _steps(target: str, how: Mapping[str, Any]) -> dict[str, Any]:
 def _value_map(where: str, how: Mapping[str, Any]) -> dict[str, Any]:
     table = how["map"]
     if not isinstance(table, Mapping) or not table:
-        raise ValueError(f"{where}.map must be a non-empty object of old -> new value")
+        raise SpecError(f"{where}.map must be a non-empty object of old -> new value")
     pairs = tuple((str(k), _scalar(v, f"{where}.map[{k!r}]")) for k, v in table.items())
     steps: dict[str, Any] = {"value_map": pairs}
     if "map_else" in how:
@@ -207,20 +209,20 @@ def _value_map(where: str, how: Mapping[str, Any]) -> dict[str, Any]:
 def parse_rule(index: int, raw: Mapping[str, Any]) -> Rule:
     where = f"rules[{index}]"
     if not isinstance(raw, Mapping):
-        raise ValueError(f"{where} must be an object")
+        raise SpecError(f"{where} must be an object")
     given = raw.get("rule")
-    if given not in RULE_KEYS:
+    if not isinstance(given, str) or given not in RULE_KEYS:  # a list is not even hashable
         kinds = sorted(k.value for k in RuleKind)
-        raise ValueError(f"{where}.rule must be one of {kinds}, not {given!r}")
+        raise SpecError(f"{where}.rule must be one of {kinds}, not {given!r}")
     kind = RuleKind(given)
     unknown = sorted(set(raw) - {"rule", "column", "name"} - RULE_KEYS[kind])
     if unknown:
-        raise ValueError(f"{where} ({kind}) has unknown keys {unknown}")
+        raise SpecError(f"{where} ({kind}) has unknown keys {unknown}")
     column = _name(raw.get("column"), f"{where}.column")
     name = raw.get("name") or f"{kind}({column})"
     params = tuple((k, _rule_param(kind, k, raw.get(k), where)) for k in sorted(RULE_KEYS[kind]))
     if kind is RuleKind.RANGE and raw.get("min") is None and raw.get("max") is None:
-        raise ValueError(f"{where}: range needs min or max")
+        raise SpecError(f"{where}: range needs min or max")
     return Rule(kind=kind, column=column, name=_typed(name, str, f"{where}.name"), params=params)
 
 
@@ -232,11 +234,11 @@ def _rule_param(kind: RuleKind, key: str, value: Any, where: str) -> Any:
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise ValueError(f"{where}.pattern is not a regular expression: {exc}") from None
+            raise SpecError(f"{where}.pattern is not a regular expression: {exc}") from None
         return pattern
     if kind is RuleKind.ALLOWED:
         if not isinstance(value, list) or not value:
-            raise ValueError(f"{where}.values must be a non-empty list")
+            raise SpecError(f"{where}.values must be a non-empty list")
         return tuple(str(_scalar(v, f"{where}.values")) for v in value)
     if key == "table":
         return _table(value, f"{where}.table")
@@ -257,24 +259,24 @@ def _table(value: Any, where: str) -> str:
 
 def _name(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_NAME or "\x00" in value:
-        raise ValueError(f"{where} must be a name of 1 to {MAX_NAME} characters, not {value!r}")
+        raise SpecError(f"{where} must be a name of 1 to {MAX_NAME} characters, not {value!r}")
     return str(value)
 
 
 def _cast(value: Any, where: str) -> str:
     text = str(_typed(value, str, where)).strip().lower()
     if not CAST.match(text):
-        raise ValueError(f"{where}: {value!r} is not a type name (e.g. integer, numeric(10,2))")
+        raise SpecError(f"{where}: {value!r} is not a type name (e.g. integer, numeric(10,2))")
     return text
 
 
 def _scalar(value: Any, where: str) -> Scalar:
     if value is not None and not isinstance(value, str | int | float | bool):
-        raise ValueError(f"{where} must be a string, number, boolean or null")
+        raise SpecError(f"{where} must be a string, number, boolean or null")
     return value
 
 
 def _typed(value: Any, kind: type, where: str) -> Any:
     if not isinstance(value, kind):
-        raise ValueError(f"{where} must be a {kind.__name__}")
+        raise SpecError(f"{where} must be a {kind.__name__}")
     return value

@@ -1,26 +1,31 @@
-"""Errors of the operator tools (dead letters, topic replay, rebuild), each
-with a message an operator can act on. The CLI prints it and exits non-zero;
-the API answers 4xx.
+"""Errors of the operator tools (dead letters, topic replay), each with a
+message an operator can act on; the classes sit in the one tree
+(domain.errors), whose flags make the CLI print the message and exit non-zero
+and the API answer 4xx.
 
-    OperatorError          the request cannot be done as asked
-    ├── NoSuchTopic        the topic does not exist
-    ├── NoSuchRecord       no committed record at that partition and offset
-    └── BadSelection       a malformed or impossible selection (offsets, times)
+    MigratorError
+    ├── NotFound                          404
+    │   ├── NoSuchTopic  (streams.kafka)  the topic does not exist
+    │   └── NoSuchRecord                  no committed record at that partition and offset
+    └── OperatorError                     422 the request cannot be done as asked
+        └── BadSelection                  a malformed or impossible selection (offsets, times)
 """
 
 from __future__ import annotations
 
+from domain.errors import MigratorError, NotFound
+from streams.kafka.errors import NoSuchTopic
 
-class OperatorError(Exception):
+__all__ = ["BadSelection", "NoSuchRecord", "NoSuchTopic", "OperatorError"]
+
+
+class OperatorError(MigratorError):
     """What went wrong, in words an operator can act on."""
 
-
-class NoSuchTopic(OperatorError):
-    def __init__(self, topic: str) -> None:
-        super().__init__(f"topic {topic!r} does not exist")
+    status = 422
 
 
-class NoSuchRecord(OperatorError):
+class NoSuchRecord(NotFound):
     pass
 
 

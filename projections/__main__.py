@@ -1,4 +1,6 @@
-"""`python -m projections`: run the projector until SIGTERM/SIGINT."""
+"""`python -m projections`: run the projector until SIGTERM/SIGINT, or until
+one of our errors stops it (halted or fenced): exit code 1 and its message,
+without a traceback."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import signal
 
 from config import Settings, load_settings
 from config.logs import configure_logging
+from domain.errors import MigratorError
 from projections.projector import Projector
 
 
@@ -21,7 +24,10 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = load_settings()
     configure_logging(settings)
-    asyncio.run(run(settings))
+    try:
+        asyncio.run(run(settings))
+    except MigratorError as exc:
+        raise SystemExit(f"projector stopped: {exc}") from None
 
 
 if __name__ == "__main__":

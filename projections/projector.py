@@ -3,7 +3,10 @@
 Each batch's rows and the offsets it consumed commit in one database
 transaction, with a NOTIFY that live readers (the API) hear at commit; on
 (re)assignment it resumes from the offsets stored there. A gap in a
-migration's sequence, or a repeated sequence with other content, halts it.
+migration's sequence, or a repeated sequence with other content, halts it; an
+offset moved by another projector (fenced: a retriable error) makes it leave
+the group, and a restart resumes from the stored offsets. An undecodable event
+is skipped, counted and logged.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import start_http_server
 
 from config import KafkaNames, Settings
+from domain.errors import MigratorError
 from domain.events import Event
 from projections import metrics, store
-from projections.exceptions import ProjectionError, SequenceConflict
+from projections.exceptions import SequenceConflict
 from projections.faults import Faults
 from projections.fold import Folded, fold_batch
 from projections.schema import apply_schema
@@ -55,8 +59,8 @@ class Projector:
             await consumer.start()
             try:
                 await self._loop(consumer, conn)
-            except ProjectionError as exc:
-                log.critical("projection halted, nothing of the batch applied: %s", exc)
+            except MigratorError as exc:
+                _give_up(exc)
                 raise
             finally:
                 await consumer.stop()
@@ -105,6 +109,15 @@ class Projector:
             if lag and tp.partition in self._last_seen:
                 behind_since.append(self._last_seen[tp.partition])
         metrics.LAG_SECONDS.set(time.time() - min(behind_since) if behind_since else 0.0)
+
+
+def _give_up(exc: MigratorError) -> None:
+    """Say why the projector stops: nothing of the batch was applied, and
+    leaving the group (the consumer stops) lets the partitions move on."""
+    if exc.retriable:
+        log.warning("projection fenced, leaving the group; nothing of the batch applied: %s", exc)
+    else:
+        log.critical("projection halted, nothing of the batch applied: %s", exc)
 
 
 async def apply_batch(conn: store.Conn, topic: str, batch: Batch, *, notify: bool = True) -> Folded:

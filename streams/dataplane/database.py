@@ -28,10 +28,12 @@ from tenacity import (
 )
 
 from config import Settings
-from config.connections import Connection, UnknownConnection
+from config.connections import Connection
+from config.errors import UnknownConnection
+from domain.errors import MigratorError
 from streams.dataplane import metrics
 from streams.dataplane.breaker import BreakerState, CircuitBreaker
-from streams.dataplane.errors import BreakerOpen, PhaseError, SpecError, TransientError
+from streams.dataplane.errors import BreakerOpen, SpecError, TransientError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,10 +41,16 @@ Conn = AsyncConnection[tuple[Any, ...]]
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Would the same call likely succeed a little later?"""
-    if isinstance(exc, TransientError | PoolTimeout):
-        return True
-    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    """Would the same call likely succeed a little later? Ours say so themselves."""
+    if isinstance(exc, MigratorError):
+        return exc.retriable
+    return isinstance(exc, PoolTimeout | psycopg.OperationalError | psycopg.InterfaceError)
+
+
+def retriable(exc: BaseException) -> bool:
+    """What the retry policy retries: our errors that say so (a transient
+    database error has become a TransientError of its connection by then)."""
+    return isinstance(exc, MigratorError) and exc.retriable
 
 
 def first_line(exc: BaseException) -> str:
@@ -158,7 +166,7 @@ class Database:
 
 
 async def retrying(settings: Settings, call: Callable[[], Awaitable[T]]) -> T:
-    """`call()`, retried on retriable phase errors with backoff and jitter, bounded."""
+    """`call()`, retried on retriable errors with backoff and jitter, bounded."""
 
     def count(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -175,7 +183,7 @@ async def retrying(settings: Settings, call: Callable[[], Awaitable[T]]) -> T:
         return max(backoff(state), until_trial)
 
     async for attempt in AsyncRetrying(
-        retry=retry_if_exception(lambda e: isinstance(e, PhaseError) and e.retriable),
+        retry=retry_if_exception(retriable),
         wait=wait,
         stop=stop_after_attempt(settings.phase.retry_attempts),
         before_sleep=count,

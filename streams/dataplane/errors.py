@@ -1,10 +1,12 @@
-"""Why a phase stops short, as one rooted tree whose classes say what to do.
+"""Why a phase stops short, as a branch of the product's one tree
+(domain.errors) whose classes say what to do.
 
-    PhaseError                 the root; `retriable` decides retry vs fail
+    PhaseError                 `retriable` decides retry vs fail
     ├── TransientError         retriable: the database was away, a timeout, a
     │   │                      serialization failure; retried with backoff
     │   └── BreakerOpen        the connection's breaker is open: fail fast
     ├── SpecError              the spec does not fit the tables: fail the phase
+    │                          (also a domain SpecError, as the parser raises)
     ├── ValidationFailed       the score is below the spec's minimum
     └── ReconcileMismatch      target and transformed source differ
 
@@ -14,13 +16,16 @@ phase with its message; retrying would not change it.
 
 from __future__ import annotations
 
+from domain import errors
 
-class PhaseError(Exception):
-    retriable = False
+
+class PhaseError(errors.MigratorError):
+    pass
 
 
 class TransientError(PhaseError):
     retriable = True
+    status = 503
 
     def __init__(self, message: str, connection: str = "") -> None:
         super().__init__(message)
@@ -33,7 +38,7 @@ class BreakerOpen(TransientError):
         self.retry_in = retry_in
 
 
-class SpecError(PhaseError):
+class SpecError(PhaseError, errors.SpecError):
     pass
 
 

@@ -22,10 +22,10 @@ from domain import (
     PhaseSucceeded,
     answer_fields,
 )
+from domain.errors import MigratorError
 from streams.dataplane import checkpoints, extract, load, metrics, reconcile, transform, validate
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
 from streams.dataplane.database import Conn, Database, first_line
-from streams.dataplane.errors import PhaseError
 
 log = logging.getLogger(__name__)
 PHASES: dict[str, Callable[[PhaseContext], Awaitable[Outcome]]] = {
@@ -55,7 +55,7 @@ async def finished_before(ctx: PhaseContext) -> Finished | None:
 
 
 async def run(ctx: PhaseContext) -> Outcome:
-    """The phase's outcome; PhaseError (or a database error) when it fails."""
+    """The phase's outcome; a PhaseError (or a database error) when it fails."""
     await prepare(ctx.target)
     if await ctx.target.autocommit(lambda c: checkpoints.is_cancelled(c, ctx.migration_id)):
         return Stopped(None)
@@ -70,7 +70,7 @@ async def result_of(ctx: PhaseContext, paused: Callable[[], bool]) -> PhaseResul
     try:
         outcome = await run(ctx)
     except Exception as exc:  # every failure ends the phase with its reason
-        reason = str(exc) if isinstance(exc, PhaseError) else first_line(exc)
+        reason = str(exc) if isinstance(exc, MigratorError) else first_line(exc)
         log.warning("%s %s run %d failed: %s", task.migration_id, task.phase, task.run, reason)
         metrics.PHASES.labels(task.phase, "failed").inc()
         return PhaseErrored(result_id=f"{task.task_id}:error", **answers, reason=reason)

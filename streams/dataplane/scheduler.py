@@ -27,12 +27,13 @@ from domain import (
     RunPhase,
     StopReason,
     answer_fields,
+    errors,
 )
 from domain.spec import parse_spec_parts
 from streams.dataplane import metrics, runner
 from streams.dataplane.context import Limiter, PhaseContext, Progress
 from streams.dataplane.database import Databases
-from streams.dataplane.errors import PhaseError
+from streams.dataplane.errors import PhaseError, SpecError
 
 log = logging.getLogger(__name__)
 Send = Callable[[PhaseResult], Awaitable[None]]
@@ -143,8 +144,8 @@ class Scheduler:
         task = run.task
         try:
             mapping, rules = parse_spec_parts(task.spec.mapping, task.spec.rules)
-        except ValueError as exc:
-            raise PhaseError(f"invalid spec: {exc}") from None
+        except errors.SpecError as exc:
+            raise SpecError(f"invalid spec: {exc}") from None
         source = await self.databases.get(task.spec.source_connection)
         target = await self.databases.get(task.spec.target_connection)
         return PhaseContext(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from domain import errors
 from domain.spec import Column
 from streams.dataplane import catalog, checkpoints
 from streams.dataplane.batches import bounds_in, run_slices
@@ -39,7 +40,7 @@ async def run(ctx: PhaseContext) -> Outcome:
     ]
     try:
         plan = ctx.mapping.plan(names)
-    except ValueError as exc:
+    except errors.SpecError as exc:  # the spec does not fit this source: a phase's failure
         raise SpecError(str(exc)) from None
     target_key = key_column(plan, key)
 

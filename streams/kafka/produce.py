@@ -14,14 +14,12 @@ from collections.abc import Sequence
 
 from confluent_kafka import Producer
 
+from streams.kafka.errors import ProduceQueueFull
+
 Header = tuple[str, bytes | None]
 
 DRAIN_SECONDS = 0.1  # one poll's wait for delivery reports
 BUFFER_WAIT_SECONDS = 120.0  # far beyond any delivery on a reachable cluster
-
-
-class ProduceQueueFull(BufferError):
-    """The producer's local queue stayed full: deliveries are not draining."""
 
 
 def produce(

@@ -14,8 +14,8 @@ from confluent_kafka.cimpl import NewTopic
 
 from config import Settings
 from config.names import TopicSpec
-from ops.errors import NoSuchTopic
 from streams.kafka.clients import admin as admin  # re-exported: the operator tools import it here
+from streams.kafka.errors import NoSuchTopic
 from streams.kafka.retrying import transient_retry
 
 TIMEOUT = 30.0

@@ -24,13 +24,11 @@ from typing import Any, NoReturn, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
+from streams.kafka.errors import TransactionAborted
+
 log = logging.getLogger(__name__)
 TIMEOUT = 30.0
 T = TypeVar("T")
-
-
-class TransactionAborted(KafkaException):
-    """The open transaction was aborted after an abortable error (`args[0]`)."""
 
 
 class Transactions:

@@ -30,8 +30,9 @@ from config import KafkaNames, Settings
 from domain import MigrationState
 from streams.kafka import clients
 from streams.kafka.consumed import Consumed
+from streams.kafka.errors import TransactionAborted
 from streams.kafka.produce import produce
-from streams.kafka.transaction import TransactionAborted, Transactions
+from streams.kafka.transaction import Transactions
 from streams.orchestrator import metrics
 from streams.orchestrator.faults import Faults
 from streams.orchestrator.state_store import StateStore, state_bytes

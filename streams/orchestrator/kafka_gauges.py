@@ -10,8 +10,8 @@ import threading
 from confluent_kafka import KafkaException
 
 from config import KafkaNames, Settings
-from ops.errors import OperatorError
 from streams.kafka.depth import DlqDepth
+from streams.kafka.errors import NoSuchTopic
 from streams.kafka.lag import LagTarget, consumer_lag, lag_targets
 from streams.orchestrator import metrics
 
@@ -45,5 +45,5 @@ class OpsMetrics(threading.Thread):
             for target in self.targets:
                 for topic, lag in consumer_lag(self.settings, target).items():
                     metrics.CONSUMER_LAG.labels(target.group, topic).set(lag)
-        except (KafkaException, OperatorError, TimeoutError) as exc:  # next refresh tries again
+        except (KafkaException, NoSuchTopic, TimeoutError) as exc:  # next refresh tries again
             log.warning("DLQ depth / consumer lag not refreshed: %s", exc)

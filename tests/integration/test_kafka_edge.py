@@ -12,10 +12,11 @@ from confluent_kafka import KafkaError, KafkaException
 from config import Settings
 from config.names import TopicSpec
 from streams.kafka import clients
+from streams.kafka.errors import TransactionAborted
 from streams.kafka.produce import produce
 from streams.kafka.reader import read_committed
 from streams.kafka.topics import ensure_topic
-from streams.kafka.transaction import TransactionAborted, Transactions
+from streams.kafka.transaction import Transactions
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from api.app import api_database_url, create_app
-from api.auth import AuthConfigError, Role, load_tokens
+from api.auth import Role, load_tokens
+from api.errors import AuthConfigError
 from api.ratelimit import RateLimiter, retry_after
 from config import Settings
 

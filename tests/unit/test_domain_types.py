@@ -28,6 +28,7 @@ from domain import (
     StopReason,
     next_phase,
 )
+from domain.errors import SpecError
 from domain.spec import RuleKind, parse_rule
 from schemas import RecordError
 from schemas.state import state_from_plain, state_to_plain
@@ -93,7 +94,7 @@ def test_a_parsed_rule_has_its_kind_as_an_enum() -> None:
 
 
 def test_an_unknown_rule_kind_lists_the_kinds_by_name() -> None:
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(SpecError) as caught:
         parse_rule(0, {"rule": "sometimes", "column": "a"})
 
     assert str(caught.value) == (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from psycopg import sql
 
+from domain.errors import SpecError
 from domain.spec import Column, parse_mapping, parse_rule, parse_spec_parts
 from streams.dataplane.sql import expression, failing, staging_name
 
@@ -69,13 +70,13 @@ def test_a_renamed_column_kept_under_its_own_name_too() -> None:
     ],
 )
 def test_a_bad_mapping_says_what_is_wrong(mapping: dict[str, object], message: str) -> None:
-    with pytest.raises(ValueError, match="mapping") as caught:
+    with pytest.raises(SpecError, match="mapping") as caught:
         parse_mapping(mapping)
     assert message in str(caught.value)
 
 
 def test_a_mapping_naming_a_missing_column_fails_when_planned() -> None:
-    with pytest.raises(ValueError, match=r"does not have: \['nope'\]"):
+    with pytest.raises(SpecError, match=r"does not have: \['nope'\]"):
         parse_mapping({"x": "nope"}).plan(SOURCE)
 
 
@@ -83,6 +84,7 @@ def test_a_mapping_naming_a_missing_column_fails_when_planned() -> None:
     ("rule", "message"),
     [
         ({"rule": "sometimes", "column": "a"}, "rules[0].rule must be one of"),
+        ({"rule": ["not_null"], "column": "a"}, "rules[0].rule must be one of"),
         ({"rule": "range", "column": "a"}, "range needs min or max"),
         ({"rule": "pattern", "column": "a", "pattern": "("}, "not a regular expression"),
         ({"rule": "allowed", "column": "a", "values": []}, "non-empty list"),
@@ -91,7 +93,7 @@ def test_a_mapping_naming_a_missing_column_fails_when_planned() -> None:
     ],
 )
 def test_a_bad_rule_says_what_is_wrong(rule: dict[str, object], message: str) -> None:
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(SpecError) as caught:
         parse_spec_parts({}, [rule])
     assert message in str(caught.value)
 

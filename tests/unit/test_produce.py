@@ -8,7 +8,8 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from streams.kafka.produce import ProduceQueueFull, produce
+from streams.kafka.errors import ProduceQueueFull
+from streams.kafka.produce import produce
 
 
 def test_a_queue_that_stays_full_raises_a_clear_error_after_the_bound() -> None:
