@@ -8,17 +8,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain import MigrationSpec
 from domain.errors import SpecError
+from domain.spec import parse_spec_parts
 
 NAME = r"^[A-Za-z_][A-Za-z0-9_.]{0,127}$"
 MIGRATION_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
 
 
 def check_spec_parts(mapping: dict[str, Any], rules: list[dict[str, Any]]) -> None:
-    """The hook to the data plane's own check of a spec's mapping and rules
-    (`domain.spec.parse_spec_parts`): its SpecError says what is wrong, handed
-    to pydantic as the ValueError it turns into a field error of the body."""
-    from domain.spec import parse_spec_parts
-
+    """The domain's own check of a spec's mapping and rules (the one the data
+    plane runs too): its SpecError says what is wrong, handed to pydantic as
+    the ValueError it turns into a field error of the body."""
     try:
         parse_spec_parts(mapping, rules)
     except SpecError as exc:
