@@ -39,7 +39,9 @@ class KafkaSettings(Group):
         default=6, ge=1, le=1000, description="partitions of the topics it creates"
     )
     topic_replication_factor: int = Field(
-        default=1, ge=1, description="replicas of the topics it creates"
+        default=0,
+        ge=0,
+        description="replicas of the topics it creates; 0: one per broker, at most 3",
     )
     app_id: str = Field(
         default="migration-orchestrator", description="names groups and transactional ids"

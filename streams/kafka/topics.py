@@ -57,7 +57,9 @@ def create_topics(
 ) -> dict[str, str]:
     """Create the missing topics of `specs`; {topic: 'created' | 'exists'}."""
     client = admin(settings)  # kept alive until the futures are done
-    futures = client.create_topics([_new(settings, s) for s in specs], request_timeout=timeout)
+    replicas = settings.kafka.topic_replication_factor or _cluster_replicas(client, timeout)
+    new = [_new(s, replicas) for s in specs]
+    futures = client.create_topics(new, request_timeout=timeout)
     return {topic: _created(future, timeout) for topic, future in futures.items()}
 
 
@@ -67,11 +69,18 @@ def ensure_topic(settings: Settings, spec: TopicSpec) -> None:
     _wait_for_leaders(admin(settings), spec.name)
 
 
-def _new(settings: Settings, spec: TopicSpec) -> NewTopic:
+def _cluster_replicas(client: AdminClient, timeout: float) -> int:
+    """One replica per broker, at most 3 (with min.insync.replicas=2 on a
+    cluster, a topic then survives the loss of one broker)."""
+    brokers = transient_retry(lambda: client.list_topics(timeout=timeout)).brokers
+    return max(1, min(3, len(brokers)))
+
+
+def _new(spec: TopicSpec, replicas: int) -> NewTopic:
     return NewTopic(
         spec.name,
         num_partitions=spec.partitions,
-        replication_factor=settings.kafka.topic_replication_factor,
+        replication_factor=replicas,
         config=dict(spec.config),
     )
 

@@ -123,6 +123,7 @@ def test_a_three_node_cluster_keeps_serving_when_a_node_is_killed(home: Path) ->
         assert started.stdout == f"{bootstrap}\n"
         topic = _replicated_topic(bootstrap)
         assert topic == (3, "2")  # replication factor, min.insync.replicas
+        assert _replicas_of_our_topics(bootstrap) == {3}  # picked from the cluster's size
 
         killed = subprocess.run(
             [str(KAFKA), "kill", "2"], env={**os.environ, **env}, capture_output=True, text=True
@@ -144,6 +145,17 @@ def _replicated_topic(bootstrap: str) -> tuple[int, str]:
     resource = ConfigResource("topic", "cluster-check")
     configs = admin.describe_configs([resource])[resource].result(30)
     return len(meta.partitions[0].replicas), configs["min.insync.replicas"].value
+
+
+def _replicas_of_our_topics(bootstrap: str) -> set[int]:
+    from confluent_kafka.admin import AdminClient
+
+    from cli.topics import create_topics
+    from config import Settings
+
+    created = create_topics(Settings(kafka={"bootstrap_servers": bootstrap}))
+    meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).topics
+    return {len(meta[t].partitions[0].replicas) for t in created}
 
 
 def _round_trip(bootstrap: str) -> bytes | None:
