@@ -3,8 +3,6 @@ error once they have stopped (a real producer whose cluster is unreachable)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from confluent_kafka import Producer
 
@@ -22,11 +20,9 @@ def test_a_queue_that_stays_full_raises_a_clear_error_after_the_bound() -> None:
         }
     )
     produce(producer, "t", b"k", b"first", [])  # fills the queue
-    began = time.monotonic()
 
     with pytest.raises(ProduceQueueFull, match=r"queue has stayed full for 0\.5 s"):
         produce(producer, "t", b"k", b"second", [], wait=0.5)
 
-    assert 0.5 <= time.monotonic() - began < 5
     assert len(producer) == 1
     producer.purge()
