@@ -8,14 +8,17 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.support.processes import eventually
 from tests.support.stack import ROOT, free_port
 
 pytestmark = pytest.mark.integration
 KAFKA = ROOT / "scripts/kafka/server"
 PG = ROOT / "scripts/pg/server"
+QUIET = {"log_level": 2}  # a killed node: no "Connect refused" lines from this test's clients
 
 
 @pytest.fixture
@@ -139,12 +142,19 @@ def test_a_three_node_cluster_keeps_serving_when_a_node_is_killed(home: Path) ->
 def _replicated_topic(bootstrap: str) -> tuple[int, str]:
     from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, **QUIET})
     admin.create_topics([NewTopic("cluster-check", 1, 3)])["cluster-check"].result(60)
-    meta = admin.list_topics("cluster-check", timeout=30).topics["cluster-check"]
+    meta = eventually(lambda: _with_leaders(admin, "cluster-check"), timeout=60)
     resource = ConfigResource("topic", "cluster-check")
     configs = admin.describe_configs([resource])[resource].result(30)
     return len(meta.partitions[0].replicas), configs["min.insync.replicas"].value
+
+
+def _with_leaders(admin: Any, topic: str) -> Any:
+    """The topic's metadata once every partition has a leader (or None)."""
+    found = admin.list_topics(topic, timeout=30).topics.get(topic)
+    ready = found is not None and found.partitions and found.error is None
+    return found if ready and all(p.leader >= 0 for p in found.partitions.values()) else None
 
 
 def _replicas_of_our_topics(bootstrap: str) -> set[int]:
@@ -154,19 +164,19 @@ def _replicas_of_our_topics(bootstrap: str) -> set[int]:
     from config import Settings
 
     created = create_topics(Settings(kafka={"bootstrap_servers": bootstrap}))
-    meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).topics
+    meta = AdminClient({"bootstrap.servers": bootstrap, **QUIET}).list_topics(timeout=30).topics
     return {len(meta[t].partitions[0].replicas) for t in created}
 
 
 def _round_trip(bootstrap: str) -> bytes | None:
     from confluent_kafka import Consumer, Producer
 
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", **QUIET})
     producer.produce("cluster-check", b"after a node died")
     assert producer.flush(60) == 0
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": "cluster-check",
-         "auto.offset.reset": "earliest"}
+         "auto.offset.reset": "earliest", **QUIET}
     )  # fmt: skip
     consumer.subscribe(["cluster-check"])
     try:
