@@ -28,6 +28,7 @@ def _transaction(settings: Settings, topic: str, values: list[bytes], commit: bo
     if commit:
         producer.commit_transaction(30)
     else:
+        producer.flush(30)  # librdkafka#4849: an abort racing in-flight records is refused
         producer.abort_transaction(30)
 
 

@@ -120,6 +120,7 @@ def produce(
                 value, headers = encode(event)
                 producer.produce(names.events, value, event.migration_id.encode(), headers=headers)
             if attempt == "abort":
+                producer.flush(30)  # librdkafka#4849: an abort racing in-flight records is refused
                 producer.abort_transaction(30)
             else:
                 producer.commit_transaction(30)
