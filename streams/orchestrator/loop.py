@@ -6,6 +6,12 @@ Per batch of inputs the loop decodes, handles and writes; its committer
 batch's outputs, state changes and offsets become, and when they are final.
 An input that cannot be decoded or handled is dead-lettered, never retried:
 it would block its partition.
+
+Every input is decided on its migration's home partition (its key's, by the
+Java partitioner), whatever client wrote it and however it was keyed: one
+that arrived elsewhere is forwarded home inside the batch's transaction, and
+decided when it is read there. A migration's state, events and tasks so stay
+on one partition, in one order.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from config import KafkaNames, Settings
 from domain import Input, PhaseResult
@@ -25,6 +31,7 @@ from schemas import RecordError, decode_command, decode_result, encode
 from streams.kafka import clients
 from streams.kafka.consumed import Consumed
 from streams.kafka.dead_letters import dead_letter
+from streams.kafka.partitions import home_partition
 from streams.kafka.produce import produce
 from streams.kafka.retrying import transient_retry
 from streams.orchestrator import metrics
@@ -35,6 +42,7 @@ from streams.orchestrator.state_store import StateStore, load_changelog
 log = logging.getLogger(__name__)
 BATCH = 500
 TIMEOUT = 30.0
+FORWARDED_FROM = "migrator-forwarded-from"  # topic[partition]@offset where it first landed
 
 
 def now() -> str:
@@ -53,7 +61,12 @@ class OrchestratorLoop:
         self.committer = committer_for(
             settings, self.names, self.worker_id, self.consumer, self.states
         )
-        self.producer = self.committer.producer
+        self._partitions: dict[str, int] = {}  # input topic -> its partition count
+
+    @property
+    def producer(self) -> Producer:
+        """The committer's producer (renewed when a transaction is lost)."""
+        return self.committer.producer
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -143,10 +156,9 @@ class OrchestratorLoop:
             self._dead_letter(msg, exc)
             return
         key = given.migration_id.encode()
-        if msg.key != key:
-            # Keyed otherwise (or not at all): on the wrong partition for this
-            # migration. Re-key it so it is handled in order with the rest.
-            produce(self.producer, msg.topic, key, msg.value, msg.headers)
+        home = home_partition(key, self._partition_count(msg.topic))
+        if msg.key != key or msg.partition != home:
+            self._forward(msg, key, home)
             return
         slot: Slot = (msg.partition, given.migration_id)
         state = self.committer.state(slot)
@@ -160,6 +172,27 @@ class OrchestratorLoop:
         self._write(key, outcome)
         if outcome.changed:
             self.committer.stage(slot, outcome.state)
+
+    def _forward(self, msg: Consumed, key: bytes, home: int) -> None:
+        """Keyed otherwise, or by another partitioner: send it to its
+        migration's partition, keyed by the migration, to be decided there."""
+        log.debug(
+            "forwarding %s[%s]@%s to partition %s", msg.topic, msg.partition, msg.offset, home
+        )
+        origin = f"{msg.topic}[{msg.partition}]@{msg.offset}".encode()
+        headers = [*msg.headers, (FORWARDED_FROM, origin)]
+        produce(self.producer, msg.topic, key, msg.value, headers, home)
+        metrics.FORWARDED.labels(msg.topic).inc()
+
+    def _partition_count(self, topic: str) -> int:
+        if topic not in self._partitions:
+            self._learn_partitions([topic])
+        return self._partitions[topic]
+
+    def _learn_partitions(self, topics: Sequence[str]) -> None:
+        for topic in topics:
+            found = self.consumer.list_topics(topic, TIMEOUT).topics[topic]
+            self._partitions[topic] = len(found.partitions)
 
     def _decode(self, msg: Consumed) -> Input:
         if msg.topic == self.names.commands:
@@ -187,6 +220,7 @@ class OrchestratorLoop:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = {tp.partition for tp in partitions}
+        self._learn_partitions(sorted({tp.topic for tp in partitions}))  # they may have grown
         # With read_committed, this waits for a previous owner's open
         # transaction on these partitions to end (KIP-447 require_stable):
         # only then is the changelog complete up to the committed offsets.

@@ -22,6 +22,15 @@ TXN_COMMIT = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 TXN_ABORTS = Counter("migrator_transaction_aborts_total", "Transactions aborted and retried")
+PRODUCERS_RENEWED = Counter(
+    "migrator_producers_renewed_total",
+    "Transactional producers replaced after a transaction was lost (broker away)",
+)
+FORWARDED = Counter(
+    "migrator_inputs_forwarded_total",
+    "Inputs that arrived away from their migration's partition and were forwarded home",
+    ["topic"],
+)
 BATCH_INPUTS = Histogram(
     "migrator_batch_inputs", "Inputs per transaction", buckets=(1, 5, 10, 50, 100, 250, 500)
 )
