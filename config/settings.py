@@ -125,6 +125,11 @@ class WorkerSettings(Group):
         ge=6000,
         description="the group drops a member silent longer (phase workers too)",
     )
+    max_poll_interval_ms: int = Field(
+        default=45_000,
+        ge=10_000,
+        description="the group drops a member whose loop has not polled for longer",
+    )
 
 
 class PhaseSettings(Group):

@@ -10,7 +10,14 @@ the outputs, state changes and offsets of a batch become, and when:
   (KIP-447: with the consumer group's metadata, so a zombie whose partitions
   moved cannot commit). On an abortable error the transaction is aborted, the
   batch's state changes are dropped and the consumer rewinds to the batch's
-  first offsets; on a fatal one (fenced) the process stops.
+  first offsets. When the transaction is lost otherwise (a retriable error
+  past its patience while a broker restarts, a transaction the broker timed
+  out, a fatal producer error), a fresh producer under the same
+  transactional id fences the old one, and the loop re-reads the committed
+  offsets and states of its partitions (`on_renewed`): the batch is decided
+  again from what Kafka holds, whether or not its commit got through. Renewal
+  is bounded (`RENEWALS` in `RENEWAL_WINDOW` seconds), and fencing by a newer
+  instance is never renewed: the error is raised and the process exits.
 - `AtLeastOnceCommitter`: outputs go out at once; state changes (to the
   changelog) and offsets are committed every commit interval, and before
   partitions are revoked, so a crash replays inputs and repeats their events.
@@ -21,10 +28,10 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from config import KafkaNames, Settings
 from domain import MigrationState
@@ -32,13 +39,14 @@ from streams.kafka import clients
 from streams.kafka.consumed import Consumed
 from streams.kafka.errors import TransactionAborted
 from streams.kafka.produce import produce
-from streams.kafka.transaction import Transactions
+from streams.kafka.transaction import Transactions, fenced
 from streams.orchestrator import metrics
 from streams.orchestrator.faults import Faults
 from streams.orchestrator.state_store import StateStore, state_bytes
 
 log = logging.getLogger(__name__)
 TIMEOUT = 30.0
+RENEWALS, RENEWAL_WINDOW = 5, 300.0
 Slot = tuple[int, str]  # (input partition, migration id)
 Position = tuple[str, int]  # (topic, partition)
 
@@ -48,13 +56,16 @@ def committer_for(
 ) -> Committer:
     """The committer of the configured guarantee, with its producer."""
     if settings.worker.processing_guarantee == "exactly_once":
-        producer = clients.transactional_producer(
-            settings,
-            names.transactional_id(worker_id),
-            **{"transaction.timeout.ms": settings.worker.transaction_timeout_ms},
-        )
+
+        def new_producer() -> Producer:
+            return clients.transactional_producer(
+                settings,
+                names.transactional_id(worker_id),
+                **{"transaction.timeout.ms": settings.worker.transaction_timeout_ms},
+            )
+
         faults = Faults(settings.fault.worker, settings.fault.worker_batch)
-        return ExactlyOnceCommitter(producer, consumer, states, names.state_changelog, faults)
+        return ExactlyOnceCommitter(new_producer, consumer, states, names.state_changelog, faults)
     interval = settings.worker.commit_interval_seconds
     return AtLeastOnceCommitter(
         clients.producer(settings), consumer, states, names.state_changelog, interval
@@ -72,6 +83,8 @@ class Committer(ABC):
         self.states, self.changelog = states, changelog
         self._staged: dict[Slot, MigrationState] = {}
         self._gauged = 0.0
+        # Set by the loop: re-read the committed offsets and states (the producer was renewed).
+        self.on_renewed: Callable[[], None] = lambda: None
 
     @abstractmethod
     def start(self) -> None:
@@ -130,14 +143,16 @@ class ExactlyOnceCommitter(Committer):
 
     def __init__(
         self,
-        producer: Producer,
+        new_producer: Callable[[], Producer],
         consumer: Consumer,
         states: StateStore,
         changelog: str,
         faults: Faults,
     ) -> None:
-        super().__init__(producer, consumer, states, changelog)
-        self.transactions, self.faults = Transactions(producer, TIMEOUT), faults
+        super().__init__(new_producer(), consumer, states, changelog)
+        self.new_producer, self.faults = new_producer, faults
+        self.transactions = Transactions(self.producer, TIMEOUT)
+        self._renewed: list[float] = []
         self._first: dict[Position, int] = {}
         self._next: dict[Position, int] = {}
         self._inputs = 0
@@ -167,6 +182,9 @@ class ExactlyOnceCommitter(Committer):
         except TransactionAborted as exc:
             self._rewind(exc)
             return
+        except KafkaException as exc:
+            self._renew(exc)
+            return
         self.faults.at("commit")
         self._keep_staged()
 
@@ -188,6 +206,24 @@ class ExactlyOnceCommitter(Committer):
                 self.consumer.consumer_group_metadata(),
                 offsets_sent=lambda: self.faults.at("offsets"),
             )
+
+    def _renew(self, lost: KafkaException) -> None:
+        """The transaction's outcome is unknown or the producer is done: a
+        fresh producer fences the old one, and the loop resyncs."""
+        now = time.monotonic()
+        self._renewed = [t for t in self._renewed if now - t < RENEWAL_WINDOW] + [now]
+        if fenced(lost) or len(self._renewed) > RENEWALS:
+            raise lost
+        log.warning("transaction of %d inputs lost (%s); renewing the producer", self._inputs, lost)
+        metrics.PRODUCERS_RENEWED.inc()
+        self._staged = {}
+        self.producer.purge()
+        self.producer = self.new_producer()
+        self.transactions = Transactions(
+            self.producer, TIMEOUT, watchdog=self.transactions.watchdog
+        )
+        self.transactions.init()  # waits for the old producer's transaction to end
+        self.on_renewed()
 
     def _rewind(self, aborted: TransactionAborted) -> None:
         """Nothing of the batch happened: forget its states, read it again."""

@@ -23,7 +23,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from config import KafkaNames, Settings
 from domain import Input, PhaseResult
@@ -62,6 +69,7 @@ class OrchestratorLoop:
             settings, self.names, self.worker_id, self.consumer, self.states
         )
         self._partitions: dict[str, int] = {}  # input topic -> its partition count
+        self.committer.on_renewed = self._resync
 
     @property
     def producer(self) -> Producer:
@@ -100,6 +108,9 @@ class OrchestratorLoop:
             "partition.assignment.strategy": "range",
             "session.timeout.ms": self.settings.worker.session_timeout_ms,
             "heartbeat.interval.ms": max(500, self.settings.worker.session_timeout_ms // 5),
+            # A member whose loop stops polling (a call stuck in librdkafka
+            # until the watchdog ends it) leaves the group this soon.
+            "max.poll.interval.ms": self.settings.worker.max_poll_interval_ms,
         }
         if self.settings.worker.id:
             # Static membership (KIP-345): a restarted instance takes its
@@ -228,6 +239,20 @@ class OrchestratorLoop:
         self.states.adopt(load_changelog(self.settings, self.names.state_changelog, numbers))
         metrics.ACTIVE.set(self.states.count_active())
         log.info("assigned partitions %s", sorted(numbers))
+
+    def _resync(self) -> None:
+        """Start again from what Kafka holds for the assigned partitions: the
+        committed offsets and the changelog's states (a lost transaction may
+        or may not have committed)."""
+        assigned = self.consumer.assignment()
+        committed = transient_retry(lambda: self.consumer.committed(assigned, TIMEOUT))
+        for tp in committed:
+            start = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            self.consumer.seek(TopicPartition(tp.topic, tp.partition, start))
+        numbers = {tp.partition for tp in assigned}
+        self.states.drop(numbers)
+        self.states.adopt(load_changelog(self.settings, self.names.state_changelog, numbers))
+        log.info("resynced partitions %s from their committed offsets", sorted(numbers))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.committer.on_revoke()

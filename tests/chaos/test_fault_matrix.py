@@ -40,6 +40,7 @@ from cli.topics import create_topics
 from config import KafkaNames, Settings
 from domain import StartMigration, replay
 from schemas import encode
+from schemas.codec import RECORD_TYPE_HEADER
 from streams.kafka.reader import read_committed
 from tests.support.data_plane import spec
 from tests.support.fault_stack import FaultStack, fault_stack
@@ -70,9 +71,12 @@ QUIET = {
 
 @dataclass
 class Progress:
-    """When each event arrived (read_committed), from a consumer of its own."""
+    """When each event arrived (read_committed), from a consumer of its own,
+    and how many migrations were started and completed by then."""
 
     arrivals: list[float] = field(default_factory=list)
+    started: int = 0  # migrations the test has started
+    completed: list[float] = field(default_factory=list)  # when each one completed
     stop: threading.Event = field(default_factory=threading.Event)
 
     def follow(self, bootstrap: str, topic: str) -> threading.Thread:
@@ -86,6 +90,8 @@ class Progress:
                 msg = consumer.poll(0.2)
                 if msg is not None and msg.error() is None:
                     self.arrivals.append(time.monotonic())
+                    if dict(msg.headers() or []).get(RECORD_TYPE_HEADER) == b"MigrationCompleted":
+                        self.completed.append(time.monotonic())
             consumer.close()
 
         thread = threading.Thread(target=run, daemon=True)
@@ -100,9 +106,12 @@ class Progress:
 
     def longest_stall(self, start: float, end: float) -> float:
         """The longest time without an event from `start` until the first event
-        after `end` (the fault's end), or until now if none came yet."""
+        after `end` (the fault's end), or until now if none came yet; time
+        when every started migration had completed is no stall."""
         after = [t for t in self.arrivals if t > end]
         until = after[0] if after else time.monotonic()
+        if len(self.completed) >= self.started:
+            until = min(until, max(start, self.completed[self.started - 1]))
         edges = [start, *(t for t in self.arrivals if start <= t <= until), until]
         return max(b - a for a, b in itertools.pairwise(edges))
 
@@ -176,14 +185,14 @@ def programs(settings: Settings, sources: str, targets: str, home: Path) -> dict
     return found
 
 
-def start_all(system: System, ids: list[str]) -> None:
+def start_all(system: System, ids: list[str], offset: int = 0) -> None:
     ours = Producer(
         {"bootstrap.servers": system.stack.bootstrap, "partitioner": "murmur2_random", **QUIET}
     )
     # librdkafka's (and kcat's) default partitioner hashes keys differently
     # from the Java client's: these commands land on other partitions.
     foreign = Producer({"bootstrap.servers": system.stack.bootstrap, **QUIET})
-    for i, mid in enumerate(ids):
+    for i, mid in enumerate(ids, offset):
         command = StartMigration(
             command_id=f"c-{mid}",
             migration_id=mid,
@@ -230,9 +239,13 @@ def test_routine_faults_need_no_person(system: System) -> None:
     ids = [f"m-{i}" for i in range(MIGRATIONS)]
     progress = Progress()
     follower = progress.follow(system.stack.bootstrap, system.names.events)
-    start_all(system, ids)
+    matrix = faults(system)
+    size = -(-len(ids) // len(matrix))  # a wave before each fault: work in flight at every one
     stalls: dict[str, float] = {}
-    for name, fault in faults(system):
+    for k, (name, fault) in enumerate(matrix):
+        wave = ids[k * size : (k + 1) * size]
+        start_all(system, wave, offset=k * size)
+        progress.started += len(wave)
         time.sleep(3)  # work in flight when it hits
         began = time.monotonic()
         fault()

@@ -49,6 +49,7 @@ ENVIRONMENT = {
     "WORKER_COMMIT_INTERVAL_SECONDS": "1.5",
     "WORKER_TRANSACTION_TIMEOUT_MS": "20000",
     "WORKER_SESSION_TIMEOUT_MS": "7000",
+    "WORKER_MAX_POLL_INTERVAL_MS": "30000",
     "PHASE_CONNECTIONS": json.dumps(
         {"legacy": {"host": "db1", "database": "crm", "user": "r", "password": PASSWORD}}
     ),
@@ -120,6 +121,7 @@ def test_every_variable_lands_in_its_group(monkeypatch: pytest.MonkeyPatch) -> N
         20000,
         7000,
     )
+    assert w.max_poll_interval_ms == 30000
     p = s.phase
     assert p.connection("legacy").describe() == "r@db1:5432/crm"
     assert p.connection("legacy").secret() == PASSWORD
