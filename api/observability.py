@@ -38,17 +38,24 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 @requires(None)
 async def health(request: web.Request) -> web.StreamResponse:
-    """The process is up and answering."""
-    return ok({"status": "ok"})
+    """The process is up and answering: always 200 (a liveness probe must not
+    restart it while a dependency is away), "degraded" naming what is away."""
+    checks = await _checks(request)
+    up = all(v == "ok" for v in checks.values())
+    return ok({"status": "ok" if up else "degraded", "checks": checks})
 
 
 @requires(None)
 async def ready(request: web.Request) -> web.StreamResponse:
     """Kafka and the read model are reachable: 200, else 503 naming what is not."""
-    database, kafka = await asyncio.gather(_database(request), _kafka(request))
-    checks = {"database": database, "kafka": kafka}
+    checks = await _checks(request)
     up = all(v == "ok" for v in checks.values())
     return ok({"status": "ready" if up else "not ready", "checks": checks}, 200 if up else 503)
+
+
+async def _checks(request: web.Request) -> dict[str, str]:
+    database, kafka = await asyncio.gather(_database(request), _kafka(request))
+    return {"database": database, "kafka": kafka}
 
 
 async def _database(request: web.Request) -> str:

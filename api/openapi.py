@@ -154,6 +154,10 @@ READY: Schema = {
         "checks": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
+HEALTH: Schema = {
+    **READY,
+    "properties": {**READY["properties"], "status": {"enum": ["ok", "degraded"]}},
+}
 
 COUNT: Schema = {"type": "integer", "minimum": 0}
 TEXT: Schema = {"type": "string"}
@@ -281,9 +285,11 @@ def paths() -> dict[str, dict[str, Schema]]:
     return {
         "/health": {
             "get": {
-                "summary": "The process is up",
+                "summary": "The process is up (degraded while Kafka or the read model is away)",
                 "security": [],
-                "responses": {"200": _json({"type": "object"}, "up")},
+                "responses": {
+                    "200": _json(_ref("Health"), "up: ok, or degraded naming what is away")
+                },
             }
         },
         "/ready": {
@@ -508,6 +514,7 @@ def document() -> dict[str, Any]:
                 "Bulk": BULK,
                 "Problem": PROBLEM,
                 "Ready": READY,
+                "Health": HEALTH,
                 "Lag": LAG,
             },
         },

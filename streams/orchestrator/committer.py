@@ -121,6 +121,11 @@ class Committer(ABC):
     def on_lost(self) -> None:
         """Partitions were lost (this member was thrown out of the group)."""
 
+    def fence_own(self) -> None:
+        """End whatever transaction this worker's id may have left open (the
+        committed offsets wait for it); nothing to do without transactions."""
+        return None
+
     def _keep_staged(self) -> dict[Slot, MigrationState]:
         """The batch's staged states into the store; returns them."""
         staged, self._staged = self._staged, {}

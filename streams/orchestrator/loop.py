@@ -27,6 +27,7 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
     KafkaError,
+    KafkaException,
     Message,
     Producer,
     TopicPartition,
@@ -40,7 +41,7 @@ from streams.kafka.consumed import Consumed
 from streams.kafka.dead_letters import dead_letter
 from streams.kafka.partitions import home_partition
 from streams.kafka.produce import produce
-from streams.kafka.retrying import transient_retry
+from streams.kafka.retrying import is_transient, transient_retry
 from streams.orchestrator import metrics
 from streams.orchestrator.committer import Slot, committer_for
 from streams.orchestrator.handling import Outcome, handle
@@ -235,7 +236,7 @@ class OrchestratorLoop:
         # With read_committed, this waits for a previous owner's open
         # transaction on these partitions to end (KIP-447 require_stable):
         # only then is the changelog complete up to the committed offsets.
-        transient_retry(lambda: consumer.committed(partitions, TIMEOUT))
+        self._stable_offsets(consumer, partitions)
         self.states.adopt(load_changelog(self.settings, self.names.state_changelog, numbers))
         metrics.ACTIVE.set(self.states.count_active())
         log.info("assigned partitions %s", sorted(numbers))
@@ -253,6 +254,25 @@ class OrchestratorLoop:
         self.states.drop(numbers)
         self.states.adopt(load_changelog(self.settings, self.names.state_changelog, numbers))
         log.info("resynced partitions %s from their committed offsets", sorted(numbers))
+
+    def _stable_offsets(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Wait for the partitions' committed offsets to be stable. A broker
+        restart can leave this worker's own last transaction open (its offsets
+        pending) with nothing here to end it: after a transaction timeout,
+        this worker fences its own id, which ends it, and waits again."""
+        stable_wait = self.settings.worker.transaction_timeout_ms / 1000 + 5
+        try:
+            transient_retry(lambda: consumer.committed(partitions, stable_wait), stable_wait)
+        except KafkaException as exc:
+            if not is_transient(exc):
+                raise
+            log.warning(
+                "committed offsets not stable after %.0f s (%s): fencing this worker's own id",
+                stable_wait,
+                exc,
+            )
+            self.committer.fence_own()
+            transient_retry(lambda: consumer.committed(partitions, TIMEOUT))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.committer.on_revoke()
