@@ -70,6 +70,7 @@ class OrchestratorLoop:
             settings, self.names, self.worker_id, self.consumer, self.states
         )
         self._partitions: dict[str, int] = {}  # input topic -> its partition count
+        self._unsynced: set[tuple[str, int]] = set()  # assigned, states not yet loaded
         self.committer.on_renewed = self._resync
 
     @property
@@ -121,7 +122,10 @@ class OrchestratorLoop:
 
     def _loop(self) -> None:
         while not self.stop.is_set():
-            msgs = [Consumed.of(m) for m in self._next_batch() if self._usable(m)]
+            polled = self._next_batch()
+            if self._unsynced:
+                self._sync_assigned()
+            msgs = [Consumed.of(m) for m in polled if self._usable(m)]
             if msgs:
                 self._batch(msgs)
             self.committer.tick()
@@ -231,15 +235,24 @@ class OrchestratorLoop:
     # --- rebalancing (called from inside consume(), between batches) ------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        numbers = {tp.partition for tp in partitions}
-        self._learn_partitions(sorted({tp.topic for tp in partitions}))  # they may have grown
+        # Nothing that blocks here (a callback inside poll, where another
+        # client's calls are unsafe): the loop syncs them before their inputs.
+        self._unsynced |= {(tp.topic, tp.partition) for tp in partitions}
+        log.info("assigned partitions %s", sorted({tp.partition for tp in partitions}))
+
+    def _sync_assigned(self) -> None:
+        """Newly assigned partitions: their committed offsets once stable,
+        then their states from the changelog, before any of their inputs."""
+        pending, self._unsynced = sorted(self._unsynced), set()
+        partitions = [TopicPartition(topic, partition) for topic, partition in pending]
+        numbers = {partition for _, partition in pending}
+        self._learn_partitions(sorted({topic for topic, _ in pending}))  # they may have grown
         # With read_committed, this waits for a previous owner's open
         # transaction on these partitions to end (KIP-447 require_stable):
         # only then is the changelog complete up to the committed offsets.
-        self._stable_offsets(consumer, partitions)
+        self._stable_offsets(partitions)
         self.states.adopt(load_changelog(self.settings, self.names.state_changelog, numbers))
         metrics.ACTIVE.set(self.states.count_active())
-        log.info("assigned partitions %s", sorted(numbers))
 
     def _resync(self) -> None:
         """Start again from what Kafka holds for the assigned partitions: the
@@ -255,14 +268,14 @@ class OrchestratorLoop:
         self.states.adopt(load_changelog(self.settings, self.names.state_changelog, numbers))
         log.info("resynced partitions %s from their committed offsets", sorted(numbers))
 
-    def _stable_offsets(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _stable_offsets(self, partitions: list[TopicPartition]) -> None:
         """Wait for the partitions' committed offsets to be stable. A broker
         restart can leave this worker's own last transaction open (its offsets
         pending) with nothing here to end it: after a transaction timeout,
         this worker fences its own id, which ends it, and waits again."""
         stable_wait = self.settings.worker.transaction_timeout_ms / 1000 + 5
         try:
-            transient_retry(lambda: consumer.committed(partitions, stable_wait), stable_wait)
+            transient_retry(lambda: self.consumer.committed(partitions, stable_wait), stable_wait)
         except KafkaException as exc:
             if not is_transient(exc):
                 raise
@@ -272,7 +285,7 @@ class OrchestratorLoop:
                 exc,
             )
             self.committer.fence_own()
-            transient_retry(lambda: consumer.committed(partitions, TIMEOUT))
+            transient_retry(lambda: self.consumer.committed(partitions, TIMEOUT))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.committer.on_revoke()
@@ -283,6 +296,7 @@ class OrchestratorLoop:
         self._forget(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
+        self._unsynced -= {(tp.topic, tp.partition) for tp in partitions}
         numbers = {tp.partition for tp in partitions}
         self.states.drop(numbers)
         log.info("revoked partitions %s", sorted(numbers))
