@@ -56,7 +56,8 @@ def test_a_record_with_imitation_headers_is_dead_lettered_and_redriven_with_the_
         first = {m.key(): _headers(m) for m in eventually(lambda: reader.read(2))}
         listed = _list(settings, topics)
         redriven = migrator(settings, "dlq", "redrive", topics.commands, "--all")
-        again = [_headers(m) for m in eventually(lambda: reader.read(4))[2:]]
+        sent_back = json.loads(redriven[1])["redriven"] if redriven[0] == 0 else 0
+        again = [_headers(m) for m in eventually(lambda: reader.read(2 + sent_back))[2:]]
         relisted = _list(settings, topics)
     finally:
         reader.close()
@@ -80,7 +81,7 @@ def test_a_record_with_imitation_headers_is_dead_lettered_and_redriven_with_the_
     ]
     assert "migrator-redrive-attempts" not in kept
     assert {r["key"]: r["attempts"] for r in listed} == {"m-1": 1, "m-2": 1}
-    assert redriven[0] == 0 and json.loads(redriven[1])["redriven"] == 2, redriven[2]
+    assert (redriven[0], sent_back) == (0, 2), redriven[2]
     assert sorted(h["migrator-attempts"] for h in again) == [[b"2"], [b"2"]]
     assert Counter(r["attempts"] for r in relisted) == {1: 2, 2: 2}
 
