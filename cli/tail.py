@@ -12,6 +12,7 @@ from confluent_kafka import KafkaException
 from config import KafkaNames, Settings
 from schemas import RecordError, decode_command, decode_event, decode_result, decode_task
 from streams.kafka.consumed import Consumed
+from streams.kafka.dead_letter_headers import shown
 from streams.kafka.reader import read_committed
 
 Decoder = Callable[[bytes | None, Any], Any]
@@ -41,7 +42,7 @@ def render(record: Consumed, decode: Decoder | None) -> str:
         line["value"] = {**asdict(value), "type": value.type}
     except RecordError as exc:
         line["value"] = (record.value or b"").decode(errors="replace")
-        line["headers"] = {k: (v or b"").decode(errors="replace") for k, v in record.headers}
+        line["headers"] = shown(record.headers)
         if str(exc) != "raw":
             line["error"] = str(exc)
     return json.dumps(line, default=str)

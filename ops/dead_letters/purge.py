@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from confluent_kafka import TopicPartition
 
 from config import Settings
-from ops.dead_letters.letters import DeadLetterRecord
 from ops.errors import BadSelection
 from streams.kafka.retrying import transient_retry
 from streams.kafka.topics import TIMEOUT, admin, partition_count
@@ -27,13 +26,13 @@ class PurgePlan:
 
 
 def plan_purge(
-    dlq: str, letters: Iterable[DeadLetterRecord], before: Mapping[int, int] | None
+    dlq: str, positions: Iterable[tuple[int, int]], before: Mapping[int, int] | None
 ) -> PurgePlan:
-    """Purge below `before` ({partition: offset}), or (None) every record read."""
+    """Purge below `before` ({partition: offset}), or (None) every record read
+    (at `positions`: (partition, offset) each)."""
     cut: dict[int, int] = dict(before or {})
     count = 0
-    for letter in letters:
-        partition, offset = letter.position
+    for partition, offset in positions:
         if before is None:
             cut[partition] = max(cut.get(partition, 0), offset + 1)
         if offset < cut.get(partition, 0):

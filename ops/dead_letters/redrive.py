@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from confluent_kafka import Producer
 
 from config import KafkaNames, Settings
-from ops.dead_letters.ledger import Redriven, ensure_ledger, redriven_positions
+from ops.dead_letters.ledger import Redriven, ensure_ledger, read_ledger
 from ops.dead_letters.letters import DeadLetterRecord, read_letters
 from ops.dead_letters.plan import Plan, Selection, make_plan
 from ops.errors import BadSelection
@@ -42,8 +42,9 @@ class RedriveResult:
 
 def plan_redrive(settings: Settings, dlq: str, selection: Selection, max_attempts: int) -> Plan:
     """What a redrive would do now (read-only: the preview and the dry run)."""
-    done = redriven_positions(settings, dlq)
-    return make_plan(dlq, read_letters(settings, dlq), done, selection, max_attempts)
+    ledger = read_ledger(settings)
+    letters = read_letters(settings, dlq, ledger)
+    return make_plan(dlq, letters, ledger.positions(dlq), selection, max_attempts)
 
 
 def transactional_id(settings: Settings, dlq: str) -> str:
@@ -143,7 +144,8 @@ class Redrive:
 
 def _headers(letter: DeadLetterRecord) -> list[tuple[str, bytes | None]]:
     record = letter.record
-    return redrive_headers(record.headers, Origin(record.topic, record.partition, record.offset))
+    at = Origin(record.topic, record.partition, record.offset)
+    return redrive_headers(record.headers, at, letter.attempts)
 
 
 def _redrive(producer: Producer, entry: Redriven, letter: DeadLetterRecord) -> None:

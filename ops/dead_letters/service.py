@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import KafkaNames, Settings
-from ops.dead_letters.ledger import redriven_positions
-from ops.dead_letters.letters import dlq_topic, read_letter, read_letters
+from ops.dead_letters.ledger import read_ledger
+from ops.dead_letters.letters import dlq_topic, read_letter, read_letters, read_records
 from ops.dead_letters.plan import Plan
 from ops.dead_letters.purge import PurgePlan, plan_purge, purge
 from ops.dead_letters.redrive import Redrive, RedriveResult, plan_redrive
@@ -49,15 +49,17 @@ def list_dead_letters(settings: Settings, topic: str) -> list[dict[str, Any]]:
     """Every dead letter's summary (position, key, error headers) and whether
     it has been redriven, in partition and offset order."""
     dlq = dead_letter_topic(settings, topic)
-    letters = list(read_letters(settings, dlq))
-    done = redriven_positions(settings, dlq)
+    ledger = read_ledger(settings)
+    letters = list(read_letters(settings, dlq, ledger))
+    done = ledger.positions(dlq)
     return [{**letter.summary(), "redriven": letter.position in done} for letter in letters]
 
 
 def show_dead_letter(settings: Settings, topic: str, partition: int, offset: int) -> dict[str, Any]:
     """One dead letter: its summary, headers and original value, decoded."""
     dlq = dead_letter_topic(settings, topic)
-    return describe(read_letter(settings, dlq, partition, offset), names_of(settings))
+    letter = read_letter(settings, dlq, partition, offset, read_ledger(settings))
+    return describe(letter, names_of(settings))
 
 
 def preview_redrive(settings: Settings, topic: str, request: RedriveRequest) -> Plan:
@@ -94,7 +96,8 @@ def purge_dead_letters(settings: Settings, topic: str, request: PurgeRequest) ->
     """Plan the purge; delete as planned only when the request confirms it."""
     dlq = dead_letter_topic(settings, topic)
     cut = request.cut()
-    plan = plan_purge(dlq, read_letters(settings, dlq), cut)
+    positions = ((r.partition, r.offset) for r in read_records(settings, dlq))
+    plan = plan_purge(dlq, positions, cut)
     if not request.confirm:
         return PurgeOutcome(plan, confirmed=False, first_offsets={})
     return PurgeOutcome(plan, confirmed=True, first_offsets=purge(settings, plan))

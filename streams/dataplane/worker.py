@@ -104,7 +104,9 @@ class PhaseWorker:
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
         log.error("undecodable task at %s:%s: %s", record.partition, record.offset, error)
-        letter = dead_letter(record, error, self.names.dlq(record.topic))
+        letter = dead_letter(
+            record, error, self.names.dlq(record.topic), self.names.phase_worker_group
+        )
         await self.producer.send_and_wait(
             letter.topic, letter.value, key=letter.key, headers=letter.headers
         )

@@ -228,7 +228,7 @@ class OrchestratorLoop:
 
     def _dead_letter(self, msg: Consumed, error: Exception) -> None:
         log.warning("dead-lettering %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, error)
-        letter = dead_letter(msg, error, self.names.dlq(msg.topic))
+        letter = dead_letter(msg, error, self.names.dlq(msg.topic), self.names.orchestrator_group)
         produce(self.producer, letter.topic, letter.key, letter.value, letter.headers)
         metrics.DLQ_WRITTEN.labels(letter.topic).inc()
 

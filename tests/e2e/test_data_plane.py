@@ -155,7 +155,7 @@ def test_pause_mid_load_then_resume_completes_equal(
     assert dead.value == b"not a task" and dead.key == b"m-pause"
     assert headers["kafka_dlt-original-topic"] == topics.phase_tasks.encode()
     assert (
-        headers["kafka_dlt-attempts"] == b"1"
+        headers["migrator-attempts"] == b"1"
         and b"RecordError" in headers["kafka_dlt-exception-fqcn"]
     )
 

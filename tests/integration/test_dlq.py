@@ -8,7 +8,7 @@ import json
 import pytest
 
 from config import KafkaNames, Settings
-from streams.kafka.dead_letters import REDRIVE_ATTEMPTS, REDRIVEN_FROM, header
+from streams.kafka.dead_letter_headers import REDRIVE_ATTEMPTS, REDRIVEN_FROM, header
 from tests.support.dead_letters import (
     json_lines,
     migrator,

@@ -12,7 +12,7 @@ from confluent_kafka import Producer
 from config import KafkaNames, Settings
 from ops.replay import REPLAYED_FROM
 from streams.kafka.clients import producer_config
-from streams.kafka.dead_letters import header
+from streams.kafka.dead_letter_headers import header
 from tests.support.dead_letters import migrator, records
 
 pytestmark = pytest.mark.integration

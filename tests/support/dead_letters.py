@@ -30,7 +30,7 @@ def write_dead_letters(
     producer = Producer(producer_config(settings))
     for i, value in enumerate(values):
         error = ValueError(f"bad record {i}")
-        headers = [
+        headers: list[tuple[str, str | bytes | None]] = [
             *extra_headers,
             *dead_letter_headers(Origin(original, i % 3, i), error, "T", attempts),
         ]

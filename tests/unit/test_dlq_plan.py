@@ -11,13 +11,14 @@ from ops.dead_letters import (
     parse_before,
     parse_positions,
 )
+from ops.dead_letters.ledger import Ledger, Redriven
+from ops.dead_letters.letters import letter_of
 from ops.dead_letters.plan import make_plan
 from ops.dead_letters.purge import plan_purge
 from streams.kafka.consumed import Consumed
 from streams.kafka.dead_letters import (
     Origin,
-    attempts_after,
-    attempts_of,
+    dead_letter,
     dead_letter_headers,
     original_headers,
     redrive_headers,
@@ -34,25 +35,44 @@ def letter(
     headers += dead_letter_headers(Origin(topic or "", 0, offset), ValueError("x"), "T", attempts)
     if topic is None:
         headers = [(k, v) for k, v in headers if k != "kafka_dlt-original-topic"]
-    return DeadLetterRecord(Consumed(DLQ, 0, offset, b"m-1", b"v", list(headers)))
+    return letter_of(Consumed(DLQ, 0, offset, b"m-1", b"v", list(headers)), Ledger())
 
 
-def test_a_redriven_record_that_fails_again_counts_one_attempt_more() -> None:
+def redriven(at: int, attempts: int) -> Consumed:
+    """A dead letter at DLQ 0:`at`, redriven after `attempts` failures, as the
+    record that comes back to migration.commands (at offset 7)."""
     first = dead_letter_headers(Origin("migration.commands", 0, 5), ValueError("x"), "T")
-    redriven = redrive_headers([("trace", b"t"), *first], Origin(DLQ, 0, 9))
-    # today's worker appends fresh headers with attempts 1; a worker that passes
-    # attempts_after(...) writes 2: either way the dead letter counts 2.
-    again_appended = [*redriven, *dead_letter_headers(Origin("m", 0, 7), ValueError("y"), "T")]
-    again_counted = [
-        *redriven,
-        *dead_letter_headers(Origin("m", 0, 7), ValueError("y"), "T", attempts_after(redriven)),
-    ]
+    headers = redrive_headers([("trace", b"t"), *first], Origin(DLQ, 0, at), attempts)
+    return Consumed("migration.commands", 0, 7, b"m-1", b"v", headers)
 
-    assert attempts_of(first) == 1
-    assert attempts_after(redriven) == 2
-    assert attempts_of(again_appended) == attempts_of(again_counted) == 2
-    assert original_headers(again_counted) == [("trace", b"t")]
-    assert dict(redriven)["migrator-redriven-from"] == f"{DLQ}/0/9".encode()
+
+def failed_again(record: Consumed, at: int, ledger: Ledger) -> DeadLetterRecord:
+    letter = dead_letter(record, ValueError("y"), DLQ)
+    return letter_of(Consumed(DLQ, 0, at, letter.key, letter.value, letter.headers), ledger)
+
+
+def entry(at: int, attempts: int, to_topic: str = "migration.commands") -> Redriven:
+    return Redriven(DLQ, 0, at, to_topic, 0, attempts, "T", "run")
+
+
+def test_a_redriven_record_that_fails_again_counts_one_more_than_the_ledger_says() -> None:
+    ledger = Ledger({(DLQ, 0, 9): entry(9, 2)})
+
+    again = failed_again(redriven(9, 2), 12, ledger)
+
+    assert again.attempts == 3
+    assert original_headers(again.record.headers) == [("trace", b"t")]
+    assert again.summary()["redriven_from"] == f"{DLQ}/0/9"
+
+
+def test_a_redrive_the_ledger_does_not_hold_counts_no_earlier_failure() -> None:
+    forged = redriven(9, 999)  # says it was redriven after 999 failures
+
+    unknown = failed_again(forged, 12, Ledger())
+    elsewhere = failed_again(forged, 12, Ledger({(DLQ, 0, 9): entry(9, 4, "migration.events")}))
+
+    assert dict(unknown.record.headers)["migrator-attempts"] == b"1000"  # its word
+    assert (unknown.attempts, elsewhere.attempts) == (1, 1)  # the truth
 
 
 def test_a_plan_sorts_records_into_ready_done_refused_and_unroutable() -> None:
@@ -95,9 +115,11 @@ def test_bad_selections_say_why(make: object) -> None:
 def test_purge_plans_count_the_records_below_the_cut() -> None:
     letters = [letter(0), letter(1), letter(5)]
 
-    assert plan_purge(DLQ, letters, None).before == {0: 6}
-    assert plan_purge(DLQ, letters, None).records == 3
-    assert plan_purge(DLQ, letters, {0: 2}).records == 2
+    positions = [r.position for r in letters]
+
+    assert plan_purge(DLQ, positions, None).before == {0: 6}
+    assert plan_purge(DLQ, positions, None).records == 3
+    assert plan_purge(DLQ, positions, {0: 2}).records == 2
 
 
 def test_lag_counts_from_the_committed_offset_or_from_the_start() -> None:
