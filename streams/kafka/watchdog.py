@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from config.exits import HUNG
 
 log = logging.getLogger(__name__)
-GRACE = 15.0  # beyond a call's own timeout
+GRACE = 5.0  # beyond a call's own timeout
 
 
 def _end_process(what: str, seconds: float) -> None:

@@ -46,6 +46,10 @@ from streams.orchestrator.state_store import StateStore, state_bytes
 
 log = logging.getLogger(__name__)
 TIMEOUT = 30.0
+# A transactional call's own timeout: one transaction timeout. A call that
+# times out is retried (streams.kafka.transaction); one that overruns it by the
+# watchdog's grace is hung (librdkafka#5456, #5511) and ends the process.
+CALL_TIMEOUT = 10.0
 RENEWALS, RENEWAL_WINDOW = 5, 300.0
 Slot = tuple[int, str]  # (input partition, migration id)
 Position = tuple[str, int]  # (topic, partition)
@@ -156,7 +160,7 @@ class ExactlyOnceCommitter(Committer):
     ) -> None:
         super().__init__(new_producer(), consumer, states, changelog)
         self.new_producer, self.faults = new_producer, faults
-        self.transactions = Transactions(self.producer, TIMEOUT)
+        self.transactions = Transactions(self.producer, CALL_TIMEOUT)
         self._renewed: list[float] = []
         self._first: dict[Position, int] = {}
         self._next: dict[Position, int] = {}
@@ -225,7 +229,7 @@ class ExactlyOnceCommitter(Committer):
         self.producer.purge()
         self.producer = self.new_producer()
         self.transactions = Transactions(
-            self.producer, TIMEOUT, watchdog=self.transactions.watchdog
+            self.producer, CALL_TIMEOUT, watchdog=self.transactions.watchdog
         )
         self.transactions.init()  # waits for the old producer's transaction to end
         self.on_renewed()

@@ -222,7 +222,12 @@ def faults(system: System) -> list[tuple[str, Callable[[], None]]]:
         time.sleep(SESSION_TIMEOUT_S + 5)
         os.kill(pid, signal.SIGCONT)
 
-    return [
+    def rolling_restart() -> None:
+        for n in range(1, stack.nodes + 1):
+            stack.kafka("restart", n)
+
+    rolling = [("rolling restart of the 3 brokers", rolling_restart)]
+    return [*(rolling if stack.nodes == 3 else []),
         ("broker kill -9", down(lambda: stack.kafka("kill", node), lambda: stack.kafka("start"))),
         ("read-model database immediate stop", down(lambda: stack.pg("read", "kill"),
                                                     lambda: stack.pg("read", "start"))),
