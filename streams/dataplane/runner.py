@@ -25,7 +25,8 @@ from domain import (
 from domain.errors import MigratorError
 from streams.dataplane import checkpoints, extract, load, metrics, reconcile, transform, validate
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
-from streams.dataplane.database import Conn, Database, first_line
+from streams.dataplane.database import Conn, Database
+from streams.dataplane.failures import first_line
 
 log = logging.getLogger(__name__)
 PHASES: dict[str, Callable[[PhaseContext], Awaitable[Outcome]]] = {
