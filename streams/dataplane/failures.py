@@ -100,6 +100,8 @@ def classify(exc: BaseException) -> Failure:
         return Failure(Kind.UNAVAILABLE, f"no pooled connection ({_text(exc)})")
     if not isinstance(exc, psycopg.OperationalError):
         return Failure(Kind.PERMANENT, first_line(exc))
+    if isinstance(exc, psycopg.errors.ConnectionTimeout):
+        return Failure(Kind.UNAVAILABLE, "cannot connect (timed out)")
     if exc.sqlstate:
         return _by_state(exc, exc.sqlstate)
     return _by_message(_text(exc))
