@@ -18,6 +18,7 @@ from streams.dataplane import catalog, checkpoints, metrics
 from streams.dataplane.checkpoints import Checkpoint
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
 from streams.dataplane.database import Conn
+from streams.dataplane.errors import TransientError
 from streams.dataplane.sql import next_batch
 
 # (target connection, after, hi, size) -> (last key of the batch, rows in it)
@@ -77,7 +78,12 @@ async def _run_slice(
         before = cp.rows_done
         async with ctx.limiter.slot():
             work = partial(_batch, ctx, phase=cp.phase, slice_=cp.slice, bounds=bounds, move=move)
-            cp = await ctx.target.transaction(work)
+            try:
+                cp = await ctx.target.transaction(work)
+            except TransientError:
+                if ctx.stop.is_set():  # asked to stop while a database was away
+                    break
+                raise
         if cp.rows_done > before:
             metrics.ROWS.labels(cp.phase).inc(cp.rows_done - before)
             metrics.BATCHES.labels(cp.phase).inc()

@@ -19,6 +19,7 @@ that timed out starts a fresh attempt when it tries again.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Conn = AsyncConnection[tuple[Any, ...]]
 PROBE_TIMEOUT = 5
+# The databases whose `connection()` blocks enclose the running code (extract
+# reads the source inside a target transaction).
+ENCLOSING: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("enclosing", default=())
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -106,9 +110,9 @@ class Database:
             return classify(cause)
         await probe.close()
         seconds = f"{self.pool.timeout:g} s"
-        if self.in_use >= self.pool.max_size:
+        if self.in_use >= self.pool.max_size:  # the database is up: a try lost to the others
             return Failure(
-                Kind.UNAVAILABLE,
+                Kind.CONTENTION,
                 f"all {self.pool.max_size} connections busy (none free within {seconds})",
             )
         return Failure(Kind.UNAVAILABLE, f"no pooled connection within {seconds} (reconnecting)")
@@ -129,20 +133,24 @@ class Database:
                 self.breaker.retry_in(),
             )
         held: Conn | None = None
+        nested = bool(ENCLOSING.get())
         try:
             async with self.pool.connection() as conn:
                 held = conn
                 self.in_use += 1
+                token = ENCLOSING.set((*ENCLOSING.get(), self.name))
                 try:
                     yield conn
                 finally:
+                    ENCLOSING.reset(token)
                     self.in_use -= 1
         except TransientError as exc:  # another database's, raised inside this one's work
             if exc.connection != self.name:
                 self.breaker.release()
             raise
         except Exception as exc:
-            failed = await self._failed(exc, sound=held is not None and not held.closed)
+            foreign = nested and held is not None and not held.closed
+            failed = await self._failed(exc, foreign=foreign)
             if failed is exc:
                 raise
             raise failed from exc
@@ -152,12 +160,13 @@ class Database:
         else:
             self.breaker.success()
 
-    async def _failed(self, exc: Exception, sound: bool) -> Exception:
+    async def _failed(self, exc: Exception, foreign: bool) -> Exception:
         """The error to raise for `exc`, once the breaker has counted it.
-        A lost connection while this one is `sound` is another's (a target's
-        error inside the source's block): it passes through to its owner."""
+        A lost connection may be `foreign`: raised inside this block, which
+        is inside another database's, while this connection is sound (the
+        target's, inside the source's block); it passes through to its owner."""
         failure = await self._failure(exc)
-        if failure.kind is Kind.UNAVAILABLE and sound:
+        if failure.kind is Kind.UNAVAILABLE and foreign:
             self.breaker.release()
             return exc
         if failure.kind is Kind.UNAVAILABLE:

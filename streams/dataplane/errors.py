@@ -6,8 +6,9 @@
     │   │                      the database is away (connection lost or refused,
     │   │                      recovering, no pooled connection), retried until
     │   │                      PHASE_RETRY_BUDGET_SECONDS is spent; else one try
-    │   │                      lost (serialization failure, deadlock, timeout),
-    │   │                      retried PHASE_RETRY_ATTEMPTS times
+    │   │                      lost (serialization failure, deadlock, timeout,
+    │   │                      every pooled connection busy), retried
+    │   │                      PHASE_RETRY_ATTEMPTS times
     │   └── BreakerOpen        the connection's breaker is open: the next try
     │                          waits `retry_in` for its trial (never gives up)
     ├── SpecError              the spec does not fit the tables: fail the phase

@@ -6,11 +6,15 @@ with full jitter (0.2 s doubling, at most PHASE_RETRY_MAX_SECONDS):
 - the database away (`unavailable`: connection lost or refused, recovering,
   no pooled connection): until PHASE_RETRY_BUDGET_SECONDS have passed since
   the batch first failed; a database restart is ridden out;
-- one try lost (a serialization failure, a deadlock, a timeout): at most
-  PHASE_RETRY_ATTEMPTS tries, and within the same budget;
+- one try lost (a serialization failure, a deadlock, a timeout, every
+  pooled connection busy): at most PHASE_RETRY_ATTEMPTS tries, within the
+  same budget;
 - an open circuit breaker: the next try waits for its trial. A refusal of
   the breaker never ends the retries: only a real try that fails once the
   budget is spent does, so the reason is always what the database did.
+
+A run asked to stop (paused, revoked, shutting down) stops retrying: the
+batch ends with its last error and the run resumes from its checkpoint.
 
 The clock, the sleep and the jitter are injected so it is tested without
 waiting.
@@ -19,10 +23,13 @@ waiting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from config import Settings
@@ -78,6 +85,24 @@ class RetryBudget:
         return ended
 
 
+# The stop signal of the phase run the running code belongs to (set by
+# `stopping_on`): a run asked to stop (paused, revoked, shutting down) does
+# not wait out a database that is away; it resumes from its checkpoint.
+RUN_STOP: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
+    "run_stop", default=None
+)
+
+
+@contextmanager
+def stopping_on(stop: asyncio.Event) -> Iterator[None]:
+    """Retries inside end, with their last error, once `stop` is set."""
+    token = RUN_STOP.set(stop)
+    try:
+        yield
+    finally:
+        RUN_STOP.reset(token)
+
+
 async def retrying(
     settings: Settings,
     call: Callable[[], Awaitable[T]],
@@ -93,4 +118,17 @@ async def retrying(
             wait = budget.after(exc)
             metrics.RETRIES.labels(exc.connection).inc()
             log.warning("retrying in %.1f s after %s (try %d)", wait, exc, budget.failures)
-        await sleep(wait)
+            if await _stopped_within(wait, sleep):
+                raise
+
+
+async def _stopped_within(seconds: float, sleep: Callable[[float], Awaitable[None]]) -> bool:
+    stop = RUN_STOP.get()
+    if stop is None:
+        await sleep(seconds)
+        return False
+    if not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await stop.wait()
+    return stop.is_set()

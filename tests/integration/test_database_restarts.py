@@ -182,3 +182,20 @@ async def test_after_the_read_model_database_restarts_the_first_read_succeeds(
         status, body = await call(session, "GET", f"{api_over}/api/v1/migrations")
 
     assert status == 200, body
+
+
+async def test_a_pool_timeout_says_busy_only_when_every_connection_is_in_use(
+    source_url: str,
+) -> None:
+    dbs = databases(source_url, source_url, pool_max=1, pool_timeout_seconds=1, retry_attempts=1)
+    try:
+        warehouse = await dbs.get("warehouse")
+        async with warehouse.connection():  # the only connection, held
+            with pytest.raises(TransientError) as failed:
+                await warehouse.autocommit(lambda conn: conn.execute("SELECT 1"))
+    finally:
+        await dbs.close()
+
+    assert str(failed.value).startswith(
+        "warehouse: all 1 connections busy (none free within 1 s); gave up after 1 tries"
+    ), failed.value

@@ -163,14 +163,14 @@ async def test_a_database_away_becomes_a_transient_error_naming_the_connection(
 ) -> None:
     refused = psycopg.OperationalError(AT + "Connection refused")
 
-    found = await warehouse._failed(refused, sound=False)
+    found = await warehouse._failed(refused, foreign=False)
 
     assert isinstance(found, TransientError) and found.unavailable
     assert (str(found), found.connection) == (
         "warehouse: cannot connect (connection refused)",
         "warehouse",
     )
-    await warehouse._failed(refused, sound=False)
+    await warehouse._failed(refused, foreign=False)
     assert warehouse.breaker.state is BreakerState.OPEN
 
 
@@ -179,14 +179,14 @@ async def test_a_lost_connection_inside_a_sound_one_is_passed_to_its_owner(
 ) -> None:
     lost = psycopg.OperationalError("consuming input failed: server closed the connection")
 
-    assert await warehouse._failed(lost, sound=True) is lost
+    assert await warehouse._failed(lost, foreign=True) is lost
     assert warehouse.breaker.failures == 0
 
 
 async def test_a_refused_login_fails_the_phase_naming_the_connection(warehouse: Database) -> None:
     refused = psycopg.OperationalError(AT + 'FATAL:  role "nobody" does not exist')
 
-    found = await warehouse._failed(refused, sound=False)
+    found = await warehouse._failed(refused, foreign=False)
 
     assert type(found) is PhaseError and not found.retriable
     assert str(found) == 'warehouse: cannot connect (role "nobody" does not exist)'
@@ -195,7 +195,7 @@ async def test_a_refused_login_fails_the_phase_naming_the_connection(warehouse: 
 async def test_contention_is_transient_but_says_the_database_answered(
     warehouse: Database,
 ) -> None:
-    found = await warehouse._failed(errors.DeadlockDetected("deadlock detected"), sound=True)
+    found = await warehouse._failed(errors.DeadlockDetected("deadlock detected"), foreign=True)
 
     assert isinstance(found, TransientError) and not found.unavailable
     assert str(found) == "warehouse: DeadlockDetected: deadlock detected"
@@ -205,6 +205,6 @@ async def test_contention_is_transient_but_says_the_database_answered(
 async def test_a_secret_in_a_message_is_masked(warehouse: Database) -> None:
     leaky = psycopg.OperationalError(AT + f"FATAL:  odd message with {SECRET} in it")
 
-    found = await warehouse._failed(leaky, sound=False)
+    found = await warehouse._failed(leaky, foreign=False)
 
     assert SECRET not in str(found) and "***" in str(found)

@@ -4,12 +4,14 @@ ever ending them (a fake clock: nothing waits)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from config import Settings
 from streams.dataplane.breaker import CircuitBreaker
 from streams.dataplane.errors import BreakerOpen, TransientError
-from streams.dataplane.retry import RetryBudget, retrying
+from streams.dataplane.retry import RetryBudget, retrying, stopping_on
 
 AWAY = TransientError(
     "warehouse: database is not accepting connections (recovering)", "warehouse", unavailable=True
@@ -122,3 +124,20 @@ async def test_a_permanent_error_is_not_retried() -> None:
     with pytest.raises(ValueError):
         await retrying(Settings(), call)
     assert len(tries) == 1
+
+
+async def test_a_run_asked_to_stop_does_not_wait_for_its_database() -> None:
+    tries: list[int] = []
+
+    async def call() -> str:
+        tries.append(1)
+        raise AWAY
+
+    async def sleep(seconds: float) -> None:
+        raise AssertionError("a stopped run does not sleep")
+
+    stop = asyncio.Event()
+    stop.set()
+    with stopping_on(stop), pytest.raises(TransientError) as ended:
+        await retrying(Settings(), call, sleep)
+    assert ended.value is AWAY and len(tries) == 1
