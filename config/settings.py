@@ -175,7 +175,9 @@ class PhaseSettings(Group):
         default=0.5, ge=0, description="least time between two progress reports of a run"
     )
     breaker_failure_threshold: int = Field(
-        default=5, ge=1, description="transient failures in a row that open a breaker"
+        default=5,
+        ge=1,
+        description="failures in a row of a database being away that open its breaker",
     )
     breaker_reset_seconds: float = Field(
         default=10.0, gt=0, description="how long an open breaker holds tries back before a trial"
