@@ -26,6 +26,7 @@ from config import KafkaNames, Settings
 
 log = logging.getLogger(__name__)
 ONE = "/api/v1/migrations/{migration_id}"
+POOL_TIMEOUT = 10.0  # seconds a request waits for a read-model connection
 
 ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/health", observability.health),
@@ -82,13 +83,19 @@ def api_database_url(settings: Settings) -> str:
 
 
 async def _pool(app: web.Application) -> AsyncIterator[None]:
+    """The read model's pool. A connection is checked before it is handed
+    out, so one that died with a database restart is replaced, not used;
+    reconnection attempts last one pool timeout (their backoff stays short
+    while the database is away), and the next request starts them again."""
     settings = app[SETTINGS]
     pool = AsyncConnectionPool(
         api_database_url(settings),
         min_size=1,
         max_size=settings.database.pool_max,
         open=False,
-        timeout=10.0,
+        timeout=POOL_TIMEOUT,
+        reconnect_timeout=POOL_TIMEOUT,
+        check=AsyncConnectionPool.check_connection,
         kwargs={"autocommit": True},
     )
     await pool.open(wait=False)

@@ -151,13 +151,27 @@ class PhaseSettings(Group):
     )
     pool_max: int = Field(default=8, ge=1, le=256, description="connections per database")
     retry_attempts: int = Field(
-        default=6, ge=1, le=100, description="tries of a batch before the phase fails"
+        default=6,
+        ge=1,
+        le=100,
+        description="tries of a batch lost to a serialization failure, deadlock or timeout"
+        " before the phase fails (a database away: PHASE_RETRY_BUDGET_SECONDS instead)",
+    )
+    retry_budget_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="how long a batch keeps retrying while its database is away (connection"
+        " lost or refused, recovering, no pooled connection) before the phase fails;"
+        " waiting on an open breaker does not end it",
     )
     retry_max_seconds: float = Field(
         default=5.0, gt=0, description="longest backoff between two tries"
     )
     pool_timeout_seconds: float = Field(
-        default=10.0, gt=0, description="longest wait for a pooled connection"
+        default=10.0,
+        gt=0,
+        description="longest wait for a pooled connection; also how long a pool keeps"
+        " trying to reconnect",
     )
     statement_timeout_seconds: float = Field(
         default=300.0, gt=0, description="longest statement in a source or target database"
@@ -166,10 +180,12 @@ class PhaseSettings(Group):
         default=0.5, ge=0, description="least time between two progress reports of a run"
     )
     breaker_failure_threshold: int = Field(
-        default=5, ge=1, description="transient failures in a row that open a breaker"
+        default=5,
+        ge=1,
+        description="failures in a row of a database being away that open its breaker",
     )
     breaker_reset_seconds: float = Field(
-        default=10.0, gt=0, description="how long an open breaker fails fast"
+        default=10.0, gt=0, description="how long an open breaker holds tries back before a trial"
     )
 
     @model_validator(mode="after")

@@ -9,7 +9,7 @@ key up to its `hi` key. Between batches the run checks its stop signal.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 
 from psycopg import sql
@@ -18,6 +18,7 @@ from streams.dataplane import catalog, checkpoints, metrics
 from streams.dataplane.checkpoints import Checkpoint
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
 from streams.dataplane.database import Conn
+from streams.dataplane.errors import TransientError
 from streams.dataplane.sql import next_batch
 
 # (target connection, after, hi, size) -> (last key of the batch, rows in it)
@@ -50,11 +51,24 @@ async def run_slices(ctx: PhaseContext, phase: str, bounds: Bounds, move: Move) 
         async with gate:
             await _run_slice(ctx, cp, by_slice, bounds, move)
 
-    await asyncio.gather(*(one(cp) for cp in slices if not cp.done))
+    await _all_or_none([one(cp) for cp in slices if not cp.done])
     final = list(by_slice.values())
     if all(cp.done for cp in final):
         return Finished(sum(cp.rows_done for cp in final))
     return Stopped(final[0].text() if len(final) == 1 else None)
+
+
+async def _all_or_none(works: list[Coroutine[None, None, None]]) -> None:
+    """Run `works` together; when one fails, the others stop (their batch in
+    flight rolls back) before the failure ends the phase."""
+    jobs = [asyncio.ensure_future(w) for w in works]
+    try:
+        await asyncio.gather(*jobs)
+    except BaseException:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        raise
 
 
 async def _run_slice(
@@ -64,7 +78,12 @@ async def _run_slice(
         before = cp.rows_done
         async with ctx.limiter.slot():
             work = partial(_batch, ctx, phase=cp.phase, slice_=cp.slice, bounds=bounds, move=move)
-            cp = await ctx.target.transaction(work)
+            try:
+                cp = await ctx.target.transaction(work)
+            except TransientError:
+                if ctx.stop.is_set():  # asked to stop while a database was away
+                    break
+                raise
         if cp.rows_done > before:
             metrics.ROWS.labels(cp.phase).inc(cp.rows_done - before)
             metrics.BATCHES.labels(cp.phase).inc()

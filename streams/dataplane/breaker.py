@@ -1,9 +1,11 @@
 """A circuit breaker per database connection.
 
 Closed: calls go through, and consecutive transient failures are counted.
-At the threshold it opens: calls fail fast for `reset_seconds`. Then it is
-half-open: one trial call goes through; success closes it, failure opens it
-again. The clock is injected so the logic is tested without waiting.
+At the threshold it opens: calls are held back for `reset_seconds` (a
+caller waits `retry_in()` and asks again). Then it is half-open: one trial
+call goes through; success closes it, failure opens it again; meanwhile the
+others ask again every `poll_seconds`. The clock is injected so the logic is
+tested without waiting.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ class CircuitBreaker:
         reset_seconds: float,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[BreakerState], None] = lambda _: None,
+        poll_seconds: float = 0.5,
     ) -> None:
         self.threshold, self.reset_seconds, self.clock = threshold, reset_seconds, clock
+        self.poll_seconds = min(poll_seconds, reset_seconds)
         self.on_change = on_change
         self.failures = 0
         self.opened_at = 0.0
@@ -66,8 +70,12 @@ class CircuitBreaker:
         self._trial_out = False
 
     def retry_in(self) -> float:
-        """Seconds until an open breaker lets a trial through."""
-        return max(0.0, self.reset_seconds - (self.clock() - self.opened_at))
+        """Seconds a caller held back now waits before asking again: until
+        the trial when open, a short while when another call is the trial."""
+        state = self.state
+        if state is BreakerState.OPEN:
+            return max(0.0, self.reset_seconds - (self.clock() - self.opened_at))
+        return self.poll_seconds if state is BreakerState.HALF_OPEN and self._trial_out else 0.0
 
     def _set(self, state: BreakerState) -> None:
         if state is not self._state:

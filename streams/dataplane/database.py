@@ -1,16 +1,25 @@
 """The databases a phase worker moves rows between: one pool, one circuit
 breaker and one retry policy per named connection.
 
-A transient failure (the server away, a dropped connection, a timeout, a
-serialization failure or deadlock) counts against the connection's breaker
-and is retried with exponential backoff and jitter, a bounded number of
-times; anything else fails at once. Messages name the connection, never its
-secret.
+Each error is told apart by streams.dataplane.failures. The database away
+(connection lost or refused, recovering, no pooled connection) counts
+against the connection's breaker and becomes a `TransientError` marked
+`unavailable`; a try lost to contention (serialization failure, deadlock,
+timeout) a plain `TransientError`. streams.dataplane.retry tries the whole
+transaction again. Anything else fails at once. Messages name the
+connection and say what happened, never a secret.
+
+A pool checks each connection before handing it out, so one that died with
+its server is dropped and replaced, not handed out. Its reconnection
+attempts back off exponentially; they are bounded by one pool timeout, so
+while a database restarts the pool tries every few seconds, and a batch
+that timed out starts a fresh attempt when it tries again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,44 +27,30 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
 
 from config import Settings
 from config.connections import Connection
 from config.errors import UnknownConnection
-from domain.errors import MigratorError
 from streams.dataplane import metrics
 from streams.dataplane.breaker import BreakerState, CircuitBreaker
-from streams.dataplane.errors import BreakerOpen, SpecError, TransientError
+from streams.dataplane.errors import BreakerOpen, PhaseError, SpecError, TransientError
+from streams.dataplane.failures import Failure, Kind, classify
+from streams.dataplane.retry import retrying
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Conn = AsyncConnection[tuple[Any, ...]]
+PROBE_TIMEOUT = 5
+# The databases whose `connection()` blocks enclose the running code (extract
+# reads the source inside a target transaction).
+ENCLOSING: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("enclosing", default=())
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Would the same call likely succeed a little later? Ours say so themselves."""
-    if isinstance(exc, MigratorError):
-        return exc.retriable
-    return isinstance(exc, PoolTimeout | psycopg.OperationalError | psycopg.InterfaceError)
-
-
-def retriable(exc: BaseException) -> bool:
-    """What the retry policy retries: our errors that say so (a transient
-    database error has become a TransientError of its connection by then)."""
-    return isinstance(exc, MigratorError) and exc.retriable
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
+    """Would the same call likely succeed a little later?"""
+    return classify(exc).transient
 
 
 class Database:
@@ -65,6 +60,7 @@ class Database:
         self.name, self.settings = name, settings
         self.last_error = ""
         self.prepared = False
+        self.in_use = 0  # connections handed out and not yet back
         self.breaker = CircuitBreaker(
             settings.phase.breaker_failure_threshold,
             settings.phase.breaker_reset_seconds,
@@ -72,6 +68,7 @@ class Database:
         )
         metrics.BREAKER.labels(name).set(BreakerState.CLOSED)
         self._conninfo = connection.conninfo()  # holds the secret: never logged
+        self._secret = str(conninfo_to_dict(self._conninfo).get("password") or "")
         self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             self._conninfo,
             min_size=0,
@@ -81,6 +78,7 @@ class Database:
             configure=self._configure,
             check=AsyncConnectionPool.check_connection,
             timeout=settings.phase.pool_timeout_seconds,
+            reconnect_timeout=settings.phase.pool_timeout_seconds,
             name=name,
         )
 
@@ -96,17 +94,28 @@ class Database:
         await conn.execute(f"SET idle_in_transaction_session_timeout = {max(ms, 60_000)}")
         await conn.execute(f"SET lock_timeout = {max(ms // 2, 30_000)}")
 
-    async def _diagnose(self, exc: BaseException) -> str:
-        """What went wrong; for a pool timeout, why no connection could be made
-        (the pool only logs that), from one direct attempt."""
-        if not isinstance(exc, PoolTimeout):
-            return first_line(exc)
+    async def _failure(self, exc: Exception) -> Failure:
+        found = await self._diagnose() if isinstance(exc, PoolTimeout) else classify(exc)
+        if self._secret and self._secret in found.what:
+            return Failure(found.kind, found.what.replace(self._secret, "***"))
+        return found
+
+    async def _diagnose(self) -> Failure:
+        """Why no pooled connection came in time (the pool only logs that):
+        one direct attempt tells whether the database takes connections at
+        all; if it does, whether every connection is really in use."""
         try:
-            probe = await AsyncConnection.connect(self._conninfo, connect_timeout=5)
+            probe = await AsyncConnection.connect(self._conninfo, connect_timeout=PROBE_TIMEOUT)
         except psycopg.Error as cause:
-            return first_line(cause)
+            return classify(cause)
         await probe.close()
-        return f"all {self.pool.max_size} connections busy ({first_line(exc)})"
+        seconds = f"{self.pool.timeout:g} s"
+        if self.in_use >= self.pool.max_size:  # the database is up: a try lost to the others
+            return Failure(
+                Kind.CONTENTION,
+                f"all {self.pool.max_size} connections busy (none free within {seconds})",
+            )
+        return Failure(Kind.UNAVAILABLE, f"no pooled connection within {seconds} (reconnecting)")
 
     def _breaker_changed(self, state: BreakerState) -> None:
         metrics.BREAKER.labels(self.name).set(state)
@@ -114,37 +123,65 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Conn]:
-        """A pooled connection, through the breaker; transient errors of this
-        connection become `TransientError` and count against the breaker."""
+        """A pooled connection, through the breaker; this connection's errors
+        become what streams.dataplane.failures makes of them."""
         if not self.breaker.allow():
             raise BreakerOpen(
-                f"circuit breaker open for connection {self.name} after "
-                f"{self.breaker.failures} failures (last: {self.last_error}); "
-                f"next trial in {self.breaker.retry_in():.0f} s",
+                f"{self.name}: circuit breaker open after {self.breaker.failures} failures"
+                f" in a row (last: {self.last_error})",
                 self.name,
                 self.breaker.retry_in(),
             )
+        held: Conn | None = None
+        nested = bool(ENCLOSING.get())
         try:
             async with self.pool.connection() as conn:
-                yield conn
-        except TransientError as exc:
-            if exc.connection == self.name:
-                raise
-            self.breaker.release()
+                held = conn
+                self.in_use += 1
+                token = ENCLOSING.set((*ENCLOSING.get(), self.name))
+                try:
+                    yield conn
+                finally:
+                    ENCLOSING.reset(token)
+                    self.in_use -= 1
+        except TransientError as exc:  # another database's, raised inside this one's work
+            if exc.connection != self.name:
+                self.breaker.release()
             raise
         except Exception as exc:
-            if is_transient(exc):
-                self.last_error = await self._diagnose(exc)
-                self.breaker.failure()
-                message = f"connection {self.name}: {self.last_error}"
-                raise TransientError(message, self.name) from exc
-            if isinstance(exc, psycopg.Error):
-                self.breaker.success()
-            else:
-                self.breaker.release()
+            foreign = nested and held is not None and not held.closed
+            failed = await self._failed(exc, foreign=foreign)
+            if failed is exc:
+                raise
+            raise failed from exc
+        except BaseException:  # cancelled: it says nothing about the database
+            self.breaker.release()
             raise
         else:
             self.breaker.success()
+
+    async def _failed(self, exc: Exception, foreign: bool) -> Exception:
+        """The error to raise for `exc`, once the breaker has counted it.
+        A lost connection may be `foreign`: raised inside this block, which
+        is inside another database's, while this connection is sound (the
+        target's, inside the source's block); it passes through to its owner."""
+        failure = await self._failure(exc)
+        if failure.kind is Kind.UNAVAILABLE and foreign:
+            self.breaker.release()
+            return exc
+        if failure.kind is Kind.UNAVAILABLE:
+            self.last_error = failure.what
+            self.breaker.failure()
+            return TransientError(f"{self.name}: {failure.what}", self.name, unavailable=True)
+        if isinstance(exc, psycopg.Error | PoolTimeout):
+            self.breaker.success()  # the database answered
+        else:
+            self.breaker.release()
+        if failure.kind is Kind.CONTENTION:
+            return TransientError(f"{self.name}: {failure.what}", self.name)
+        if isinstance(exc, psycopg.OperationalError | PoolTimeout):
+            return PhaseError(f"{self.name}: {failure.what}")
+        return exc
 
     async def transaction(self, work: Callable[[Conn], Awaitable[T]]) -> T:
         """`work(conn)` inside one transaction, retried whole on transient errors."""
@@ -163,35 +200,6 @@ class Database:
                 return await work(conn)
 
         return await retrying(self.settings, once)
-
-
-async def retrying(settings: Settings, call: Callable[[], Awaitable[T]]) -> T:
-    """`call()`, retried on retriable errors with backoff and jitter, bounded."""
-
-    def count(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        name = exc.connection if isinstance(exc, TransientError) else ""
-        metrics.RETRIES.labels(name).inc()
-        log.warning("retrying after %s (attempt %d)", exc, state.attempt_number)
-
-    backoff = wait_random_exponential(multiplier=0.2, max=settings.phase.retry_max_seconds)
-
-    def wait(state: RetryCallState) -> float:
-        # An open breaker: wait for its trial rather than spend an attempt.
-        exc = state.outcome.exception() if state.outcome else None
-        until_trial = exc.retry_in + 0.05 if isinstance(exc, BreakerOpen) else 0.0
-        return max(backoff(state), until_trial)
-
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception(retriable),
-        wait=wait,
-        stop=stop_after_attempt(settings.phase.retry_attempts),
-        before_sleep=count,
-        reraise=True,
-    ):
-        with attempt:
-            return await call()
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class Databases:

@@ -2,9 +2,15 @@
 (domain.errors) whose classes say what to do.
 
     PhaseError                 `retriable` decides retry vs fail
-    ├── TransientError         retriable: the database was away, a timeout, a
-    │   │                      serialization failure; retried with backoff
-    │   └── BreakerOpen        the connection's breaker is open: fail fast
+    ├── TransientError         retriable, with backoff and jitter. `unavailable`:
+    │   │                      the database is away (connection lost or refused,
+    │   │                      recovering, no pooled connection), retried until
+    │   │                      PHASE_RETRY_BUDGET_SECONDS is spent; else one try
+    │   │                      lost (serialization failure, deadlock, timeout,
+    │   │                      every pooled connection busy), retried
+    │   │                      PHASE_RETRY_ATTEMPTS times
+    │   └── BreakerOpen        the connection's breaker is open: the next try
+    │                          waits `retry_in` for its trial (never gives up)
     ├── SpecError              the spec does not fit the tables: fail the phase
     │                          (also a domain SpecError, as the parser raises)
     ├── ValidationFailed       the score is below the spec's minimum
@@ -27,14 +33,15 @@ class TransientError(PhaseError):
     retriable = True
     status = 503
 
-    def __init__(self, message: str, connection: str = "") -> None:
+    def __init__(self, message: str, connection: str = "", *, unavailable: bool = False) -> None:
         super().__init__(message)
         self.connection = connection
+        self.unavailable = unavailable
 
 
 class BreakerOpen(TransientError):
     def __init__(self, message: str, connection: str, retry_in: float) -> None:
-        super().__init__(message, connection)
+        super().__init__(message, connection, unavailable=True)
         self.retry_in = retry_in
 
 

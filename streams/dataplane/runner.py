@@ -20,12 +20,16 @@ from domain import (
     PhaseHalted,
     PhaseResult,
     PhaseSucceeded,
+    RunPhase,
     answer_fields,
 )
 from domain.errors import MigratorError
 from streams.dataplane import checkpoints, extract, load, metrics, reconcile, transform, validate
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
-from streams.dataplane.database import Conn, Database, first_line
+from streams.dataplane.database import Conn, Database
+from streams.dataplane.errors import TransientError
+from streams.dataplane.failures import first_line
+from streams.dataplane.retry import stopping_on
 
 log = logging.getLogger(__name__)
 PHASES: dict[str, Callable[[PhaseContext], Awaitable[Outcome]]] = {
@@ -68,12 +72,12 @@ async def result_of(ctx: PhaseContext, paused: Callable[[], bool]) -> PhaseResul
     task, started = ctx.task, time.monotonic()
     answers = answer_fields(task)
     try:
-        outcome = await run(ctx)
+        with stopping_on(ctx.stop):
+            outcome = await run(ctx)
     except Exception as exc:  # every failure ends the phase with its reason
-        reason = str(exc) if isinstance(exc, MigratorError) else first_line(exc)
-        log.warning("%s %s run %d failed: %s", task.migration_id, task.phase, task.run, reason)
-        metrics.PHASES.labels(task.phase, "failed").inc()
-        return PhaseErrored(result_id=f"{task.task_id}:error", **answers, reason=reason)
+        if not (isinstance(exc, TransientError) and ctx.stop.is_set()):
+            return _failed(task, exc)
+        outcome = Stopped(None)  # asked to stop while a database was away
     finally:
         metrics.DURATION.labels(task.phase).observe(time.monotonic() - started)
     if isinstance(outcome, Finished):
@@ -90,6 +94,13 @@ async def result_of(ctx: PhaseContext, paused: Callable[[], bool]) -> PhaseResul
             result_id=f"{task.task_id}:halted", **answers, checkpoint=outcome.checkpoint
         )
     return None
+
+
+def _failed(task: RunPhase, exc: Exception) -> PhaseErrored:
+    reason = str(exc) if isinstance(exc, MigratorError) else first_line(exc)
+    log.warning("%s %s run %d failed: %s", task.migration_id, task.phase, task.run, reason)
+    metrics.PHASES.labels(task.phase, "failed").inc()
+    return PhaseErrored(result_id=f"{task.task_id}:error", **answer_fields(task), reason=reason)
 
 
 async def cancel(task: CancelPhase, target: Database) -> None:

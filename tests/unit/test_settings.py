@@ -58,6 +58,7 @@ ENVIRONMENT = {
     "PHASE_CONCURRENCY": "3",
     "PHASE_POOL_MAX": "5",
     "PHASE_RETRY_ATTEMPTS": "2",
+    "PHASE_RETRY_BUDGET_SECONDS": "45",
     "PHASE_RETRY_MAX_SECONDS": "1.25",
     "PHASE_POOL_TIMEOUT_SECONDS": "4",
     "PHASE_STATEMENT_TIMEOUT_SECONDS": "60",
@@ -127,6 +128,7 @@ def test_every_variable_lands_in_its_group(monkeypatch: pytest.MonkeyPatch) -> N
     assert p.connection("legacy").secret() == PASSWORD
     assert (p.worker_id, p.metrics_port, p.concurrency, p.pool_max) == ("p-1", 9102, 3, 5)
     assert (p.retry_attempts, p.retry_max_seconds, p.pool_timeout_seconds) == (2, 1.25, 4.0)
+    assert p.retry_budget_seconds == 45.0
     assert (p.statement_timeout_seconds, p.progress_interval_seconds) == (60.0, 0.0)
     assert (p.breaker_failure_threshold, p.breaker_reset_seconds) == (8, 2.5)
     assert (s.ops.dlq_max_attempts, s.ops.metrics_interval_seconds) == (6, 3.0)
