@@ -30,6 +30,7 @@ from tests.support.event_log import (
     projecting,
     rows,
     scalar,
+    snapshot,
     until,
     write_log,
 )
@@ -196,22 +197,6 @@ async def test_a_refold_lifts_a_quarantine_the_log_allows_and_keeps_one_it_does_
     }
     assert "still quarantined: gap: expected sequence 4, got 6" in kept.stderr
     assert await scalar(settings, QUARANTINED) == 1
-
-
-VOLATILE = {"feed_version", "quarantined_at"}  # renumbered by a rebuild; when it was parked
-KEYS = {
-    "migrations": "migration_id",
-    "migration_events": "migration_id, sequence",
-    "migration_phases": "migration_id, phase",
-}
-
-
-async def snapshot(settings: Settings) -> dict[str, list[dict[str, Any]]]:
-    out = {}
-    for table, order in KEYS.items():
-        found = await rows(settings, f"SELECT * FROM {table} ORDER BY {order}")
-        out[table] = [{k: v for k, v in r.items() if k not in VOLATILE} for r in found]
-    return out
 
 
 async def test_a_rebuild_quarantines_the_same_migrations_the_same_way_instead_of_failing(
