@@ -87,10 +87,11 @@ function renderQuarantine(td, quarantine) {
   const badge = document.createElement("span");
   badge.className = "quarantine";
   badge.textContent = "quarantined";
-  badge.title = `held since ${quarantine.since}; refold it once the cause is fixed`;
+  badge.title = `events from ${quarantine.at_sequence} on held since ${quarantine.since};` +
+    " refold it once the cause is fixed";
   const reason = document.createElement("span");
   reason.className = "quarantine-reason";
-  reason.textContent = `at event ${quarantine.at_sequence}: ${quarantine.reason}`;
+  reason.textContent = quarantine.reason;
   td.append(badge, reason);
 }
 

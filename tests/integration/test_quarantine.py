@@ -136,6 +136,31 @@ async def test_gapped_and_forked_migrations_are_quarantined_while_the_others_pro
     assert all(m["quarantine"] is None for m in others[1]["migrations"])
 
 
+async def test_an_event_id_another_migration_holds_quarantines_only_one_of_them(
+    settings: Settings, topics: KafkaNames
+) -> None:
+    # given: two migrations whose first events carry the same event id
+    one, two = lifecycle("m-one"), lifecycle("m-two")
+    two = [replace(two[0], event_id=one[0].event_id), *two[1:]]
+    log = interleaved([one, two, *healthy(3)])
+    await asyncio.to_thread(write_log, settings, topics, log)
+
+    # when
+    async with projecting(settings) as projector:
+        await until(settings, CONSUMED, len(log), projector)
+
+    # then: the database refuses the second one (event ids are unique), and only it
+    found = by_id(await rows(settings, "SELECT * FROM migrations"))
+    held = [m for m in ("m-one", "m-two") if found[m]["quarantine_reason"] is not None]
+    assert len(held) == 1, found
+    reason = found[held[0]]["quarantine_reason"]
+    assert reason.startswith("unstorable event 1: duplicate key value violates unique constraint")
+    assert found[held[0]]["version"] == 0
+    kept = "m-two" if held == ["m-one"] else "m-one"
+    assert (found[kept]["status"], found[kept]["quarantine_reason"]) == ("COMPLETED", None)
+    assert await scalar(settings, QUARANTINED) == 1
+
+
 def refold_cli(settings: Settings, migration_id: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cli", "projection", "refold", migration_id],
