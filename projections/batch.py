@@ -72,17 +72,20 @@ def _tell(folded: Folded) -> None:
     """Log and count what was not applied: repeats, quarantines, held events."""
     for event in folded.duplicates:
         metrics.DUPLICATES.inc()
-        log.error("event %s (sequence %s) seen again; not applied twice", event.event_id,
-                  event.sequence)  # fmt: skip
+        log.error("event %s (sequence %s) seen again; not applied twice", *_id(event))
     for mid in folded.quarantined:
-        q = folded.rows[mid].quarantine
-        assert q is not None
+        held = folded.rows[mid].quarantine
+        assert held is not None, "a migration quarantined by the batch has its row in it"
         log.error(
-            "migration %s quarantined at sequence %s: %s; its later events are held until"
-            " `migrator projection refold %s`",
-            mid, q.at_sequence, q.reason, mid,
-        )  # fmt: skip
+            "migration %s quarantined at sequence %s: %s; its later events are held"
+            " until `migrator projection refold %s`",
+            *(mid, held.at_sequence, held.reason, mid),
+        )
     metrics.HELD.inc(len(folded.held))
+
+
+def _id(event: Event) -> tuple[str, int]:
+    return event.event_id, event.sequence
 
 
 async def _advance(conn: store.Conn, batch: Batch, stored: dict[int, int]) -> None:

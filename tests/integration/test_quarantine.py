@@ -186,6 +186,7 @@ async def test_a_refold_lifts_a_quarantine_the_log_allows_and_keeps_one_it_does_
         # when: the operator refolds both, and the first one's later events come
         lifted = await asyncio.to_thread(refold_cli, settings, "m-nul")
         kept = await asyncio.to_thread(refold_cli, settings, "m-gap")
+        unknown = await asyncio.to_thread(refold_cli, settings, "m-nowhere")
         refolded = by_id(await rows(settings, "SELECT * FROM migrations"))["m-nul"]
         await asyncio.to_thread(write_log, settings, topics, after)
         version = "SELECT version FROM migrations WHERE migration_id = 'm-nul'"
@@ -221,6 +222,9 @@ async def test_a_refold_lifts_a_quarantine_the_log_allows_and_keeps_one_it_does_
         "at_sequence": 6,
     }
     assert "still quarantined: gap: expected sequence 4, got 6" in kept.stderr
+    # a migration the log does not have is named, and nothing changes
+    assert unknown.returncode == 1
+    assert "no event of migration 'm-nowhere'" in unknown.stderr
     assert await scalar(settings, QUARANTINED) == 1
 
 
