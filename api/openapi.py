@@ -52,7 +52,10 @@ MIGRATION: Schema = {
         "status": {"enum": [s.value for s in Status]},
         "phase": _nullable("string"),
         "version": {"type": "integer", "description": "sequence of the last event applied"},
-        "spec": {"type": "object"},
+        "spec": {
+            **_nullable("object"),
+            "description": "null only for a migration quarantined at its first event",
+        },
         "run": {"type": "integer"},
         "checkpoint": _nullable("string"),
         "rows_done": {"type": "integer"},
@@ -65,6 +68,29 @@ MIGRATION: Schema = {
         "finished_at": TIME,
         "feed_version": {"type": "integer"},
         "phases": {"type": "array", "items": _ref("Phase")},
+        "quarantine": {
+            "oneOf": [_ref("Quarantine"), {"type": "null"}],
+            "description": "set while the read model holds the migration back (a gap, a fork"
+            " or an unstorable event in its log); `migrator projection refold` lifts it",
+        },
+        "escaped_sequences": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "description": "events a refold stored with each NUL character written as the six"
+            " characters \\u0000 (PostgreSQL stores no NUL)",
+        },
+    },
+}
+QUARANTINE: Schema = {
+    "type": "object",
+    "required": ["reason", "at_sequence", "since"],
+    "properties": {
+        "reason": {"type": "string", "examples": ["gap: expected sequence 4, got 6"]},
+        "at_sequence": {
+            "type": "integer",
+            "description": "the event it could not take; it and every later one are held",
+        },
+        "since": {"type": "string", "format": "date-time"},
     },
 }
 EVENT: Schema = {
@@ -353,6 +379,12 @@ def paths() -> dict[str, dict[str, Schema]]:
                     ),
                     _param("limit", "query", {**LIMIT, "maximum": 500}, "page size (default 50)"),
                     _param("cursor", "query", {"type": "string"}, "next_cursor of the last page"),
+                    _param(
+                        "quarantined",
+                        "query",
+                        {"type": "boolean"},
+                        "only the quarantined migrations (true), or only the others (false)",
+                    ),
                 ],
                 "responses": {"200": _json(_ref("MigrationPage"), "a page"), **_problems(*COMMON)},
             },
@@ -505,6 +537,7 @@ def document() -> dict[str, Any]:
             "schemas": {
                 **_model_schemas(),
                 "Migration": MIGRATION,
+                "Quarantine": QUARANTINE,
                 "Phase": PHASE,
                 "Event": EVENT,
                 "EventList": EVENTS,

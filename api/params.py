@@ -64,6 +64,16 @@ def wait(query: MultiMapping[str]) -> bool:
     return raw == "true"
 
 
+def flag(query: MultiMapping[str], name: str) -> bool | None:
+    """`?name=true|false`; None when absent."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if raw not in ("true", "false"):
+        raise bad(f"{name} must be true or false")
+    return raw == "true"
+
+
 def statuses(query: MultiMapping[str]) -> list[str]:
     """`?status=RUNNING&status=PAUSED` or `?status=RUNNING,PAUSED`."""
     found = [s for raw in query.getall("status", []) for s in raw.split(",") if s]

@@ -26,7 +26,10 @@ async def list_migrations(request: web.Request) -> web.StreamResponse:
     statuses = params.statuses(request.query)
     limit = params.integer(request.query, "limit", 50, 1, MAX_PAGE)
     after = params.cursor(request.query)
-    feed, rows = await queries.list_migrations(request.app[POOL], statuses, limit + 1, after)
+    quarantined = params.flag(request.query, "quarantined")
+    feed, rows = await queries.list_migrations(
+        request.app[POOL], statuses, limit + 1, after, quarantined
+    )
     page, more = rows[:limit], len(rows) > limit
     last = page[-1] if page else None
     cursor = (

@@ -15,6 +15,7 @@ from cli.dlq import app as dlq_app
 from cli.errors import Commands
 from cli.lag import lag as show_lag
 from cli.rebuild import app as projection_app
+from cli.refold import refold
 from cli.topic_replay import replay as replay_topic
 from config import load_settings
 from config.logs import configure_logging
@@ -24,6 +25,7 @@ topics = typer.Typer(no_args_is_help=True, help="Kafka topics of the contract.")
 app.add_typer(topics, name="topics")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(projection_app, name="projection")
+projection_app.command("refold")(refold)
 for _name, _command in steering.COMMANDS.items():
     app.command(_name)(_command)
 topics.command("replay")(replay_topic)

@@ -100,6 +100,11 @@ class ProjectorSettings(Group):
         description="most events read and written in one transaction",
     )
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0: no /metrics")
+    db_outage_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="how long it reconnects to a lost read-model database before it exits",
+    )
 
 
 class WorkerSettings(Group):

@@ -37,11 +37,11 @@ package keeps its own small errors module whose classes subclass them.
     │   ├── SpecError                     (above)
     │   ├── ValidationFailed              the score is below the spec's minimum
     │   └── ReconcileMismatch             target and transformed source differ
-    ├── projections.ProjectionError     the projector refuses a batch: halt
-    │   ├── SequenceGap                   an event's sequence skips ahead
-    │   ├── SequenceConflict              a sequence seen again with other content
+    ├── projections.ProjectionError     the projector or a repair of the read model stops
     │   ├── OffsetConflict          409 retriable: another projector owns the
     │   │                               partition now (fenced); leave the group
+    │   ├── ReadModelUnreachable          the read model's database stayed away too long
+    │   ├── RefoldError                   a refold of one migration cannot go on
     │   └── RebuildError                  a rebuild by replay cannot go on
     │       └── RebuildStopped            stopped by the operator before the swap
     └── ops.OperatorError           422 an operator's request cannot be done as asked

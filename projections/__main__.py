@@ -1,6 +1,7 @@
 """`python -m projections`: run the projector until SIGTERM/SIGINT, or until
-one of our errors stops it (halted or fenced): exit code 1 and its message,
-without a traceback."""
+one of our errors stops it (fenced, or the read model's database away longer
+than PROJECTOR_DB_OUTAGE_SECONDS): exit code 1 and its message, without a
+traceback."""
 
 from __future__ import annotations
 

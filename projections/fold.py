@@ -2,7 +2,9 @@
 
 A migration's row is the domain's own fold (`evolve`) plus its timestamps;
 its phase rows follow the phase events. The projector loads the rows a batch
-touches, folds every event in memory, then writes each row once.
+touches, folds every event in memory, then writes each row once. Each event is
+judged first (`projections.quarantine`): a gap or a fork quarantines its
+migration, whose later events are then held back; the others go on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import datetime
 from domain import MigrationState, PhaseStatus, evolve
 from domain import events as ev
 from domain.events import Event, PhaseEvent
-from projections.exceptions import SequenceGap
+from projections.quarantine import Quarantine, Verdict, judge, stored_form
 
 OUTCOMES: dict[type[Event], str] = {
     ev.MigrationCompleted: "completed",
@@ -25,13 +27,15 @@ OUTCOMES: dict[type[Event], str] = {
 
 @dataclass(frozen=True)
 class Row:
-    """A migration's row: its state and when things happened to it."""
+    """A migration's row: its state, when things happened to it, and its
+    quarantine (None: not quarantined)."""
 
     state: MigrationState
     created_at: str | None = None
     updated_at: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    quarantine: Quarantine | None = None
 
 
 @dataclass(frozen=True)
@@ -51,42 +55,87 @@ class PhaseRow:
 
 
 PhaseKey = tuple[str, str]
+EventKey = tuple[str, int]  # (migration_id, sequence)
 
 
 @dataclass
 class Folded:
     """What a batch changes: rows and phase rows touched, events to record,
-    events seen before (to check against the stored ones), durations ended."""
+    identical repeats, events held back (their migration is quarantined), the
+    migrations this batch quarantined (their rows are in `rows`), durations ended."""
 
     rows: dict[str, Row] = field(default_factory=dict)
     phases: dict[PhaseKey, PhaseRow] = field(default_factory=dict)
     history: list[Event] = field(default_factory=list)
     duplicates: list[Event] = field(default_factory=list)
+    held: list[Event] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
     durations: list[tuple[str, float]] = field(default_factory=list)
+
+    def merge(self, other: Folded) -> None:
+        """Take in what `other`, folded after this one, changes."""
+        self.rows.update(other.rows)
+        self.phases.update(other.phases)
+        self.history += other.history
+        self.duplicates += other.duplicates
+        self.held += other.held
+        self.quarantined += other.quarantined
+        self.durations += other.durations
 
 
 def fold_batch(
-    rows: Mapping[str, Row], phases: Mapping[PhaseKey, PhaseRow], events: Iterable[Event]
+    rows: Mapping[str, Row],
+    phases: Mapping[PhaseKey, PhaseRow],
+    events: Iterable[Event],
+    stored: Mapping[EventKey, object] | None = None,
 ) -> Folded:
-    """Apply `events` in order; a sequence that skips ahead raises SequenceGap."""
-    out = Folded()
+    """Apply `events` in order onto the stored `rows` and `phases`. `stored`
+    holds the stored form of the applied events that the batch repeats (to
+    tell a repeat from a fork)."""
+    out, applied = Folded(), dict[EventKey, Event]()
     for event in events:
         mid = event.migration_id
         row = out.rows.get(mid) or rows.get(mid) or Row(state=MigrationState(migration_id=mid))
-        if event.sequence <= row.state.version:
-            out.duplicates.append(event)
+        if row.quarantine is not None:
+            out.held.append(event)
             continue
-        if event.sequence != row.state.version + 1:
-            raise SequenceGap(f"migration {mid}: event {event.sequence} after {row.state.version}")
-        key = (mid, _phase_of(row.state, event))
-        phase = fold_phase(out.phases.get(key) or phases.get(key), row.state, event)
-        if phase is not None:
-            out.phases[key] = phase
-        out.rows[mid] = fold_row(row, event)
-        out.history.append(event)
-        if type(event) in OUTCOMES and row.started_at:
-            out.durations.append((OUTCOMES[type(event)], _seconds(row.started_at, event)))
+        key = (mid, event.sequence)
+        verdict = judge(row.state.version, event, _earlier(key, applied, stored or {}))
+        if verdict is Verdict.REPEAT:
+            out.duplicates.append(event)
+        elif isinstance(verdict, Quarantine):
+            out.rows[mid] = quarantined(row, verdict)
+            out.quarantined.append(mid)
+            out.held.append(event)
+        else:
+            _apply(out, row, phases, event)
+            applied[key] = event
     return out
+
+
+def quarantined(row: Row, quarantine: Quarantine) -> Row:
+    return replace(row, quarantine=quarantine)
+
+
+def _earlier(
+    key: EventKey, applied: Mapping[EventKey, Event], stored: Mapping[EventKey, object]
+) -> object | None:
+    if key in applied:
+        earlier: object = stored_form(applied[key])
+        return earlier
+    return stored.get(key)
+
+
+def _apply(out: Folded, row: Row, phases: Mapping[PhaseKey, PhaseRow], event: Event) -> None:
+    mid = event.migration_id
+    key = (mid, _phase_of(row.state, event))
+    phase = fold_phase(out.phases.get(key) or phases.get(key), row.state, event)
+    if phase is not None:
+        out.phases[key] = phase
+    out.rows[mid] = fold_row(row, event)
+    out.history.append(event)
+    if type(event) in OUTCOMES and row.started_at:
+        out.durations.append((OUTCOMES[type(event)], _seconds(row.started_at, event)))
 
 
 def fold_row(row: Row, event: Event) -> Row:
@@ -97,7 +146,8 @@ def fold_row(row: Row, event: Event) -> Row:
         finished = at
     elif isinstance(event, ev.MigrationRetried | ev.MigrationResumed):
         finished = None
-    return Row(
+    return replace(
+        row,
         state=evolve(row.state, event),
         created_at=row.created_at or at,
         updated_at=at,

@@ -17,6 +17,14 @@ EVENTS = Counter("migrator_projection_events_total", "Events applied to the read
 DUPLICATES = Counter(
     "migrator_projection_duplicates_total", "Events seen again, identical, and not applied again"
 )
+QUARANTINED = Gauge(
+    "migrator_projection_quarantined",
+    "Migrations the read model holds in quarantine (a gap, a fork or an unstorable event"
+    " in their log); their later events are held until a refold",
+)
+HELD = Counter(
+    "migrator_projection_held_total", "Events of quarantined migrations, held back (not applied)"
+)
 UNDECODABLE = Counter("migrator_projection_undecodable_total", "Event records that cannot be read")
 BATCH_COMMIT = Histogram(
     "migrator_projection_batch_commit_seconds",

@@ -1,42 +1,50 @@
 """The projector: `migration.events` (read_committed) into PostgreSQL.
 
 Each batch's rows and the offsets it consumed commit in one database
-transaction, with a NOTIFY that live readers (the API) hear at commit; on
-(re)assignment it resumes from the offsets stored there. A gap in a
-migration's sequence, or a repeated sequence with other content, halts it; an
+transaction (`projections.batch`), with a NOTIFY that live readers (the API)
+hear at commit; on (re)assignment it resumes from the offsets stored there. A
+gap, a fork or an event the database refuses quarantines that one migration,
+in the same transaction, and the others go on (`projections.quarantine`). An
 offset moved by another projector (fenced: a retriable error) makes it leave
 the group, and a restart resumes from the stored offsets. An undecodable event
 is skipped, counted and logged.
+
+The database going away (a restart, a lost connection) is ridden out: the
+batch in flight is rolled back (or it committed, and its stored offsets say
+so), the projector reconnects with backoff and jitter for up to
+PROJECTOR_DB_OUTAGE_SECONDS, then seeks every partition it owns back to its
+stored offset. It logs one line when the database goes and one when it is
+back, never one per try.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.structs import ConsumerRecord
 from prometheus_client import start_http_server
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay
+from tenacity import wait_random_exponential as jittered
 
 from config import KafkaNames, Settings
 from domain.errors import MigratorError
-from domain.events import Event
 from projections import metrics, store
-from projections.exceptions import SequenceConflict
+from projections.batch import PROJECTION, Batch, apply_batch
+from projections.exceptions import ReadModelUnreachable
 from projections.faults import Faults
-from projections.fold import Folded, fold_batch
 from projections.schema import apply_schema
-from schemas import RecordError, decode_event
-from schemas.records import to_plain
+from projections.storing import describe
 from streams.kafka import clients
 
+__all__ = ["PROJECTION", "Batch", "Projector"]
 log = logging.getLogger(__name__)
-PROJECTION = "read-model"
-Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+LOST = (psycopg.OperationalError, psycopg.InterfaceError)
+QUARANTINE_COUNT_SECONDS = 5.0  # how often the gauge is read again (a refold lifts some)
+_Work = Callable[[], Awaitable[object]]
 
 
 class Projector:
@@ -45,25 +53,35 @@ class Projector:
         self.names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
         self.faults = Faults(settings.fault.projector, settings.fault.projector_batch)
         self._stopping = asyncio.Event()
-        self.lock = asyncio.Lock()  # a batch in flight, or a seek on assignment
+        self.lock = asyncio.Lock()  # a batch in flight, a seek on assignment, a reconnect
         self._last_seen: dict[int, float] = {}  # partition -> timestamp (s) of its last event
+        self._conn: store.Conn | None = None
+        self._counted = 0.0  # when the quarantined migrations were last counted
+
+    @property
+    def conn(self) -> store.Conn:
+        assert self._conn is not None, "connected in run()"
+        return self._conn
 
     async def run(self) -> None:
         if self.settings.projector.metrics_port:
             start_http_server(self.settings.projector.metrics_port)
-        dsn = self.settings.database.url.get_secret_value()
-        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-            await apply_schema(conn)
+        async with self.lock:
+            await self._connect()
+        try:
+            await self._with_database(lambda: apply_schema(self.conn))
             consumer = self._consumer()
-            consumer.subscribe([self.names.events], listener=_Resume(self, consumer, conn))
+            consumer.subscribe([self.names.events], listener=_Resume(self, consumer))
             await consumer.start()
             try:
-                await self._loop(consumer, conn)
+                await self._loop(consumer)
             except MigratorError as exc:
                 _give_up(exc)
                 raise
             finally:
                 await consumer.stop()
+        finally:
+            await self.conn.close()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -71,13 +89,18 @@ class Projector:
     def _consumer(self) -> AIOKafkaConsumer:
         return clients.aio_consumer(self.settings, self.names.projector_group)
 
-    async def _loop(self, consumer: AIOKafkaConsumer, conn: store.Conn) -> None:
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         while not self._stopping.is_set():
             batch: Batch = await consumer.getmany(
                 timeout_ms=200, max_records=self.settings.projector.batch_max
             )
-            if batch:
-                await self.project(conn, batch)
+            try:
+                if batch:
+                    await self.project(self.conn, batch)
+                await self._count_quarantined()
+            except LOST as exc:
+                await self._recover(consumer, exc)
+                continue
             await self._measure_lag(consumer)
 
     async def project(self, conn: store.Conn, batch: Batch) -> None:
@@ -97,6 +120,73 @@ class Projector:
         metrics.EVENTS.inc(len(folded.history))
         for outcome, seconds in folded.durations:
             metrics.MIGRATION_DURATION.labels(outcome).observe(seconds)
+        if folded.quarantined:
+            self._counted = 0.0  # count again now
+
+    async def stored_offsets(self) -> dict[int, int]:
+        """The stored offsets of the events topic (the caller holds the lock)."""
+        while True:
+            try:
+                return await store.stored_offsets(self.conn, PROJECTION, self.names.events)
+            except LOST as exc:
+                await self._reconnect(exc)
+
+    async def _count_quarantined(self) -> None:
+        if time.monotonic() - self._counted < QUARANTINE_COUNT_SECONDS:
+            return
+        async with self.lock:
+            metrics.QUARANTINED.set(await store.count_quarantined(self.conn))
+        self._counted = time.monotonic()
+
+    async def _recover(self, consumer: AIOKafkaConsumer, exc: BaseException) -> None:
+        """After the database failed a batch: reconnect, then read every owned
+        partition again from its stored offset (the batch may have committed)."""
+        async with self.lock:
+            await self._reconnect(exc)
+            await seek_to_stored(consumer, consumer.assignment(), await self.stored_offsets())
+
+    async def _with_database(self, work: _Work) -> None:
+        async with self.lock:
+            while True:
+                try:
+                    await work()
+                    return
+                except LOST as exc:
+                    await self._reconnect(exc)
+
+    async def _reconnect(self, exc: BaseException) -> None:
+        log.warning(
+            "read model database lost (%s); reconnecting with backoff for up to %g s",
+            _first_line(exc),
+            self.settings.projector.db_outage_seconds,
+        )
+        began = time.monotonic()
+        if self._conn is not None:
+            await self._conn.close()
+        await self._connect()
+        log.warning(
+            "read model database back after %.1f s; resuming from the stored offsets",
+            time.monotonic() - began,
+        )
+
+    async def _connect(self) -> None:
+        dsn = self.settings.database.url.get_secret_value()
+        limit = self.settings.projector.db_outage_seconds
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(LOST),
+                wait=jittered(multiplier=0.2, max=5),
+                stop=stop_after_delay(limit),
+                reraise=True,
+            ):
+                with attempt:
+                    self._conn = await psycopg.AsyncConnection.connect(
+                        dsn, autocommit=True, connect_timeout=5
+                    )
+        except LOST as exc:
+            raise ReadModelUnreachable(
+                f"the read model's database stayed unreachable for {limit:g} s: {_first_line(exc)}"
+            ) from exc
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
         behind_since: list[float] = []
@@ -120,96 +210,32 @@ def _give_up(exc: MigratorError) -> None:
         log.critical("projection halted, nothing of the batch applied: %s", exc)
 
 
-async def apply_batch(conn: store.Conn, topic: str, batch: Batch, *, notify: bool = True) -> Folded:
-    """Apply the records of `batch` not yet applied and advance the stored
-    offsets (compare-and-set), inside the caller's transaction. The rebuild
-    (`projections.rebuild`) applies its batches with this too, without NOTIFY."""
-    stored = await store.stored_offsets(conn, PROJECTION, topic)
-    batch = _unprojected(batch, stored)
-    folded = await _fold(conn, _decode(batch))
-    feed = await store.write(conn, folded)
-    if notify:
-        versions = {mid: row.state.version for mid, row in folded.rows.items()}
-        await store.notify(conn, feed, versions)
-    await _advance(conn, batch, stored)
-    return folded
+def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, psycopg.Error):
+        return f"{type(exc).__name__}: {describe(exc)}"
+    return f"{type(exc).__name__}: {exc}"
 
 
-def _decode(batch: Batch) -> list[Event]:
-    events: list[Event] = []
-    for tp, records in batch.items():
-        for record in records:
-            try:
-                events.append(decode_event(record.value, list(record.headers)))
-            except RecordError as exc:
-                metrics.UNDECODABLE.inc()
-                log.error("undecodable event at %s[%s]: %s", tp.topic, record.offset, exc)
-    return events
-
-
-async def _fold(conn: store.Conn, events: Sequence[Event]) -> Folded:
-    mids = sorted({e.migration_id for e in events})
-    rows = await store.load_rows(conn, mids)
-    folded = fold_batch(rows, await store.load_phases(conn, mids), events)
-    if folded.duplicates:
-        await _check_duplicates(conn, folded)
-    return folded
-
-
-async def _advance(conn: store.Conn, batch: Batch, stored: dict[int, int]) -> None:
-    for tp, records in batch.items():
-        new = records[-1].offset + 1
-        await store.advance_offset(
-            conn, PROJECTION, tp.topic, tp.partition, stored.get(tp.partition), new
-        )
-
-
-def _unprojected(batch: Batch, stored: dict[int, int]) -> Batch:
-    """The records at or past each partition's stored offset."""
-    kept = {
-        tp: [r for r in records if r.offset >= stored.get(tp.partition, 0)]
-        for tp, records in batch.items()
-    }
-    return {tp: records for tp, records in kept.items() if records}
-
-
-async def _check_duplicates(conn: store.Conn, folded: Folded) -> None:
-    """A repeat of an applied event is skipped, loudly; a repeat with other
-    content means the log forked: refuse it."""
-    applied = {(e.migration_id, e.sequence): _plain(e) for e in folded.history}
-    keys = [(e.migration_id, e.sequence) for e in folded.duplicates]
-    stored = await store.stored_events(conn, [k for k in keys if k not in applied])
-    for event, key in zip(folded.duplicates, keys, strict=True):
-        before = applied.get(key, stored.get(key))
-        if before != _plain(event):
-            raise SequenceConflict(
-                f"migration {key[0]}: event {key[1]} seen again with other content"
-                f" ({event.type}, event id {event.event_id})"
-            )
-        metrics.DUPLICATES.inc()
-        log.error("event %s (sequence %s) seen again; not applied twice", event.event_id, key[1])
-
-
-def _plain(event: Event) -> object:
-    """The event as its JSONB history row holds it."""
-    return json.loads(json.dumps(to_plain(event)))
+async def seek_to_stored(
+    consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition], stored: dict[int, int]
+) -> None:
+    for tp in partitions:
+        if tp.partition in stored:
+            consumer.seek(tp, stored[tp.partition])
+        else:
+            await consumer.seek_to_beginning(tp)
 
 
 class _Resume(ConsumerRebalanceListener):
     """On assignment, seek to the offsets stored with the rows."""
 
-    def __init__(self, owner: Projector, consumer: AIOKafkaConsumer, conn: store.Conn) -> None:
-        self.owner, self.consumer, self.conn = owner, consumer, conn
+    def __init__(self, owner: Projector, consumer: AIOKafkaConsumer) -> None:
+        self.owner, self.consumer = owner, consumer
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         return None
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        topic = self.owner.names.events
         async with self.owner.lock:
-            stored = await store.stored_offsets(self.conn, PROJECTION, topic)
-        for tp in assigned:
-            if tp.partition in stored:
-                self.consumer.seek(tp, stored[tp.partition])
-            else:
-                await self.consumer.seek_to_beginning(tp)
+            stored = await self.owner.stored_offsets()
+        await seek_to_stored(self.consumer, assigned, stored)

@@ -12,8 +12,15 @@ Row = dict[str, Any]
 MIGRATION_COLUMNS = (
     "m.migration_id, m.status, m.phase, m.version, m.spec, m.run, m.checkpoint, m.rows_done,"
     " m.rows_total, m.score, m.reason, m.created_at, m.updated_at, m.started_at,"
-    " m.finished_at, m.feed_version"
+    " m.finished_at, m.feed_version, m.escaped_sequences"
 )
+QUARANTINE = (
+    "CASE WHEN m.quarantine_reason IS NULL THEN NULL ELSE json_build_object("
+    "'reason', m.quarantine_reason, 'at_sequence', m.quarantine_sequence,"
+    " 'since', m.quarantined_at) END AS quarantine"
+)
+# A row without a spec has only rejections, unless its first event was quarantined.
+EXISTS = "(m.spec IS NOT NULL OR m.quarantine_reason IS NOT NULL)"
 PHASES = (
     "COALESCE((SELECT json_agg(json_build_object("
     "'phase', p.phase, 'status', p.status, 'run', p.run, 'rows_done', p.rows_done,"
@@ -22,7 +29,7 @@ PHASES = (
     " 'updated_at', p.updated_at) ORDER BY p.started_at, p.phase)"
     " FROM migration_phases p WHERE p.migration_id = m.migration_id), '[]') AS phases"
 )
-SELECT_MIGRATIONS = f"SELECT {MIGRATION_COLUMNS}, {PHASES} FROM migrations m"
+SELECT_MIGRATIONS = f"SELECT {MIGRATION_COLUMNS}, {QUARANTINE}, {PHASES} FROM migrations m"
 EVENT_COLUMNS = "sequence, event_id, type, occurred_at, causation_id, payload"
 
 
@@ -33,11 +40,9 @@ async def _all(pool: AsyncConnectionPool, sql: str, params: Sequence[object]) ->
 
 
 async def get_migration(pool: AsyncConnectionPool, migration_id: str) -> Row | None:
-    """A migration that exists (a row without a spec has only rejections)."""
+    """A migration that exists (see EXISTS)."""
     rows = await _all(
-        pool,
-        f"{SELECT_MIGRATIONS} WHERE m.migration_id = %s AND m.spec IS NOT NULL",
-        [migration_id],
+        pool, f"{SELECT_MIGRATIONS} WHERE m.migration_id = %s AND {EXISTS}", [migration_id]
     )
     return rows[0] if rows else None
 
@@ -47,14 +52,18 @@ async def list_migrations(
     statuses: Sequence[str],
     limit: int,
     after: tuple[str, str] | None,
+    quarantined: bool | None = None,
 ) -> tuple[int, list[Row]]:
     """(feed version, up to `limit` rows) newest first, after the key
-    (created_at, migration_id) of the last row of the previous page."""
-    where = ["m.spec IS NOT NULL"]
+    (created_at, migration_id) of the last row of the previous page; only the
+    quarantined ones (True), only the others (False), or all (None)."""
+    where = [EXISTS]
     params: list[object] = []
     if statuses:
         where.append("m.status = ANY(%s)")
         params.append(list(statuses))
+    if quarantined is not None:
+        where.append(f"m.quarantine_reason IS {'NOT ' if quarantined else ''}NULL")
     if after is not None:
         where.append("(m.created_at, m.migration_id) < (%s::timestamptz, %s)")
         params.extend(after)
@@ -85,7 +94,7 @@ async def changes_since(pool: AsyncConnectionPool, version: int, limit: int) -> 
     """Migrations written after feed version `version`, in the order written."""
     return await _all(
         pool,
-        f"{SELECT_MIGRATIONS} WHERE m.feed_version > %s AND m.spec IS NOT NULL"
+        f"{SELECT_MIGRATIONS} WHERE m.feed_version > %s AND {EXISTS}"
         " ORDER BY m.feed_version LIMIT %s",
         [version, limit],
     )

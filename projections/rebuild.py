@@ -38,8 +38,8 @@ from psycopg import sql
 
 from config import KafkaNames, Settings
 from projections import store
+from projections.batch import PROJECTION, Batch, apply_batch
 from projections.exceptions import RebuildError, RebuildStopped
-from projections.projector import PROJECTION, Batch, apply_batch
 from projections.schema import LOCK_ID, apply_schema
 from streams.kafka import clients
 from streams.kafka.topics import partition_count

@@ -20,6 +20,7 @@ from domain import MigrationState, Phase, PhaseStatus, Status
 from domain.events import Event
 from projections.exceptions import OffsetConflict
 from projections.fold import Folded, PhaseKey, PhaseRow, Row
+from projections.quarantine import Quarantine
 from schemas.records import spec_from_plain, to_plain, to_plain_spec
 
 Conn = psycopg.AsyncConnection[Any]
@@ -38,6 +39,8 @@ STATE_COLUMNS = (
     "reason",
 )
 TIME_COLUMNS = ("created_at", "updated_at", "started_at", "finished_at")
+QUARANTINE_COLUMNS = ("quarantine_reason", "quarantine_sequence", "quarantined_at")
+NOW = "now"  # PostgreSQL's input for the transaction's start time, as a timestamptz value
 PHASE_COLUMNS = (
     "status",
     "run",
@@ -75,6 +78,9 @@ ROW_TYPES = (
     "text",
     *(["timestamptz"] * 4),
     "bigint",
+    "text",
+    "bigint",
+    "timestamptz",
 )
 
 
@@ -108,7 +114,7 @@ async def advance_offset(
 
 async def load_rows(conn: Conn, migration_ids: Sequence[str]) -> dict[str, Row]:
     """The rows of these migrations, locked until the transaction ends."""
-    columns = ", ".join(("migration_id", *STATE_COLUMNS, *TIME_COLUMNS))
+    columns = ", ".join(("migration_id", *STATE_COLUMNS, *TIME_COLUMNS, *QUARANTINE_COLUMNS))
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"SELECT {columns} FROM migrations WHERE migration_id = ANY(%s)"
@@ -127,7 +133,14 @@ def _row(r: dict[str, Any]) -> Row:
         phase=Phase(r["phase"]) if r["phase"] is not None else None,
         spec=spec_from_plain(spec) if spec is not None else None,
     )
-    return Row(state, **{c: _iso(r[c]) for c in TIME_COLUMNS})
+    return Row(state, **{c: _iso(r[c]) for c in TIME_COLUMNS}, quarantine=_quarantine(r))
+
+
+def _quarantine(r: dict[str, Any]) -> Quarantine | None:
+    if r["quarantine_reason"] is None:
+        return None
+    since = _iso(r["quarantined_at"])
+    return Quarantine(r["quarantine_reason"], int(r["quarantine_sequence"]), since)
 
 
 async def load_phases(conn: Conn, migration_ids: Sequence[str]) -> dict[PhaseKey, PhaseRow]:
@@ -194,7 +207,7 @@ async def _next_feed_versions(conn: Conn, count: int) -> int:
 
 
 async def _upsert_rows(conn: Conn, rows: Iterable[Row], first_feed: int) -> None:
-    columns = ("migration_id", *STATE_COLUMNS, *TIME_COLUMNS, "feed_version")
+    columns = ("migration_id", *STATE_COLUMNS, *TIME_COLUMNS, "feed_version", *QUARANTINE_COLUMNS)
     data = [_row_values(row, first_feed + i) for i, row in enumerate(rows)]
     kept = ("migration_id", "created_at")
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in kept)
@@ -210,8 +223,11 @@ def _row_values(row: Row, feed: int) -> tuple[Any, ...]:
     spec = json.dumps(to_plain_spec(s.spec)) if s.spec else None
     state = (s.status.value, s.phase, s.version, spec, s.run, s.checkpoint)
     rest = (s.rows_done, s.rows_total, s.score, s.reason)
-    times = (row.created_at, row.updated_at, row.started_at, row.finished_at)
-    return (s.migration_id, *state, *rest, *times, feed)
+    # only a row quarantined at its first event lacks the times of one
+    times = (row.created_at or NOW, row.updated_at or NOW, row.started_at, row.finished_at)
+    q = row.quarantine
+    held = (q.reason, q.at_sequence, q.since or NOW) if q else (None, None, None)
+    return (s.migration_id, *state, *rest, *times, feed, *held)
 
 
 async def _upsert_phases(conn: Conn, phases: Iterable[PhaseRow]) -> None:
@@ -260,6 +276,25 @@ def _chunks(versions: dict[str, int]) -> Iterable[dict[str, Any]]:
         size += entry
     if chunk:
         yield chunk
+
+
+async def count_quarantined(conn: Conn) -> int:
+    cur = await conn.execute("SELECT count(*) FROM migrations WHERE quarantine_reason IS NOT NULL")
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def forget(conn: Conn, migration_id: str) -> None:
+    """Delete a migration's rows, history and phases (to fold it again from scratch)."""
+    for table in ("migration_events", "migration_phases", "migrations"):
+        await conn.execute(f"DELETE FROM {table} WHERE migration_id = %s".encode(), (migration_id,))
+
+
+async def mark_escaped(conn: Conn, migration_id: str, sequences: Sequence[int]) -> None:
+    await conn.execute(
+        "UPDATE migrations SET escaped_sequences = %s::bigint[] WHERE migration_id = %s",
+        (list(sequences), migration_id),
+    )
 
 
 def _iso(value: datetime | None) -> str | None:

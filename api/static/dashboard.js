@@ -2,7 +2,9 @@
 // Live updates come over a WebSocket (/api/v1/live); when one cannot connect
 // the page long-polls /api/v1/changes with the same cursor (the feed version).
 // The token comes from the form, from "#token=..." in the address, or from
-// localStorage; "?transport=poll" forces polling.
+// localStorage; "?transport=poll" forces polling. A migration the read model
+// holds in quarantine (a gap, a fork or an unstorable event in its log) is
+// marked, with its reason, and counted in the header.
 "use strict";
 
 const API = "/api/v1";
@@ -63,7 +65,9 @@ function render(m) {
   status.className = "status " + m.status;
   status.textContent = m.status;
   cell("status").appendChild(status);
+  renderQuarantine(cell("status"), m.quarantine);
   tr.dataset.status = m.status;
+  tr.dataset.quarantined = m.quarantine ? "true" : "false";
   cell("phase").textContent = m.phase || "";
   cell("progress").innerHTML = "";
   const bar = document.createElement("progress");
@@ -75,6 +79,26 @@ function render(m) {
   cell("updated").textContent = m.updated_at ? new Date(m.updated_at).toLocaleTimeString() : "";
   renderActions(cell("actions"), m);
   $("empty").hidden = rows.size > 0;
+  countQuarantined();
+}
+
+function renderQuarantine(td, quarantine) {
+  if (!quarantine) return;
+  const badge = document.createElement("span");
+  badge.className = "quarantine";
+  badge.textContent = "quarantined";
+  badge.title = `events from ${quarantine.at_sequence} on held since ${quarantine.since};` +
+    " refold it once the cause is fixed";
+  const reason = document.createElement("span");
+  reason.className = "quarantine-reason";
+  reason.textContent = quarantine.reason;
+  td.append(badge, reason);
+}
+
+function countQuarantined() {
+  const held = [...rows.values()].filter((m) => m.quarantine).length;
+  $("quarantined").hidden = held === 0;
+  $("quarantined").textContent = `${held} quarantined`;
 }
 
 function renderActions(td, m) {

@@ -21,6 +21,7 @@ REQUIRED = {
     "DatabasePoolExhausted",  # pool exhaustion
     "SlowMigrations",  # slow migrations
     "DeadLetterBacklog",  # DLQ backlog
+    "MigrationQuarantined",  # a gap, a fork or an unstorable event parks a migration (section 5)
 }
 
 

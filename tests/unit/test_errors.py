@@ -25,10 +25,10 @@ from ops.errors import BadSelection, NoSuchRecord, OperatorError
 from projections.exceptions import (
     OffsetConflict,
     ProjectionError,
+    ReadModelUnreachable,
     RebuildError,
     RebuildStopped,
-    SequenceConflict,
-    SequenceGap,
+    RefoldError,
 )
 from schemas.exceptions import RecordError
 from streams.dataplane import errors as phase_errors
@@ -64,9 +64,9 @@ TREE: dict[type[BaseException], tuple[tuple[type, ...], bool, int]] = {
     ValidationFailed: ((PhaseError,), False, 500),
     ReconcileMismatch: ((PhaseError,), False, 500),
     ProjectionError: ((MigratorError,), False, 500),
-    SequenceGap: ((ProjectionError,), False, 500),
-    SequenceConflict: ((ProjectionError,), False, 500),
     OffsetConflict: ((ProjectionError,), True, 409),
+    ReadModelUnreachable: ((ProjectionError,), False, 500),
+    RefoldError: ((ProjectionError,), False, 500),
     RebuildError: ((ProjectionError,), False, 500),
     RebuildStopped: ((RebuildError,), False, 500),
     OperatorError: ((MigratorError,), False, 422),

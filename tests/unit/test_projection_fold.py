@@ -1,14 +1,13 @@
-"""The projector's pure fold of a batch: rows, phase rows, durations, gaps."""
+"""The projector's pure fold of a batch: rows, phase rows, durations, repeats
+(gaps and forks: tests/unit/test_quarantine.py)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
-
 from domain import MigrationPaused, MigrationPausing, MigrationSpec, replay
-from projections.exceptions import SequenceGap
 from projections.fold import Row, fold_batch
+from projections.quarantine import stored_form
 from tests.support.read_side import lifecycle
 
 FLAKY = MigrationSpec(
@@ -84,21 +83,21 @@ def test_a_pause_marks_the_running_phase_paused() -> None:
     assert folded.rows["m-p"].state.status.value == "PAUSED"
 
 
-def test_a_repeat_is_set_aside_and_a_gap_is_refused() -> None:
+def test_an_identical_repeat_is_set_aside() -> None:
     history = lifecycle("m-1")
 
     repeated = fold_batch({}, {}, [*history[:3], history[1]])
-    assert repeated.duplicates == [history[1]]
 
-    with pytest.raises(SequenceGap, match="m-1: event 3 after 1"):
-        fold_batch({}, {}, [history[0], history[2]])
+    assert repeated.duplicates == [history[1]]
+    assert repeated.rows["m-1"].quarantine is None
 
 
 def test_a_stored_row_at_a_later_version_makes_earlier_events_repeats() -> None:
     history = lifecycle("m-1")
     stored = {"m-1": Row(state=replace(replay("m-1", history[:4])))}
+    payloads = {("m-1", e.sequence): stored_form(e) for e in history[:4]}
 
-    folded = fold_batch(stored, {}, history[:6])
+    folded = fold_batch(stored, {}, history[:6], payloads)
 
     assert [e.sequence for e in folded.duplicates] == [1, 2, 3, 4]
     assert [e.sequence for e in folded.history] == [5, 6]
