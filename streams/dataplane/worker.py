@@ -48,6 +48,7 @@ class PhaseWorker:
             client_id=self.worker_id,
             session_timeout_ms=settings.worker.session_timeout_ms,
             heartbeat_interval_ms=max(1000, settings.worker.session_timeout_ms // 5),
+            max_poll_interval_ms=settings.worker.max_poll_interval_ms,
         )
         self.scheduler = Scheduler(
             self.databases,

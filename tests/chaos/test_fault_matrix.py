@@ -278,7 +278,10 @@ def _completed(system: System, ids: list[str], timeout: float) -> LogReport:
         if statuses == Counter({"COMPLETED": len(ids)}):
             return report
         if time.monotonic() >= deadline:
-            pytest.fail(f"not all COMPLETED in {timeout:g} s: {statuses}")
+            behind = [
+                (m, final_status(report, m)) for m in ids if final_status(report, m) != "COMPLETED"
+            ]
+            pytest.fail(f"not all COMPLETED in {timeout:g} s: {statuses}; {behind[:10]}")
         time.sleep(2)
 
 
