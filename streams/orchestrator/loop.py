@@ -150,6 +150,8 @@ class OrchestratorLoop:
         err = msg.error()
         if err is None:
             return True
+        if err.fatal() or err.code() == KafkaError._FATAL:  # e.g. a twin group.instance.id
+            raise KafkaException(err)  # the consumer is done: exit, to be restarted
         if err.code() != KafkaError._PARTITION_EOF:
             log.warning("consumer error: %s", err)
         return False
