@@ -99,9 +99,12 @@ class Progress:
         return thread
 
     def wait_after(self, end: float, timeout: float = 120.0) -> None:
-        """Until an event arrives after `end` (progress again), at most `timeout`."""
+        """Until an event arrives after `end` (progress again) or every started
+        migration has completed, at most `timeout`."""
         deadline = time.monotonic() + timeout
-        while not (self.arrivals and self.arrivals[-1] > end) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            if (self.arrivals and self.arrivals[-1] > end) or len(self.completed) >= self.started:
+                return
             time.sleep(0.2)
 
     def longest_stall(self, start: float, end: float) -> float:
