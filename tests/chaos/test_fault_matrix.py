@@ -260,6 +260,9 @@ def test_routine_faults_need_no_person(system: System) -> None:
         ended = time.monotonic()
         progress.wait_after(ended)
         stalls[name] = progress.longest_stall(began, ended)
+        in_flight = progress.started - len(progress.completed)
+        print(f"  {time.strftime('%H:%M:%S')} '{name}' took {ended - began:.1f} s;"
+              f" {in_flight} migrations unfinished when it ended")  # fmt: skip
 
     for name, seconds in stalls.items():
         print(f"  longest stall around '{name}': {seconds:.1f} s")
