@@ -52,6 +52,7 @@ def console_consume(stack: Stack, topic: str, count: int) -> str:
         ],
         capture_output=True,
         text=True,
+        errors="replace",  # Spring's partition/offset/timestamp headers are binary integers
         check=True,
         timeout=120,
     )
