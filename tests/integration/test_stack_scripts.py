@@ -164,8 +164,10 @@ def _replicas_of_our_topics(bootstrap: str) -> set[int]:
     from config import Settings
 
     created = create_topics(Settings(kafka={"bootstrap_servers": bootstrap}))
-    meta = AdminClient({"bootstrap.servers": bootstrap, **QUIET}).list_topics(timeout=30).topics
-    return {len(meta[t].partitions[0].replicas) for t in created}
+    admin = AdminClient({"bootstrap.servers": bootstrap, **QUIET})
+    # Metadata can lag a creation on a cluster: each topic once its leaders are known.
+    found = [eventually(lambda t=t: _with_leaders(admin, t), timeout=60) for t in created]
+    return {len(meta.partitions[0].replicas) for meta in found}
 
 
 def _round_trip(bootstrap: str) -> bytes | None:
