@@ -17,16 +17,9 @@ from streams.kafka.partitions import home_partition
 from streams.kafka.reader import read_committed
 from tests.support.log_check import check_events, final_status
 from tests.support.processes import Processes, eventually
-from tests.support.system import migration, running_system
+from tests.support.system import SPEC, migration, running_system
 
 pytestmark = pytest.mark.e2e
-SPEC = {
-    "source_connection": "legacy",
-    "source_table": "customers",
-    "source_key": "id",
-    "target_connection": "warehouse",
-    "target_table": "customers",
-}
 
 
 @pytest.fixture

@@ -31,11 +31,11 @@ from pydantic import SecretStr
 from api.app import api_database_url
 from config import KafkaNames, Settings
 from domain import Event
-from projections.projector import Projector
 from projections.rebuild import Rebuild
 from projections.store import CHANNEL
 from schemas import encode
 from streams.kafka.clients import producer_config
+from tests.support.event_log import projecting
 from tests.support.processes import ROOT, process_env
 from tests.support.read_side import lifecycle, publish
 from tests.support.stack import Stack, drop_database
@@ -128,17 +128,6 @@ def produce(
         if stop is not None:
             stop.wait(pause)
     return done
-
-
-@asynccontextmanager
-async def projecting(settings: Settings) -> AsyncIterator[asyncio.Task[None]]:
-    projector = Projector(settings)
-    task = asyncio.create_task(projector.run())
-    try:
-        yield task
-    finally:
-        projector.stop()
-        await task
 
 
 async def until(settings: Settings, query: str, expected: object, task: Any = None) -> None:
