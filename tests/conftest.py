@@ -16,6 +16,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from cli.topics import create_topics
 from config import KafkaNames, Settings
+from tests.support.pg_cluster import Cluster, own_cluster
 from tests.support.stack import Stack, drop_database, free_port, session_stack
 
 
@@ -26,6 +27,14 @@ def stack() -> Iterator[Stack]:
         # Kafka clients a test left in a reference cycle go now, while the
         # broker is still there: otherwise they log "Connect refused" until exit.
         gc.collect()
+
+
+@pytest.fixture(scope="session")
+def crashable() -> Iterator[Cluster]:
+    """A PostgreSQL cluster the tests may crash and bring back, shared by the
+    tests that do (each in a database of its own); started on first use."""
+    with own_cluster() as found:
+        yield found
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from streams.dataplane.context import Finished, Limiter, PhaseContext, Progress
 from streams.dataplane.database import Databases
 from streams.dataplane.errors import TransientError
 from tests.support.data_plane import spec
-from tests.support.pg_cluster import Cluster, own_cluster
+from tests.support.pg_cluster import Cluster
 from tests.support.phases import run_phase
 from tests.support.read_side import call, prepare_schema, serving, with_tokens
 from tests.support.stack import Stack, free_port
@@ -41,10 +41,9 @@ ROWS = 60_000
 OUTAGE_SECONDS = 8
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with own_cluster() as found:
-        yield found
+@pytest.fixture
+def cluster(crashable: Cluster) -> Cluster:
+    return crashable
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from config import KafkaNames, Settings
 from tests.support.event_log import interleaved, projecting, snapshot, until, write_log
-from tests.support.own_postgres import OwnPostgres, own_postgres
+from tests.support.pg_cluster import Cluster
 from tests.support.read_side import lifecycle
 
 pytestmark = pytest.mark.integration
@@ -25,19 +25,21 @@ OUTAGE_SECONDS = 5  # how long the database stays down: the fault, not a bound c
 
 
 @pytest.fixture
-def cluster() -> Iterator[OwnPostgres]:
-    with own_postgres() as found:
-        yield found
+def cluster(crashable: Cluster, unique: str) -> Iterator[tuple[Cluster, str]]:
+    """The shared crashable cluster, and a read-model database of this test's in it."""
+    with crashable.database(f"read_{unique}") as url:
+        yield crashable, url
 
 
 async def test_a_database_restart_under_a_running_projector_is_ridden_out(
-    cluster: OwnPostgres,
+    cluster: tuple[Cluster, str],
     settings: Settings,
     topics: KafkaNames,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # given: a projector into the cluster's database, up to date
-    own = settings.replace(database={"url": SecretStr(cluster.url)})
+    crashable, url = cluster
+    own = settings.replace(database={"url": SecretStr(url)})
     first = interleaved([lifecycle(f"m-{i:02d}") for i in range(20)])
     later = interleaved([lifecycle(f"m-{i:02d}") for i in range(20, 40)])
     await asyncio.to_thread(write_log, own, topics, first)
@@ -46,10 +48,10 @@ async def test_a_database_restart_under_a_running_projector_is_ridden_out(
         await until(own, STORED, len(first), projector)
 
         # when: the database dies at once, events come meanwhile, and it is back later
-        await asyncio.to_thread(cluster.server, "kill")
+        await asyncio.to_thread(crashable.kill)
         await asyncio.to_thread(write_log, own, topics, later)
         await asyncio.sleep(OUTAGE_SECONDS)
-        await asyncio.to_thread(cluster.server, "start")
+        await asyncio.to_thread(crashable.start)
 
         # then: the projector goes on by itself, from its stored offsets
         await until(own, STORED, len(first) + len(later), projector)
