@@ -33,16 +33,14 @@ from dataclasses import dataclass, field
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 from psycopg import sql
 
 from config import KafkaNames, Settings
 from projections import store
 from projections.batch import PROJECTION, Batch, apply_batch
+from projections.event_log import open_log
 from projections.exceptions import RebuildError, RebuildStopped
 from projections.schema import LOCK_ID, apply_schema
-from streams.kafka import clients
-from streams.kafka.topics import partition_count
 
 TABLES = (  # lock order: projection_offsets first (see above)
     "projection_offsets",
@@ -142,22 +140,7 @@ class Rebuild:
         )
 
     async def _consumer(self) -> AIOKafkaConsumer:
-        consumer = clients.aio_consumer(self.settings, None, request_timeout_ms=15_000)
-        try:
-            await consumer.start()
-            topics = await consumer.topics()  # the cluster's metadata, fetched now
-        except KafkaError as exc:
-            await consumer.stop()
-            raise RebuildError(
-                f"Kafka at {self.settings.kafka.bootstrap_servers} is unreachable: {exc}"
-            ) from exc
-        if self.topic not in topics:
-            await consumer.stop()
-            raise RebuildError(
-                f"topic {self.topic!r} does not exist (check KAFKA_TOPIC_PREFIX, or create the"
-                " topics with `migrator topics create`)"
-            )
-        partitions = await asyncio.to_thread(partition_count, self.settings, self.topic)
+        consumer, partitions = await open_log(self.settings, self.topic, RebuildError)
         tps = [TopicPartition(self.topic, p) for p in range(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)

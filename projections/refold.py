@@ -17,24 +17,21 @@ applies the migration's later events once the quarantine is lifted.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
 from config import KafkaNames, Settings
 from domain.events import Event
 from projections import store, storing
 from projections.batch import PROJECTION, Batch, decode
+from projections.event_log import open_log
 from projections.exceptions import RefoldError
 from projections.quarantine import Quarantine, escaped_event
 from projections.schema import apply_schema
-from streams.kafka import clients
-from streams.kafka.topics import partition_count
 
 ATTEMPTS = 10
 
@@ -123,19 +120,7 @@ class Refold:
         )
 
     async def _consumer(self) -> tuple[AIOKafkaConsumer, TopicPartition]:
-        consumer = clients.aio_consumer(self.settings, None, request_timeout_ms=15_000)
-        try:
-            await consumer.start()
-            topics = await consumer.topics()
-        except KafkaError as exc:
-            await consumer.stop()
-            raise RefoldError(
-                f"Kafka at {self.settings.kafka.bootstrap_servers} is unreachable: {exc}"
-            ) from exc
-        if self.topic not in topics:
-            await consumer.stop()
-            raise RefoldError(f"topic {self.topic!r} does not exist (check KAFKA_TOPIC_PREFIX)")
-        partitions = await asyncio.to_thread(partition_count, self.settings, self.topic)
+        consumer, partitions = await open_log(self.settings, self.topic, RefoldError)
         tp = TopicPartition(self.topic, partition_of(self.migration_id, partitions))
         consumer.assign([tp])
         await consumer.seek_to_beginning(tp)
