@@ -1,5 +1,6 @@
 """All producers agree on a key's partition: confluent-kafka (API, CLI) and
-aiokafka (Faust) use Java's murmur2, so a migration stays on one partition."""
+aiokafka (the projector, the phase workers) use Java's murmur2, so a
+migration stays on one partition."""
 
 from __future__ import annotations
 
