@@ -58,6 +58,9 @@ class Publisher:
         await asyncio.to_thread(self._producer.flush, flush_seconds)
         self._running = False
         await asyncio.to_thread(self._thread.join, 2.0)
+        # closed, not left to the garbage collector: an app object outliving
+        # its broker would otherwise keep reconnecting (and logging) meanwhile
+        await asyncio.to_thread(self._producer.close)
 
 
 def _settle(done: asyncio.Future[Position], err: KafkaError | None, msg: Message) -> None:
