@@ -38,13 +38,17 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
         role = Role.OPERATOR
     if needed is not None:
         if role is None:
-            answer = problem(401, "a valid bearer token is required")
-            answer.headers["WWW-Authenticate"] = 'Bearer realm="migrator"'
-            return answer
+            return unauthorized()
         if role < needed:
             return problem(403, f"this needs the {needed.name.lower()} role")
         request[ROLE_KEY] = role
     return await handler(request)
+
+
+def unauthorized() -> web.Response:
+    answer = problem(401, "a valid bearer token is required")
+    answer.headers["WWW-Authenticate"] = 'Bearer realm="migrator"'
+    return answer
 
 
 def _client(token: str | None, request: web.Request) -> str:
