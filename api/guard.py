@@ -1,8 +1,8 @@
 """Who may do what, and how often: identify the client by its bearer token,
 bound its rate, then check the role the route needs.
 
-Open routes (`/health`, `/ready`, `/metrics`, the dashboard's files and the
-OpenAPI document) need no token; `/health`, `/ready` and `/metrics` are not
+Open routes (`/health`, `/ready`, `/metrics`, the dashboard's files, the
+OpenAPI document and `/whoami`) need no token; `/health`, `/ready` and `/metrics` are not
 rate-limited either (probes and scrapers call them on a timer).
 """
 
