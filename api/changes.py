@@ -83,11 +83,8 @@ class ChangeHub:
                 del self._watches[key]
 
     def dispatch(self, payload: str) -> None:
-        try:
-            changed = json.loads(payload).get("m", {})
-        except (json.JSONDecodeError, AttributeError):
-            changed = {ALL: 0}
-        if ALL in changed:
+        changed = _changed(payload)
+        if changed is None:
             self._wake_all()
             return
         for key in (ALL, *changed):
@@ -118,3 +115,18 @@ class ChangeHub:
             self._wake_all()
             await asyncio.sleep(pause)
             pause = min(pause * 2, 5.0)
+
+
+def _changed(payload: str) -> list[str] | None:
+    """The migration ids a notification names; None: wake everyone. Any role
+    that may connect may NOTIFY this channel (PostgreSQL has no privilege for
+    it), so a payload not of the projector's shape only wakes readers, who
+    read the read model again: it can neither stop the listener nor say
+    anything the table does not."""
+    try:
+        changed = json.loads(payload)["m"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(changed, dict) or ALL in changed:
+        return None
+    return [key for key in changed if isinstance(key, str)]

@@ -1,6 +1,6 @@
 """The dashboard: one HTML page, its script and its style, served as files
 (no build step, nothing from elsewhere), and `whoami` for the page to know
-which buttons to show."""
+whether it needs a token and which buttons to show."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from importlib import resources
 
 from aiohttp import web
 
-from api.auth import Handler, Role, requires
-from api.guard import ROLE_KEY
+from api.auth import Handler, Role, presented_token, requires
+from api.guard import unauthorized
+from api.keys import TOKENS
 from api.responses import ok
 
 FILES = {
@@ -38,6 +39,13 @@ def static(name: str) -> Handler:
     return serve
 
 
-@requires(Role.VIEWER)
+@requires(None)
 async def whoami(request: web.Request) -> web.StreamResponse:
-    return ok({"role": request[ROLE_KEY].name.lower()})
+    """Open, so that the page asks before it has a token (and gets no 401 for
+    it): no token, role null (or operator when the API is open); a token that
+    is not one of ours, 401."""
+    tokens, token = request.app[TOKENS], presented_token(request)
+    role = tokens.role_of(token) if tokens.required else Role.OPERATOR
+    if role is None and token is not None:
+        return unauthorized()
+    return ok({"role": role.name.lower() if role else None})

@@ -1,8 +1,8 @@
 """Who may do what, and how often: identify the client by its bearer token,
 bound its rate, then check the role the route needs.
 
-Open routes (`/health`, `/ready`, `/metrics`, the dashboard's files and the
-OpenAPI document) need no token; `/health`, `/ready` and `/metrics` are not
+Open routes (`/health`, `/ready`, `/metrics`, the dashboard's files, the
+OpenAPI document and `/whoami`) need no token; `/health`, `/ready` and `/metrics` are not
 rate-limited either (probes and scrapers call them on a timer).
 """
 
@@ -38,13 +38,17 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
         role = Role.OPERATOR
     if needed is not None:
         if role is None:
-            answer = problem(401, "a valid bearer token is required")
-            answer.headers["WWW-Authenticate"] = 'Bearer realm="migrator"'
-            return answer
+            return unauthorized()
         if role < needed:
             return problem(403, f"this needs the {needed.name.lower()} role")
         request[ROLE_KEY] = role
     return await handler(request)
+
+
+def unauthorized() -> web.Response:
+    answer = problem(401, "a valid bearer token is required")
+    answer.headers["WWW-Authenticate"] = 'Bearer realm="migrator"'
+    return answer
 
 
 def _client(token: str | None, request: web.Request) -> str:

@@ -352,16 +352,18 @@ def paths() -> dict[str, dict[str, Schema]]:
         "/dashboard/app.css": {"get": _file("The dashboard's style", "text/css")},
         "/api/v1/whoami": {
             "get": {
-                "summary": "The role of the presented token",
+                "summary": "The role of the presented token (open: null without one)",
+                "security": [{}, {"bearer": []}],
                 "responses": {
                     "200": _json(
                         {
                             "type": "object",
-                            "properties": {"role": {"enum": ["viewer", "operator"]}},
+                            "required": ["role"],
+                            "properties": {"role": {"enum": ["viewer", "operator", None]}},
                         },
-                        "the role",
+                        "the role; null without a token (operator when the API is open)",
                     ),
-                    **_problems(*COMMON),
+                    **_problems(401, 429),
                 },
             }
         },

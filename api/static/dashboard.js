@@ -4,7 +4,9 @@
 // The token comes from the form, from "#token=..." in the address, or from
 // localStorage; "?transport=poll" forces polling. A migration the read model
 // holds in quarantine (a gap, a fork or an unstorable event in its log) is
-// marked, with its reason, and counted in the header.
+// marked, with its reason, and counted in the header. A failed (paused,
+// cancelled) migration shows its reason; its events are a click away. Before
+// a token is known the page asks only /whoami, which answers without one.
 "use strict";
 
 const API = "/api/v1";
@@ -22,7 +24,7 @@ function b64url(text) {
 }
 
 async function api(path, options = {}) {
-  const headers = Object.assign({ Authorization: "Bearer " + token }, options.headers || {});
+  const headers = Object.assign(token ? { Authorization: "Bearer " + token } : {}, options.headers || {});
   const response = await fetch(API + path, Object.assign({}, options, { headers }));
   const body = await response.json().catch(() => ({}));
   if (!response.ok && response.status !== 409) {
@@ -57,6 +59,7 @@ function render(m) {
       tr.appendChild(td);
     }
     body.insertBefore(tr, body.firstChild);
+    tr.querySelector("td.version").appendChild(eventsLink(m.migration_id, tr));
   }
   const cell = (name) => tr.querySelector("td." + name);
   cell("id").textContent = m.migration_id;
@@ -65,21 +68,84 @@ function render(m) {
   status.className = "status " + m.status;
   status.textContent = m.status;
   cell("status").appendChild(status);
+  renderReason(cell("status"), m.reason);
   renderQuarantine(cell("status"), m.quarantine);
   tr.dataset.status = m.status;
   tr.dataset.quarantined = m.quarantine ? "true" : "false";
   cell("phase").textContent = m.phase || "";
-  cell("progress").innerHTML = "";
-  const bar = document.createElement("progress");
-  bar.max = Math.max(m.rows_total, 1);
-  bar.value = Math.min(m.rows_done, bar.max);
-  cell("progress").append(bar, ` ${m.rows_done}/${m.rows_total}`);
+  renderProgress(cell("progress"), m.rows_done, m.rows_total);
   cell("score").textContent = m.score == null ? "" : Number(m.score).toFixed(3);
-  cell("version").textContent = m.version;
+  cell("version").firstChild.textContent = m.version;
   cell("updated").textContent = m.updated_at ? new Date(m.updated_at).toLocaleTimeString() : "";
   renderActions(cell("actions"), m);
   $("empty").hidden = rows.size > 0;
   countQuarantined();
+}
+
+const count = (n) => Number(n).toLocaleString("en-US");
+
+// A phase that knows its total shows a bar; one that counts without a total
+// shows its rows; one that has counted nothing shows a dash (not "0/0").
+function renderProgress(td, done, total) {
+  td.innerHTML = "";
+  if (total > 0) {
+    const bar = document.createElement("progress");
+    bar.max = total;
+    bar.value = Math.min(done, total);
+    td.append(bar, ` ${count(done)}/${count(total)}`);
+  } else {
+    td.textContent = done > 0 ? `${count(done)} rows` : "—";
+  }
+}
+
+function renderReason(td, reason) {
+  if (!reason) return;
+  const span = document.createElement("span");
+  span.className = "reason";
+  span.textContent = reason;
+  td.appendChild(span);
+}
+
+// The version (its last event's sequence) opens the migration's events below its row.
+function eventsLink(id, tr) {
+  const link = document.createElement("a");
+  link.href = "#";
+  link.className = "events";
+  link.title = "its events";
+  link.setAttribute("aria-expanded", "false");
+  link.addEventListener("click", (event) => { event.preventDefault(); toggleEvents(id, tr, link); });
+  return link;
+}
+
+async function toggleEvents(id, tr, button) {
+  const open = tr.nextElementSibling && tr.nextElementSibling.classList.contains("events") ? tr.nextElementSibling : null;
+  if (open) { open.remove(); button.setAttribute("aria-expanded", "false"); return; }
+  const row = document.createElement("tr");
+  row.className = "events";
+  row.dataset.for = id;
+  const td = document.createElement("td");
+  td.colSpan = tr.children.length;
+  row.appendChild(td);
+  tr.after(row);
+  button.setAttribute("aria-expanded", "true");
+  try {
+    const { body } = await api(`/migrations/${encodeURIComponent(id)}/events`);
+    td.appendChild(eventList(body.events));
+  } catch (error) {
+    td.textContent = `events of ${id}: ${error.message}`;
+  }
+}
+
+function eventList(events) {
+  const list = document.createElement("ol");
+  for (const e of events) {
+    const item = document.createElement("li");
+    item.value = e.sequence;
+    const why = e.payload && e.payload.reason ? ` — ${e.payload.reason}` : "";
+    item.textContent = `${e.type} ${new Date(e.occurred_at).toLocaleTimeString()}${why}`;
+    list.appendChild(item);
+  }
+  return list;
 }
 
 function renderQuarantine(td, quarantine) {
@@ -145,7 +211,7 @@ function openSocket(mine) {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const url = `${scheme}//${location.host}${API}/live?since_version=${cursor}`;
     let opened = false;
-    const socket = new WebSocket(url, ["migrator.v1", "bearer." + b64url(token)]);
+    const socket = new WebSocket(url, token ? ["migrator.v1", "bearer." + b64url(token)] : ["migrator.v1"]);
     socket.onmessage = (event) => {
       if (!opened) { opened = true; setTransport("websocket"); }
       const message = JSON.parse(event.data);
@@ -191,6 +257,11 @@ async function start() {
   document.querySelector("#migrations tbody").innerHTML = "";
   try {
     role = (await api("/whoami")).body.role;
+    if (!role) {
+      setTransport("offline");
+      say("enter a token");
+      return;
+    }
     $("role").textContent = role;
     await load();
   } catch (error) {

@@ -110,7 +110,6 @@ QUERIES = [
     "/api/v1/migrations/{mid}",
     "/api/v1/migrations/{mid}/events",
     "/api/v1/changes?timeout=0.1",
-    "/api/v1/whoami",
 ]
 OPEN = ["/health", "/ready", "/metrics", "/api/v1/openapi.json", "/dashboard", "/dashboard/app.js"]
 
@@ -127,6 +126,9 @@ async def test_without_a_valid_token_only_the_open_routes_answer(system: System)
     for path in OPEN:
         status, _ = await system.call("GET", path, None)
         assert status == 200, path
+    assert await system.call("GET", "/api/v1/whoami", None) == (200, {"role": None})
+    bad = await system.call("GET", "/api/v1/whoami", "not-a-token-of-ours-at-all")
+    assert bad[0] == 401
 
 
 async def test_a_viewer_queries_and_may_not_command(system: System) -> None:

@@ -109,7 +109,17 @@ def containers() -> Iterator[Stack]:
     )
     with kafka, PostgresContainer(POSTGRES_IMAGE, driver=None) as pg:
         wait_for_logs(kafka, "Kafka Server started", timeout=120)
+        harden(pg.get_connection_url())
         yield Stack(f"localhost:{port}", pg.get_connection_url(), port, "containers")
+
+
+def harden(superuser_url: str) -> None:
+    """What scripts/pg/server and compose do to a new cluster: PUBLIC (every
+    role) may no longer connect to its own databases."""
+    import psycopg
+
+    with psycopg.connect(superuser_url, autocommit=True) as conn:
+        conn.execute(b"REVOKE CONNECT, TEMPORARY ON DATABASE postgres, template1 FROM PUBLIC")
 
 
 def drop_database(admin_url: str, name: str) -> None:
