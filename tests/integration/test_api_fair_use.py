@@ -10,17 +10,19 @@ import base64
 import contextlib
 import json
 import logging
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
+from api.app import create_app
+from api.keys import LETTERS
 from config import KafkaNames, Settings
-from streams.kafka.clients import transactional_producer
 from tests.support.dead_letters import write_dead_letters
+from tests.support.gate import shut_gate
 from tests.support.read_side import OPERATOR, VIEWER, bearer, call, prepare_schema, serving
 from tests.support.stack import free_port
 
@@ -46,57 +48,42 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-class Held:
-    """A dead letter written in a transaction left open: every full read of
-    the dead-letter topic waits for it (read_committed), as it would behind
-    a slow broker, until `release()` aborts it."""
-
-    def __init__(self, settings: Settings, dlq: str) -> None:
-        self.producer = transactional_producer(settings, f"hold-{uuid.uuid4().hex[:8]}")
-        self.producer.init_transactions(30)
-        self.producer.begin_transaction()
-        self.producer.produce(dlq, b"pending", b"m-pending")
-        assert self.producer.flush(30) == 0
-        self.open = True
-
-    def release(self) -> None:
-        if self.open:
-            self.producer.abort_transaction(30)
-            self.open = False
-
-
-@pytest.fixture
-def held(settings: Settings, topics: KafkaNames) -> Iterator[Held]:
-    dlq = topics.dlq(topics.commands)
-    write_dead_letters(settings, dlq, topics.commands, [b"a"])
-    found = Held(settings, dlq)
-    yield found
-    found.release()
-
-
 # --- expensive reads ------------------------------------------------------------
 
 
 async def test_ready_answers_while_one_viewer_floods_the_dead_letter_list(
-    settings: Settings,
-    topics: KafkaNames,
-    schema: None,
-    session: aiohttp.ClientSession,
-    held: Held,
+    settings: Settings, topics: KafkaNames, schema: None, session: aiohttp.ClientSession
 ) -> None:
+    write_dead_letters(settings, topics.dlq(topics.commands), topics.commands, [b"a"])
     path = f"/api/v1/dead-letters/{topics.commands}"
-    async with serving(limited(settings, client_concurrency=2)) as url:
-        lists = [asyncio.create_task(_get(session, url + path, VIEWER)) for _ in range(40)]
-        ready = await asyncio.wait_for(_get(session, f"{url}/ready", None), WAIT)
-        in_flight_then = [t for t in lists if not t.done()]
-        refused = await _answered(lists, 38)
-        held.release()
-        answered = await asyncio.wait_for(asyncio.gather(*lists), WAIT)
+    async with shut_gate(settings.kafka.bootstrap_servers) as (gate, bootstrap):
+        hung = limited(settings, client_concurrency=2).replace(
+            kafka={"bootstrap_servers": bootstrap}
+        )
+        async with serving(hung) as url:
+            lists = [asyncio.create_task(_get(session, url + path, VIEWER)) for _ in range(40)]
+            ready = await asyncio.wait_for(_get(session, f"{url}/ready", None), WAIT)
+            refused = await _answered(lists, 38)
+            in_flight = [t for t in lists if not t.done()]  # the broker is not answering them
+            gate.open()
+            answered = await asyncio.wait_for(asyncio.gather(*in_flight), WAIT)
+            ready_again = await _until_ready(session, url)
 
-    assert ready[0] == 200, ready
-    assert len(in_flight_then) >= 2  # /ready answered while they were reading
+    assert ready[0] == 503 and json.loads(ready[1])["checks"]["database"] == "ok"
+    assert len(in_flight) == 2  # the viewer's two places, still waiting on Kafka
     assert all(status == 429 and retry for status, _, retry in refused)
-    assert sorted(status for status, _, _ in answered) == [200, 200] + [429] * 38
+    assert [status for status, _, _ in answered] == [200, 200]
+    assert ready_again == 200
+
+
+async def _until_ready(session: aiohttp.ClientSession, url: str) -> int:
+    """/ready's status once it is 200, or its last one (a bounded wait)."""
+    for _ in range(int(WAIT / 0.2)):
+        status = (await _get(session, f"{url}/ready", None))[0]
+        if status == 200:
+            break
+        await asyncio.sleep(0.2)
+    return status
 
 
 async def _get(
@@ -118,24 +105,23 @@ async def _answered(
 
 
 async def test_an_unchanged_dead_letter_list_is_answered_without_reading_the_topic(
-    settings: Settings, topics: KafkaNames, schema: None, session: aiohttp.ClientSession
+    settings: Settings, topics: KafkaNames, schema: None
 ) -> None:
     dlq = topics.dlq(topics.commands)
     write_dead_letters(settings, dlq, topics.commands, [b"a", b"b"])
     path = f"/api/v1/dead-letters/{topics.commands}"
-    async with serving(limited(settings)) as url:
-        first = await call(session, "GET", url + path, VIEWER)
-        # A read of the topic would now wait for this transaction to end.
-        held = Held(settings, dlq)
-        try:
-            again = await asyncio.wait_for(call(session, "GET", url + path, VIEWER), WAIT)
-        finally:
-            held.release()
+    app = create_app(limited(settings))
+    async with TestClient(TestServer(app), headers=bearer(VIEWER)) as client:
+        first = await (await client.get(path)).json()
+        again = await (await client.get(path)).json()
+        reads_then = app[LETTERS].reads
         write_dead_letters(settings, dlq, topics.commands, [b"c"])
-        grown = await call(session, "GET", url + path, VIEWER)
+        grown = await (await client.get(path)).json()
 
-    assert first == again and len(first[1]["dead_letters"]) == 2
-    assert sorted(d["key"] for d in grown[1]["dead_letters"]) == ["m-0", "m-0", "m-1"]
+    assert first == again and len(first["dead_letters"]) == 2
+    assert reads_then == 1  # the second list was the first one, kept
+    assert sorted(d["key"] for d in grown["dead_letters"]) == ["m-0", "m-0", "m-1"]
+    assert app[LETTERS].reads == 2
 
 
 # --- live slots -------------------------------------------------------------------
