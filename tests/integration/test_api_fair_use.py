@@ -25,6 +25,7 @@ from tests.support.dead_letters import write_dead_letters
 from tests.support.gate import shut_gate
 from tests.support.read_side import OPERATOR, VIEWER, bearer, call, prepare_schema, serving
 from tests.support.stack import free_port
+from tests.support.system import token_forms
 
 pytestmark = pytest.mark.integration
 OTHER_VIEWER = "another-viewer-token-0123456789"
@@ -199,12 +200,6 @@ async def _trickle(writer: asyncio.StreamWriter) -> None:
 
 
 # --- secrets ----------------------------------------------------------------------
-
-
-def token_forms(token: str) -> list[str]:
-    """A token as it may be written: itself and its base64 forms."""
-    encoded = [base64.urlsafe_b64encode(token.encode()), base64.b64encode(token.encode())]
-    return [token, *(e.decode() for e in encoded), *(e.decode().rstrip("=") for e in encoded)]
 
 
 async def test_a_token_offered_only_as_a_subprotocol_is_not_logged(
