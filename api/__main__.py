@@ -7,6 +7,7 @@ import sys
 from aiohttp import web
 
 from api.app import create_app
+from api.timeouts import server_options
 from config import load_settings
 from config.logs import configure_logging
 from domain.errors import ConfigurationError
@@ -20,7 +21,7 @@ def main() -> None:
     except ConfigurationError as exc:
         print(f"api: refusing to start: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    web.run_app(app, host=settings.api.host, port=settings.api.port)
+    web.run_app(app, host=settings.api.host, port=settings.api.port, **server_options(settings))
 
 
 if __name__ == "__main__":

@@ -17,12 +17,15 @@ from api import commands, dashboard, dead_letters, lag, live, observability, ope
 from api.auth import Handler, load_tokens
 from api.changes import ChangeHub
 from api.errors import errors_middleware
+from api.executor import Offload
 from api.guard import guard_middleware
-from api.keys import HUB, LIMITER, LIVE, NAMES, POOL, PUBLISHER, SETTINGS, TOKENS
+from api.keys import HUB, LETTERS, LIMITER, LIVE, NAMES, OFFLOAD, POOL, PUBLISHER, SETTINGS, TOKENS
 from api.publisher import Publisher
 from api.ratelimit import RateLimiter
 from api.slots import LiveSlots
+from api.timeouts import body_middleware
 from config import KafkaNames, Settings
+from ops.dead_letters.listing import ListingCache
 
 log = logging.getLogger(__name__)
 ONE = "/api/v1/migrations/{migration_id}"
@@ -55,17 +58,29 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
 def create_app(settings: Settings) -> web.Application:
     """The app; AuthConfigError when tokens are required and none are set."""
     app = web.Application(
-        middlewares=[observability.metrics_middleware, errors_middleware, guard_middleware],
+        middlewares=[
+            observability.metrics_middleware,
+            errors_middleware,
+            guard_middleware,
+            body_middleware,
+        ],
         client_max_size=settings.api.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[NAMES] = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
     app[TOKENS] = load_tokens(settings)
     app[LIMITER] = RateLimiter(settings.api.rate_per_second, settings.api.rate_burst)
-    app[LIVE] = LiveSlots(settings.api.live_max_clients)
+    app[LIVE] = LiveSlots(
+        settings.api.live_max_clients,
+        settings.api.live_per_client,
+        settings.api.live_operator_reserve,
+    )
+    app[OFFLOAD] = Offload(settings.api.offload_workers, settings.api.client_concurrency)
+    app[LETTERS] = ListingCache()
     if not app[TOKENS].required:
         log.warning("API_AUTH=none: every client may query and send commands")
     app.cleanup_ctx.extend([_pool, _hub, _publisher])
+    app.on_cleanup.append(_close_offload)
     app.on_shutdown.append(_close_live)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
@@ -114,6 +129,10 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
 async def _close_live(app: web.Application) -> None:
     """Before the server waits for open requests: answer long polls, close sockets."""
     app[HUB].close()
+
+
+async def _close_offload(app: web.Application) -> None:
+    app[OFFLOAD].close()
 
 
 async def _publisher(app: web.Application) -> AsyncIterator[None]:

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from api.auth import Handler, Role, requires
 from api.errors import read_json
-from api.keys import SETTINGS
+from api.keys import LETTERS, SETTINGS
 from api.offload import answer
 from ops.dead_letters import service
 from ops.dead_letters.requests import PurgeRequest, RedriveRequest
@@ -40,19 +40,20 @@ def routes() -> tuple[tuple[str, str, Handler], ...]:
 @requires(Role.VIEWER)
 async def list_letters(request: web.Request) -> web.Response:
     settings, topic = request.app[SETTINGS], request.match_info["topic"]
+    letters = request.app[LETTERS]
 
     def work() -> dict[str, Any]:
-        rows = service.list_dead_letters(settings, topic)
+        rows = letters.list(settings, topic)
         return {"topic": service.dead_letter_topic(settings, topic), "dead_letters": rows}
 
-    return await answer(work)
+    return await answer(request, work)
 
 
 @requires(Role.VIEWER)
 async def show_letter(request: web.Request) -> web.Response:
     settings, topic = request.app[SETTINGS], request.match_info["topic"]
     partition, offset = int(request.match_info["partition"]), int(request.match_info["offset"])
-    return await answer(service.show_dead_letter, settings, topic, partition, offset)
+    return await answer(request, service.show_dead_letter, settings, topic, partition, offset)
 
 
 @requires(Role.OPERATOR)
@@ -66,7 +67,7 @@ async def redrive_letters(request: web.Request) -> web.Response:
         result = service.redrive(settings, topic, body)
         return {**result.plan.preview(), "redriven": result.redriven}
 
-    return await answer(work)
+    return await answer(request, work)
 
 
 @requires(Role.OPERATOR)
@@ -88,4 +89,4 @@ async def purge_letters(request: web.Request) -> web.Response:
             "first_offsets": outcome.first_offsets,
         }
 
-    return await answer(work)
+    return await answer(request, work)

@@ -54,7 +54,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return problem(413, "request body too large", exc.text)
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
-            return problem(exc.status, exc.reason)
+            answer = problem(exc.status, exc.reason)
+            if "Retry-After" in exc.headers:  # a refusal says when to come back
+                answer.headers["Retry-After"] = exc.headers["Retry-After"]
+            return answer
         raise
     except MigratorError as exc:
         return refusal(request, exc)

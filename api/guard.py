@@ -8,17 +8,19 @@ rate-limited either (probes and scrapers call them on a timer).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 from aiohttp import web
 
 from api.auth import Handler, Role, presented_token, required_role
-from api.keys import LIMITER, TOKENS
+from api.keys import LIMITER, LIVE, TOKENS
 from api.ratelimit import retry_after
 from api.responses import problem
 
 UNLIMITED = frozenset({"/health", "/ready", "/metrics"})
 ROLE_KEY = web.RequestKey("role", Role)
+CLIENT_KEY = web.RequestKey("client", str)
 
 
 @web.middleware
@@ -26,8 +28,8 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
     tokens = request.app[TOKENS]
     token = presented_token(request)
     role = tokens.role_of(token)
+    client = request[CLIENT_KEY] = _client(token if role else None, request)
     if request.path not in UNLIMITED:
-        client = _client(token if role else None, request)
         wait = request.app[LIMITER].take(client)
         if wait:
             answer = problem(429, "too many requests", f"retry in {wait:.1f} s")
@@ -49,6 +51,16 @@ def unauthorized() -> web.Response:
     answer = problem(401, "a valid bearer token is required")
     answer.headers["WWW-Authenticate"] = 'Bearer realm="migrator"'
     return answer
+
+
+def client_of(request: web.Request) -> str:
+    """Who is asking, for fair shares: its valid token's digest, else its address."""
+    return request.get(CLIENT_KEY) or _client(None, request)
+
+
+def live_slot(request: web.Request) -> contextlib.AbstractContextManager[None]:
+    """One of the live slots, as this client with its role (api.slots)."""
+    return request.app[LIVE].hold(client_of(request), request.get(ROLE_KEY, Role.VIEWER))
 
 
 def _client(token: str | None, request: web.Request) -> str:

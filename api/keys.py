@@ -7,10 +7,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.auth import Tokens
 from api.changes import ChangeHub
+from api.executor import Offload
 from api.publisher import Publisher
 from api.ratelimit import RateLimiter
 from api.slots import LiveSlots
 from config import KafkaNames, Settings
+from ops.dead_letters.listing import ListingCache
 
 SETTINGS = web.AppKey("settings", Settings)
 NAMES = web.AppKey("names", KafkaNames)
@@ -20,3 +22,5 @@ HUB = web.AppKey("hub", ChangeHub)
 TOKENS = web.AppKey("tokens", Tokens)
 LIMITER = web.AppKey("limiter", RateLimiter)
 LIVE = web.AppKey("live", LiveSlots)
+OFFLOAD = web.AppKey("offload", Offload)
+LETTERS = web.AppKey("letters", ListingCache)

@@ -32,4 +32,4 @@ async def get_lag(request: web.Request) -> web.Response:
     def work() -> dict[str, Any]:
         return asdict(lag_report(settings))
 
-    return await answer(work)
+    return await answer(request, work)

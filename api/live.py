@@ -21,12 +21,14 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 import psycopg
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType, hdrs, web
+from multidict import CIMultiDict
 
 from api import params
-from api.auth import WS_PROTOCOL, Role, requires
+from api.auth import WS_BEARER_PREFIX, WS_PROTOCOL, Role, requires
 from api.changes import Watch
-from api.keys import HUB, LIVE, POOL
+from api.guard import live_slot
+from api.keys import HUB, POOL
 from api.queries import MAX_CHANGES, changes
 from api.responses import dumps, problem
 from projections import queries
@@ -77,9 +79,10 @@ async def _serve(
     request: web.Request, migration_id: str | None, since: int, push: Push
 ) -> web.StreamResponse:
     ws = web.WebSocketResponse(protocols=(WS_PROTOCOL,), heartbeat=HEARTBEAT_SECONDS)
+    request = _without_bearer(request)
     if not ws.can_prepare(request).ok:
         return problem(426, "this route speaks WebSocket only (Upgrade: websocket)")
-    with request.app[LIVE].hold(), request.app[HUB].watch(migration_id) as watch:
+    with live_slot(request), request.app[HUB].watch(migration_id) as watch:
         await ws.prepare(request)
         await ws.send_str(dumps({"type": "hello", "since_version": since}))
         reader = asyncio.create_task(_read_until_closed(ws))
@@ -94,6 +97,20 @@ async def _serve(
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
     return ws
+
+
+def _without_bearer(request: web.Request) -> web.Request:
+    """The request as the handshake sees it: without the subprotocol carrying
+    the token (read already), which aiohttp would log when none matches."""
+    offered = request.headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL)
+    if offered is None:
+        return request
+    kept = [p.strip() for p in offered.split(",") if not p.strip().startswith(WS_BEARER_PREFIX)]
+    headers = CIMultiDict(request.headers)
+    headers.popall(hdrs.SEC_WEBSOCKET_PROTOCOL)
+    if kept:
+        headers[hdrs.SEC_WEBSOCKET_PROTOCOL] = ", ".join(kept)
+    return request.clone(headers=headers)
 
 
 async def _pump(

@@ -215,11 +215,12 @@ def _problems(*codes: int) -> dict[str, Schema]:
         401: "no valid bearer token",
         403: "the token's role may not do this",
         404: "no such migration",
+        408: "the request body did not arrive within API_BODY_SECONDS",
         409: "the command was rejected (with ?wait=true); detail says why",
         413: "request body too large",
         422: "the body fails validation: each error names its field",
         426: "a WebSocket route called without Upgrade",
-        429: "too many requests from this client; see Retry-After",
+        429: "too many requests (or live or expensive ones at once) from this client; Retry-After",
         503: "a dependency (database, Kafka) is unavailable, or too many live clients",
     }
     return {str(c): _json(_ref("Problem"), words[c]) for c in codes}
@@ -253,7 +254,7 @@ IDEMPOTENCY = _param(
 )
 LIMIT = {"type": "integer", "minimum": 1}
 COMMON = (400, 401, 429, 503)
-COMMAND = (400, 401, 403, 413, 422, 429, 503)
+COMMAND = (400, 401, 403, 408, 413, 422, 429, 503)
 
 
 def _body(model: str, required: bool) -> Schema:

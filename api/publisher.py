@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message
@@ -28,6 +29,8 @@ class Publisher:
     def __init__(self, settings: Settings) -> None:
         self._producer = clients.producer(settings)
         self._running = True
+        self._checker = ThreadPoolExecutor(1, thread_name_prefix="kafka-check")
+        self._checks: dict[str, asyncio.Future[None]] = {}
         self._thread = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
         self._thread.start()
 
@@ -44,8 +47,20 @@ class Publisher:
         return await done
 
     async def check(self, topic: str, seconds: float) -> None:
-        """Raise unless the broker answers with `topic`'s metadata within `seconds`."""
-        metadata = await asyncio.to_thread(self._producer.list_topics, topic, seconds)
+        """Raise unless the broker answers with `topic`'s metadata within `seconds`.
+        The probes' own path: a thread no other work queues on, and checks
+        asked for at once share one answer, however many clients ask."""
+        running = self._checks.get(topic)
+        if running is None or running.done():
+            running = self._checks[topic] = asyncio.ensure_future(self._check(topic, seconds))
+            running.add_done_callback(_retrieved)
+        await asyncio.shield(running)
+
+    async def _check(self, topic: str, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        metadata = await loop.run_in_executor(
+            self._checker, self._producer.list_topics, topic, seconds
+        )
         found = metadata.topics.get(topic)
         if found is None or found.error is not None:
             raise KafkaException(found.error if found else f"topic {topic} unknown")
@@ -58,9 +73,16 @@ class Publisher:
         await asyncio.to_thread(self._producer.flush, flush_seconds)
         self._running = False
         await asyncio.to_thread(self._thread.join, 2.0)
+        self._checker.shutdown(wait=False, cancel_futures=True)
         # closed, not left to the garbage collector: an app object outliving
         # its broker would otherwise keep reconnecting (and logging) meanwhile
         await asyncio.to_thread(self._producer.close)
+
+
+def _retrieved(check: asyncio.Future[None]) -> None:
+    """A check's error is its waiters' to handle; when they have all gone, it is dropped."""
+    if not check.cancelled():
+        check.exception()
 
 
 def _settle(done: asyncio.Future[Position], err: KafkaError | None, msg: Message) -> None:

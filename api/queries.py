@@ -13,7 +13,8 @@ from aiohttp import web
 
 from api import params
 from api.auth import Role, requires
-from api.keys import HUB, LIVE, POOL
+from api.guard import client_of, live_slot
+from api.keys import HUB, OFFLOAD, POOL
 from api.responses import ok, problem
 from projections import queries
 
@@ -44,7 +45,7 @@ async def get_migration(request: web.Request) -> web.StreamResponse:
     since = params.since_version(request.query)
     timeout = params.seconds(request.query, default=params.POLL_SECONDS)
     pool, deadline = request.app[POOL], _deadline(timeout)
-    slot = request.app[LIVE].hold() if since is not None else contextlib.nullcontext()
+    slot = live_slot(request) if since is not None else contextlib.nullcontext()
     with slot, request.app[HUB].watch(migration_id) as watch:
         while True:
             row = await queries.get_migration(pool, migration_id)
@@ -62,9 +63,10 @@ async def list_events(request: web.Request) -> web.StreamResponse:
     after = params.integer(request.query, "after", 0, 0, params.MAX_VERSION)
     limit = params.integer(request.query, "limit", 1000, 1, 10_000)
     pool = request.app[POOL]
-    if await queries.get_migration(pool, migration_id) is None:
-        return problem(404, f"no migration {migration_id!r}")
-    rows = await queries.list_events(pool, migration_id, after, limit)
+    async with request.app[OFFLOAD].limited(client_of(request)):
+        if await queries.get_migration(pool, migration_id) is None:
+            return problem(404, f"no migration {migration_id!r}")
+        rows = await queries.list_events(pool, migration_id, after, limit)
     return ok({"migration_id": migration_id, "events": rows})
 
 
@@ -76,7 +78,7 @@ async def list_changes(request: web.Request) -> web.StreamResponse:
     timeout = params.seconds(request.query, default=params.POLL_SECONDS)
     limit = params.integer(request.query, "limit", MAX_CHANGES, 1, MAX_CHANGES)
     pool, deadline = request.app[POOL], _deadline(timeout)
-    with request.app[LIVE].hold(), request.app[HUB].watch() as watch:
+    with live_slot(request), request.app[HUB].watch() as watch:
         if since is None:
             since = await queries.feed_version(pool)
         while True:

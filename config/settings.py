@@ -88,6 +88,24 @@ class ApiSettings(Group):
     rate_per_second: float = Field(default=50.0, gt=0, description="per client, sustained")
     rate_burst: int = Field(default=200, ge=1, description="per client, at once")
     live_max_clients: int = Field(default=500, ge=1, description="WebSockets + long polls")
+    live_per_client: int = Field(
+        default=50, ge=1, description="WebSockets + long polls of one client (429 above)"
+    )
+    live_operator_reserve: int = Field(
+        default=50, ge=0, description="of API_LIVE_MAX_CLIENTS, slots only operators may take"
+    )
+    offload_workers: int = Field(
+        default=4, ge=1, description="threads for the Kafka reads and calls (dead letters, lag)"
+    )
+    client_concurrency: int = Field(
+        default=2, ge=1, description="expensive reads of one client in flight at once (429 above)"
+    )
+    header_seconds: float = Field(
+        default=30.0, gt=0, description="a connection idle or still sending headers is closed"
+    )
+    body_seconds: float = Field(
+        default=30.0, gt=0, description="a request body not received within this gets 408"
+    )
 
 
 class ProjectorSettings(Group):

@@ -1,6 +1,7 @@
 """Dead letters, operated: list, show, redrive (exactly once) and purge.
 
 service   the use cases, one function each, as the CLI and the API call them
+listing   the list kept per topic while its watermarks stand (a long-running API)
 requests  what a redrive or a purge is asked to do, validated once
 letters   read a dead-letter topic; one record with its error headers
 plan      which records a redrive sends back, skips or refuses (pure)

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from api.publisher import Publisher
+from api.timeouts import server_options
 from cli.topics import create_topics
 from config import KafkaNames, Settings
 from domain import (
@@ -119,7 +120,7 @@ async def prepare_schema(settings: Settings) -> None:
 @asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[str]:
     """The API app on 127.0.0.1:<settings.api.port>; yields its base URL."""
-    runner = web.AppRunner(create_app(settings))
+    runner = web.AppRunner(create_app(settings), **server_options(settings))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", settings.api.port)
     await site.start()

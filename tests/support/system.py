@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,12 +51,43 @@ def running_system(
         eventually(lambda: http("GET", f"http://127.0.0.1:{settings.api.port}/ready")[0] == 200)
         for group in (settings.kafka.app_id, names.projector_group):
             eventually(lambda g=group: group_is_stable(settings.kafka.bootstrap_servers, g), 180)
+        for token in (OPERATOR_TOKEN, VIEWER_TOKEN):
+            assert offer_as_subprotocol(settings, token) == 101
         yield procs
     except BaseException:
         procs.stop_all()
         raise
     codes = procs.stop_all()
     assert set(codes.values()) == {0}, {n: procs.log(n)[-3000:] for n in codes}
+    leaked = {n: tokens_in(procs.log(n)) for n in codes}
+    assert not any(leaked.values()), leaked
+
+
+def token_forms(token: str) -> list[str]:
+    """A token as it may be written: itself and its base64 forms."""
+    encoded = [base64.urlsafe_b64encode(token.encode()), base64.b64encode(token.encode())]
+    return [token, *(e.decode() for e in encoded), *(e.decode().rstrip("=") for e in encoded)]
+
+
+def tokens_in(log: str) -> list[str]:
+    """Which of the API's tokens a log holds, in any form (it must hold none)."""
+    tokens = (OPERATOR_TOKEN, VIEWER_TOKEN)
+    return [token for token in tokens if any(form in log for form in token_forms(token))]
+
+
+def offer_as_subprotocol(settings: Settings, token: str) -> int:
+    """A WebSocket handshake offering only the `bearer.<token>` subprotocol
+    (the one a server would log as unmatched); its status."""
+    protocol = "bearer." + base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+    key = base64.b64encode(b"0123456789abcdef").decode()
+    handshake = (
+        "GET /api/v1/live HTTP/1.1\r\nHost: api\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Protocol: {protocol}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", settings.api.port), timeout=30) as conn:
+        conn.sendall(handshake.encode())
+        return int(conn.recv(1024).split(b" ", 2)[1])
 
 
 def api_url(settings: Settings) -> str:

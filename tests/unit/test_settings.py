@@ -41,6 +41,12 @@ ENVIRONMENT = {
     "API_RATE_PER_SECOND": "7.5",
     "API_RATE_BURST": "9",
     "API_LIVE_MAX_CLIENTS": "11",
+    "API_LIVE_PER_CLIENT": "5",
+    "API_LIVE_OPERATOR_RESERVE": "3",
+    "API_OFFLOAD_WORKERS": "6",
+    "API_CLIENT_CONCURRENCY": "4",
+    "API_HEADER_SECONDS": "12.5",
+    "API_BODY_SECONDS": "8",
     "PROJECTOR_BATCH_MAX": "50",
     "PROJECTOR_METRICS_PORT": "9103",
     "PROJECTOR_DB_OUTAGE_SECONDS": "45",
@@ -115,6 +121,9 @@ def test_every_variable_lands_in_its_group(monkeypatch: pytest.MonkeyPatch) -> N
         PASSWORD,
     )
     assert (api.rate_per_second, api.rate_burst, api.live_max_clients) == (7.5, 9, 11)
+    assert (api.live_per_client, api.live_operator_reserve) == (5, 3)
+    assert (api.offload_workers, api.client_concurrency) == (6, 4)
+    assert (api.header_seconds, api.body_seconds) == (12.5, 8.0)
     assert (s.projector.batch_max, s.projector.metrics_port) == (50, 9103)
     w = s.worker
     assert (w.id, w.processing_guarantee, w.metrics_port) == ("w-1", "at_least_once", 9101)
