@@ -170,7 +170,13 @@ async def test_a_stop_cancels_the_statement_in_flight_and_the_phase_halts_then_r
 
     assert isinstance(result, PhaseHalted), result
     assert_breakers_closed(databases)
+    # The cancelled connection was closed, not handed back to the pool.
+    assert databases.by_name[_name(side)].pool.get_stats().get("returns_bad", 0) >= 1
     assert isinstance(await run_phase(databases, spec, phase, run=2), Finished)
+
+
+def _name(side: str) -> str:
+    return "legacy" if side == "source" else "warehouse"
 
 
 def _quoted(name: str) -> str:
