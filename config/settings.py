@@ -177,7 +177,7 @@ class PhaseSettings(Group):
         default=6,
         ge=1,
         le=100,
-        description="tries of a batch lost to a serialization failure, deadlock or timeout"
+        description="tries of a batch lost to a serialization failure, deadlock or lock timeout"
         " before the phase fails (a database away: PHASE_RETRY_BUDGET_SECONDS instead)",
     )
     retry_budget_seconds: float = Field(
@@ -197,7 +197,16 @@ class PhaseSettings(Group):
         " trying to reconnect",
     )
     statement_timeout_seconds: float = Field(
-        default=300.0, gt=0, description="longest statement in a source or target database"
+        default=300.0,
+        gt=0,
+        description="longest statement in a source or target database; one that runs longer"
+        " fails its phase at once (never retried)",
+    )
+    validation_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="longest statement of the validation phase (one rule's check, or the"
+        " score); one that runs longer fails the phase at once, naming the rule",
     )
     progress_interval_seconds: float = Field(
         default=0.5, ge=0, description="least time between two progress reports of a run"

@@ -30,10 +30,12 @@ package keeps its own small errors module whose classes subclass them.
     ├── schemas.RecordError             a record cannot be encoded or decoded, or fails
     │                                   its schema: a consumed one goes to the DLQ
     ├── streams.dataplane.PhaseError    a phase stops short
-    │   ├── TransientError          503 retriable: the database away, a timeout, a
-    │   │   │                           serialization failure; retried with backoff
+    │   ├── TransientError          503 retriable: the database away, a lock timeout,
+    │   │   │                           a serialization failure; retried with backoff
     │   │   └── BreakerOpen               the connection's breaker is open; carries
     │   │                                 `retry_in`, the wait until its trial
+    │   ├── StatementCancelled            the server cancelled a statement (its timeout)
+    │   ├── Interrupted                   a stopping run's statement was cancelled
     │   ├── SpecError                     (above)
     │   ├── ValidationFailed              the score is below the spec's minimum
     │   └── ReconcileMismatch             target and transformed source differ

@@ -21,6 +21,15 @@ through unchanged unless the mapping says otherwise. `how` is
 Rules: `{"rule": kind, "column": c, ...}` with kind `not_null`, `unique`,
 `range` (`min`, `max`), `pattern` (`pattern`, a POSIX regex), `allowed`
 (`values`), `foreign_key` (`table`, `references`); optional `name`.
+
+A pattern runs in PostgreSQL's regex engine, which matches in time linear in
+the value except for two constructs, refused here: back references (`\\1` to
+`\\9` and longer numbers; the engine backtracks over them, exponential in the
+worst case) and lookaround constraints (`(?=`, `(?!`, `(?<=`, `(?<!`; each is a
+scan of its own from every position tried, quadratic). `\\k<name>` is refused
+as a back reference too. A pattern is at most MAX_PATTERN characters: the
+engine's automaton grows with it. The validation phase's statement timeout
+(PHASE_VALIDATION_TIMEOUT_SECONDS) bounds what is left.
 """
 
 from __future__ import annotations
@@ -35,6 +44,11 @@ from domain.errors import SpecError
 
 MAX_NAME = 63
 CAST = re.compile(r"^[a-z][a-z0-9_]*( [a-z][a-z0-9_]*)*(\(\d{1,4}(, ?\d{1,4})?\))?(\[\])?$")
+MAX_PATTERN = 256
+# Escapes that PostgreSQL's ARE engine reads as a back reference (a nonzero
+# digit, octal or not) or that other dialects use for one (\k<name>).
+BACKREF_ESCAPES = frozenset("123456789k")
+LOOKAROUNDS = ("(?=", "(?!", "(?<=", "(?<!")
 COLUMN_KEYS = frozenset(
     {"from", "concat", "separator", "trim", "case", "map", "map_else", "cast", "default", "drop"}
 )
@@ -219,23 +233,19 @@ def parse_rule(index: int, raw: Mapping[str, Any]) -> Rule:
     if unknown:
         raise SpecError(f"{where} ({kind}) has unknown keys {unknown}")
     column = _name(raw.get("column"), f"{where}.column")
-    name = raw.get("name") or f"{kind}({column})"
-    params = tuple((k, _rule_param(kind, k, raw.get(k), where)) for k in sorted(RULE_KEYS[kind]))
+    name = _typed(raw.get("name") or f"{kind}({column})", str, f"{where}.name")
+    named = f"{where} {name!r}"
+    params = tuple((k, _rule_param(kind, k, raw.get(k), named)) for k in sorted(RULE_KEYS[kind]))
     if kind is RuleKind.RANGE and raw.get("min") is None and raw.get("max") is None:
-        raise SpecError(f"{where}: range needs min or max")
-    return Rule(kind=kind, column=column, name=_typed(name, str, f"{where}.name"), params=params)
+        raise SpecError(f"{named}: range needs min or max")
+    return Rule(kind=kind, column=column, name=name, params=params)
 
 
 def _rule_param(kind: RuleKind, key: str, value: Any, where: str) -> Any:
     if kind is RuleKind.RANGE:
         return _scalar(value, f"{where}.{key}")
     if kind is RuleKind.PATTERN:
-        pattern = _typed(value, str, f"{where}.pattern")
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise SpecError(f"{where}.pattern is not a regular expression: {exc}") from None
-        return pattern
+        return _pattern(value, f"{where}.pattern")
     if kind is RuleKind.ALLOWED:
         if not isinstance(value, list) or not value:
             raise SpecError(f"{where}.values must be a non-empty list")
@@ -243,6 +253,42 @@ def _rule_param(kind: RuleKind, key: str, value: Any, where: str) -> Any:
     if key == "table":
         return _table(value, f"{where}.table")
     return _name(value, f"{where}.{key}")
+
+
+def _pattern(value: Any, where: str) -> str:
+    pattern = str(_typed(value, str, where))
+    if len(pattern) > MAX_PATTERN:
+        raise SpecError(f"{where} is {len(pattern)} characters long; at most {MAX_PATTERN}")
+    slow = _slow_construct(pattern)
+    if slow:
+        what, found, cost = slow
+        raise SpecError(
+            f"{where}: {what} ({found!r}) are not allowed: PostgreSQL may take {cost} time"
+        )
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise SpecError(f"{where} is not a regular expression: {exc}") from None
+    return pattern
+
+
+def _slow_construct(pattern: str) -> tuple[str, str, str] | None:
+    """What in `pattern` PostgreSQL does not run in linear time, if anything:
+    (what, where it starts, the cost). An escape is read as a pair, so an
+    escaped backslash before a digit passes; a lookaround's opening is
+    refused anywhere (even inside brackets, where it would be plain text)."""
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            if pattern[i + 1 : i + 2] in BACKREF_ESCAPES:
+                return "back references", pattern[i : i + 2], "exponential"
+            i += 2
+        elif pattern.startswith(LOOKAROUNDS, i):
+            opening = next(o for o in LOOKAROUNDS if pattern.startswith(o, i))
+            return "lookaround constraints", opening, "quadratic"
+        else:
+            i += 1
+    return None
 
 
 def table_parts(name: str) -> tuple[str, ...]:

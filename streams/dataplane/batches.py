@@ -3,7 +3,9 @@ committed with its checkpoint in one target transaction.
 
 A phase splits its work into slices (key ranges; one unless it runs in
 parallel); each slice advances batch by batch from its checkpoint's `after`
-key up to its `hi` key. Between batches the run checks its stop signal.
+key up to its `hi` key. Between batches the run checks its stop signal; a
+batch in flight when it is set is cancelled (streams.dataplane.inflight) and
+rolls back with its checkpoint.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from streams.dataplane import catalog, checkpoints, metrics
 from streams.dataplane.checkpoints import Checkpoint
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
 from streams.dataplane.database import Conn
-from streams.dataplane.errors import TransientError
+from streams.dataplane.errors import Interrupted, TransientError
 from streams.dataplane.sql import next_batch
 
 # (target connection, after, hi, size) -> (last key of the batch, rows in it)
@@ -80,8 +82,8 @@ async def _run_slice(
             work = partial(_batch, ctx, phase=cp.phase, slice_=cp.slice, bounds=bounds, move=move)
             try:
                 cp = await ctx.target.transaction(work)
-            except TransientError:
-                if ctx.stop.is_set():  # asked to stop while a database was away
+            except (TransientError, Interrupted):
+                if ctx.stop.is_set():  # asked to stop while a database was away or mid-batch
                     break
                 raise
         if cp.rows_done > before:

@@ -5,9 +5,12 @@ Each error is told apart by streams.dataplane.failures. The database away
 (connection lost or refused, recovering, no pooled connection) counts
 against the connection's breaker and becomes a `TransientError` marked
 `unavailable`; a try lost to contention (serialization failure, deadlock,
-timeout) a plain `TransientError`. streams.dataplane.retry tries the whole
-transaction again. Anything else fails at once. Messages name the
-connection and say what happened, never a secret.
+lock timeout) a plain `TransientError`. streams.dataplane.retry tries the
+whole transaction again. A statement the server cancelled is
+`Interrupted` when its run was asked to stop (streams.dataplane.inflight
+sent the cancel), else `StatementCancelled` (its statement timeout): neither
+is retried nor counted against the breaker. Anything else fails at once.
+Messages name the connection and say what happened, never a secret.
 
 A pool checks each connection before handing it out, so one that died with
 its server is dropped and replaced, not handed out. Its reconnection
@@ -23,7 +26,7 @@ import contextvars
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
@@ -33,15 +36,22 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from config import Settings
 from config.connections import Connection
 from config.errors import UnknownConnection
-from streams.dataplane import metrics
+from streams.dataplane import inflight, metrics
 from streams.dataplane.breaker import BreakerState, CircuitBreaker
-from streams.dataplane.errors import BreakerOpen, PhaseError, SpecError, TransientError
+from streams.dataplane.errors import (
+    BreakerOpen,
+    Interrupted,
+    PhaseError,
+    SpecError,
+    StatementCancelled,
+    TransientError,
+)
 from streams.dataplane.failures import Failure, Kind, classify
 from streams.dataplane.retry import retrying
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Conn = AsyncConnection[tuple[Any, ...]]
+Conn = inflight.Conn
 PROBE_TIMEOUT = 5
 # The databases whose `connection()` blocks enclose the running code (extract
 # reads the source inside a target transaction).
@@ -137,13 +147,8 @@ class Database:
         try:
             async with self.pool.connection() as conn:
                 held = conn
-                self.in_use += 1
-                token = ENCLOSING.set((*ENCLOSING.get(), self.name))
-                try:
+                async with self._held(conn):
                     yield conn
-                finally:
-                    ENCLOSING.reset(token)
-                    self.in_use -= 1
         except TransientError as exc:  # another database's, raised inside this one's work
             if exc.connection != self.name:
                 self.breaker.release()
@@ -160,6 +165,23 @@ class Database:
         else:
             self.breaker.success()
 
+    @asynccontextmanager
+    async def _held(self, conn: Conn) -> AsyncIterator[None]:
+        """While `conn` is out of the pool: counted in use, named as enclosing,
+        and registered with the run, which cancels its statement on a stop."""
+        run = inflight.current()
+        self.in_use += 1
+        token = ENCLOSING.set((*ENCLOSING.get(), self.name))
+        if run is not None:
+            run.hold(conn)
+        try:
+            yield
+        finally:
+            ENCLOSING.reset(token)
+            self.in_use -= 1
+            if run is not None:
+                await run.release(conn)
+
     async def _failed(self, exc: Exception, foreign: bool) -> Exception:
         """The error to raise for `exc`, once the breaker has counted it.
         A lost connection may be `foreign`: raised inside this block, which
@@ -173,12 +195,17 @@ class Database:
             self.last_error = failure.what
             self.breaker.failure()
             return TransientError(f"{self.name}: {failure.what}", self.name, unavailable=True)
+        if failure.kind is Kind.CANCELLED and inflight.stopping():
+            self.breaker.release()  # our own cancel: it says nothing about the database
+            return Interrupted(f"{self.name}: stopped ({failure.what})")
         if isinstance(exc, psycopg.Error | PoolTimeout):
             self.breaker.success()  # the database answered
         else:
             self.breaker.release()
         if failure.kind is Kind.CONTENTION:
             return TransientError(f"{self.name}: {failure.what}", self.name)
+        if failure.kind is Kind.CANCELLED:
+            return StatementCancelled(f"{self.name}: {failure.what}")
         if isinstance(exc, psycopg.OperationalError | PoolTimeout):
             return PhaseError(f"{self.name}: {failure.what}")
         return exc

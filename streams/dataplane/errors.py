@@ -6,11 +6,18 @@
     │   │                      the database is away (connection lost or refused,
     │   │                      recovering, no pooled connection), retried until
     │   │                      PHASE_RETRY_BUDGET_SECONDS is spent; else one try
-    │   │                      lost (serialization failure, deadlock, timeout,
-    │   │                      every pooled connection busy), retried
+    │   │                      lost (serialization failure, deadlock, lock
+    │   │                      timeout, every pooled connection busy), retried
     │   │                      PHASE_RETRY_ATTEMPTS times
     │   └── BreakerOpen        the connection's breaker is open: the next try
     │                          waits `retry_in` for its trial (never gives up)
+    ├── StatementCancelled     the server cancelled a statement: its statement
+    │                          timeout, or a cancel from outside. Fail the phase
+    │                          at once: a retry would run as long again, and the
+    │                          database answered, so the breaker does not count it
+    ├── Interrupted            the run was asked to stop (pause, cancel, revoke,
+    │                          shutdown) and its statement in flight was cancelled:
+    │                          the run stops and resumes from its checkpoint
     ├── SpecError              the spec does not fit the tables: fail the phase
     │                          (also a domain SpecError, as the parser raises)
     ├── ValidationFailed       the score is below the spec's minimum
@@ -43,6 +50,14 @@ class BreakerOpen(TransientError):
     def __init__(self, message: str, connection: str, retry_in: float) -> None:
         super().__init__(message, connection, unavailable=True)
         self.retry_in = retry_in
+
+
+class StatementCancelled(PhaseError):
+    pass
+
+
+class Interrupted(PhaseError):
+    pass
 
 
 class SpecError(PhaseError, errors.SpecError):

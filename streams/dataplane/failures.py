@@ -1,6 +1,8 @@
 """What a database error means for a phase: the database is away (retry
-until the time budget is spent), one statement lost a race or ran out of
-time (retry a few times), or nothing a retry would change (fail).
+until the time budget is spent), one statement lost a race (retry a few
+times), the server cancelled the statement (its statement timeout, or a
+cancel request: fail at once, a retry would run as long again), or nothing a
+retry would change (fail).
 
 A failed connection attempt carries no SQLSTATE (libpq reports it as text),
 so it is told by the server's message: "the database system is starting
@@ -26,6 +28,7 @@ from streams.dataplane.errors import TransientError
 class Kind(enum.Enum):
     UNAVAILABLE = "unavailable"  # the database is away: retried within the time budget
     CONTENTION = "contention"  # it answered, but this try lost: retried a few times
+    CANCELLED = "cancelled"  # the server cancelled the statement: it would run as long again
     PERMANENT = "permanent"  # the same call would fail again
 
 
@@ -36,7 +39,7 @@ class Failure:
 
     @property
     def transient(self) -> bool:
-        return self.kind is not Kind.PERMANENT
+        return self.kind in (Kind.UNAVAILABLE, Kind.CONTENTION)
 
 
 RECOVERING = "database is not accepting connections (recovering)"
@@ -80,9 +83,12 @@ REFUSALS = (
 )
 # admin_shutdown, crash_shutdown, idle_session_timeout, idle_in_transaction_session_timeout
 LOST_STATES = frozenset({"57P01", "57P02", "57P05", "25P03"})
-# lock_not_available, query_canceled (a statement timeout), disk_full, out_of_memory;
-# and class 40, transaction rollback (serialization failure, deadlock)
-CONTENTION_STATES = frozenset({"55P03", "57014", "53100", "53200"})
+# lock_not_available (a lock timeout), disk_full, out_of_memory; and class 40,
+# transaction rollback (serialization failure, deadlock)
+CONTENTION_STATES = frozenset({"55P03", "53100", "53200"})
+# query_canceled: a statement timeout, or a cancel request (pg_cancel_backend,
+# or the phase run's own when it is asked to stop)
+CANCELLED_STATE = "57014"
 
 
 def first_line(exc: BaseException) -> str:
@@ -117,6 +123,8 @@ def _by_state(exc: psycopg.Error, state: str) -> Failure:
         return Failure(Kind.UNAVAILABLE, f"connection lost ({message})")
     if state in CONTENTION_STATES or state.startswith("40"):
         return Failure(Kind.CONTENTION, f"{type(exc).__name__}: {message}")
+    if state == CANCELLED_STATE:
+        return Failure(Kind.CANCELLED, f"{type(exc).__name__}: {message}")
     return Failure(Kind.PERMANENT, first_line(exc))
 
 

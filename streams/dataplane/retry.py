@@ -6,12 +6,15 @@ with full jitter (0.2 s doubling, at most PHASE_RETRY_MAX_SECONDS):
 - the database away (`unavailable`: connection lost or refused, recovering,
   no pooled connection): until PHASE_RETRY_BUDGET_SECONDS have passed since
   the batch first failed; a database restart is ridden out;
-- one try lost (a serialization failure, a deadlock, a timeout, every
+- one try lost (a serialization failure, a deadlock, a lock timeout, every
   pooled connection busy): at most PHASE_RETRY_ATTEMPTS tries, within the
   same budget;
 - an open circuit breaker: the next try waits for its trial. A refusal of
   the breaker never ends the retries: only a real try that fails once the
   budget is spent does, so the reason is always what the database did.
+
+A statement past its statement timeout is not retried (it would run as
+long again): it is no `TransientError` (streams.dataplane.failures).
 
 A run asked to stop (paused, revoked, shutting down) stops retrying: the
 batch ends with its last error and the run resumes from its checkpoint.

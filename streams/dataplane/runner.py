@@ -1,5 +1,7 @@
 """Run one phase task: pick the phase, resume from its checkpoint, and turn
 the outcome into a phase result. Cancel cleans up per the staging policy.
+A run asked to stop has its statements in flight cancelled on the server
+(streams.dataplane.inflight): it ends within seconds, halted, not failed.
 
 Staging policy: the staging tables of a migration live until it completes
 (reconcile drops them with its result) or is cancelled (dropped here, and the
@@ -27,8 +29,9 @@ from domain.errors import MigratorError
 from streams.dataplane import checkpoints, extract, load, metrics, reconcile, transform, validate
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
 from streams.dataplane.database import Conn, Database
-from streams.dataplane.errors import TransientError
+from streams.dataplane.errors import Interrupted, TransientError
 from streams.dataplane.failures import first_line
+from streams.dataplane.inflight import cancelling_on
 from streams.dataplane.retry import stopping_on
 
 log = logging.getLogger(__name__)
@@ -73,11 +76,12 @@ async def result_of(ctx: PhaseContext, paused: Callable[[], bool]) -> PhaseResul
     answers = answer_fields(task)
     try:
         with stopping_on(ctx.stop):
-            outcome = await run(ctx)
+            async with cancelling_on(ctx.stop):
+                outcome = await run(ctx)
     except Exception as exc:  # every failure ends the phase with its reason
-        if not (isinstance(exc, TransientError) and ctx.stop.is_set()):
+        if not (isinstance(exc, TransientError | Interrupted) and ctx.stop.is_set()):
             return _failed(task, exc)
-        outcome = Stopped(None)  # asked to stop while a database was away
+        outcome = Stopped(None)  # asked to stop while a database was away or a statement ran
     finally:
         metrics.DURATION.labels(task.phase).observe(time.monotonic() - started)
     if isinstance(outcome, Finished):

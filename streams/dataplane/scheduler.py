@@ -1,12 +1,12 @@
 """One run at a time per migration, on this worker.
 
 Tasks of a migration arrive in order (one partition). A RunPhase starts a
-run; a newer run of the same migration first stops the older one (between
-batches) and waits for it. PausePhase stops the run after the batch in flight
-and answers PhaseHalted; CancelPhase stops it and cleans up. When a
-partition is revoked or the worker shuts down, its runs stop between batches
-without an answer and their tasks stay uncommitted: the next owner resumes
-them from their checkpoints.
+run; a newer run of the same migration first stops the older one and waits
+for it. PausePhase stops the run and answers PhaseHalted; CancelPhase stops
+it and cleans up. When a partition is revoked or the worker shuts down, its
+runs stop without an answer and their tasks stay uncommitted: the next owner
+resumes them from their checkpoints. A run stops between batches, or sooner:
+its statements in flight are cancelled on the server (the batch rolls back).
 """
 
 from __future__ import annotations
@@ -138,6 +138,8 @@ class Scheduler:
             metrics.ACTIVE_RUNS.dec()
         if isinstance(result, PhaseErrored) and run.last is not None:
             result = replace(result, checkpoint=run.last.checkpoint)
+        if isinstance(result, PhaseHalted) and result.checkpoint is None and run.last is not None:
+            result = replace(result, checkpoint=run.last.checkpoint)  # stopped mid-statement
         return result
 
     async def _context(self, run: Run) -> PhaseContext:

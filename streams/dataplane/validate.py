@@ -5,10 +5,16 @@ checkpoint, so a paused or interrupted validation resumes at the next rule.
 A rule's score is the share of rows that keep it; the overall score is the
 share of rows that keep every rule. Below the spec's minimum the phase fails
 with a report of the failing rules and sample keys (and a retry scores again).
+
+Each of these statements may run PHASE_VALIDATION_TIMEOUT_SECONDS (set for
+its transaction only); one that runs longer fails the phase at once, naming
+the rule, and is not retried: it would run as long again.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -17,7 +23,7 @@ from streams.dataplane import catalog, checkpoints, metrics
 from streams.dataplane.checkpoints import Checkpoint
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
 from streams.dataplane.database import Conn
-from streams.dataplane.errors import ValidationFailed
+from streams.dataplane.errors import StatementCancelled, ValidationFailed
 from streams.dataplane.sql import failing_any, rule_check, staging, staging_name
 
 PHASE = "validate"
@@ -57,10 +63,11 @@ async def run(ctx: PhaseContext) -> Outcome:
             continue
         if ctx.stop.is_set():
             return Stopped(cp.text())
-        async with ctx.limiter.slot():
+        async with ctx.limiter.slot(), _timing(ctx, f"rule {rule.name!r}"):
             cp = await ctx.target.transaction(partial(_check, ctx, rule=rule, rows=rows, key=key))
         ctx.progress([cp])
-    outcome = await ctx.target.transaction(lambda conn: _score(ctx, conn, cp))
+    async with _timing(ctx, "the score"):
+        outcome = await ctx.target.transaction(lambda conn: _score(ctx, conn, cp))
     if isinstance(outcome, str):
         # Forget the rule results: a retry (say, after the reference data
         # was fixed) scores again.
@@ -69,7 +76,27 @@ async def run(ctx: PhaseContext) -> Outcome:
     return outcome
 
 
+@asynccontextmanager
+async def _timing(ctx: PhaseContext, what: str) -> AsyncIterator[None]:
+    """A statement of `what` cancelled on the server fails the phase naming it."""
+    try:
+        yield
+    except StatementCancelled as exc:
+        seconds = ctx.target.settings.phase.validation_timeout_seconds
+        raise StatementCancelled(
+            f"validation of {what} was cancelled ({exc}); a validation statement may run"
+            f" PHASE_VALIDATION_TIMEOUT_SECONDS ({seconds:g} s)"
+        ) from exc
+
+
+async def limit_time(ctx: PhaseContext, conn: Conn) -> None:
+    """This transaction's statements may run PHASE_VALIDATION_TIMEOUT_SECONDS."""
+    ms = int(ctx.target.settings.phase.validation_timeout_seconds * 1000)
+    await conn.execute(f"SET LOCAL statement_timeout = {ms}")
+
+
 async def _check(ctx: PhaseContext, conn: Conn, rule: Rule, rows: Any, key: str) -> Checkpoint:
+    await limit_time(ctx, conn)
     cp = await checkpoints.lock_slice(conn, ctx.migration_id, PHASE, 0)
     assert cp is not None
     if rule.name in cp.position["rules"]:
@@ -93,6 +120,7 @@ async def _check(ctx: PhaseContext, conn: Conn, rule: Rule, rows: Any, key: str)
 async def _score(ctx: PhaseContext, conn: Conn, cp: Checkpoint) -> Finished | str:
     """The phase's result, or the report of why it fails."""
     rows = staging(ctx.migration_id, "rows")
+    await limit_time(ctx, conn)
     row = await (await conn.execute(failing_any(ctx.rules, rows))).fetchone()
     failed, total = (int(row[0]), int(row[1])) if row else (0, 0)
     score = score_of(failed, total)

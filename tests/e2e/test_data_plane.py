@@ -160,6 +160,55 @@ def test_pause_mid_load_then_resume_completes_equal(
     )
 
 
+SLOW_REFS = """
+CREATE TABLE refs (id bigint PRIMARY KEY);
+INSERT INTO refs VALUES (1);
+CREATE FUNCTION slow() RETURNS boolean LANGUAGE plpgsql VOLATILE AS
+  $$ BEGIN PERFORM pg_sleep(3600); RETURN true; END $$;
+CREATE VIEW slow_refs AS SELECT id FROM refs WHERE slow();
+"""
+
+
+def slow_rule_running(url: str) -> int:
+    """Backends of the target database running a statement over slow_refs."""
+    (row,) = fetch(
+        url,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+        " AND state = 'active' AND query LIKE '%slow_refs%' AND pid <> pg_backend_pid()",
+    )
+    return int(row["n"])
+
+
+def test_pause_and_cancel_stop_a_validation_statement_in_flight(
+    settings: Settings,
+    topics: KafkaNames,
+    tmp_path: Path,
+    source_url: str,
+    target_url: str,
+    connections: dict[str, Connection],
+) -> None:
+    create_customers(source_url, 100)
+    with psycopg.connect(target_url, autocommit=True) as conn:
+        conn.execute(SLOW_REFS)
+    rule = {"rule": "foreign_key", "column": "id", "table": "slow_refs", "references": "id"}
+    # Only the pause or the cancel can end the rule's statement.
+    patient = {"PHASE_VALIDATION_TIMEOUT_SECONDS": "3600"}
+    with data_plane(settings, topics, tmp_path, connections, phase_env=patient) as plane:
+        plane.start("m-slow", spec(rules=(rule,), min_score=0.0))
+        eventually(lambda: slow_rule_running(target_url) == 1, timeout=120)
+
+        plane.pause("m-slow")
+        paused = plane.wait_for("m-slow", "PAUSED", timeout=60)
+        eventually(lambda: slow_rule_running(target_url) == 0, timeout=30)
+        plane.resume("m-slow")
+        eventually(lambda: slow_rule_running(target_url) == 1, timeout=60)
+        plane.cancel("m-slow")
+        plane.wait_for("m-slow", "CANCELLED", timeout=60)
+        eventually(lambda: slow_rule_running(target_url) == 0, timeout=30)
+
+    assert paused.phase == "validate"
+
+
 def test_a_killed_phase_worker_is_replaced_and_no_row_is_written_twice(
     settings: Settings,
     topics: KafkaNames,

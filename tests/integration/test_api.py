@@ -396,6 +396,27 @@ async def test_an_invalid_mapping_or_rule_is_refused_with_the_data_planes_messag
     assert any("range needs min or max" in d["error"] for d in body["detail"])
 
 
+@pytest.mark.parametrize(
+    ("pattern", "words"),
+    [
+        (r"^(a*)*\1$", "back references ('\\\\1') are not allowed"),
+        (r"^(?=.*@)", "lookaround constraints ('(?=') are not allowed"),
+        ("a" * 257, "characters long; at most 256"),
+    ],
+)
+async def test_a_pattern_postgresql_may_not_run_in_linear_time_is_refused_at_submit(
+    system: System, pattern: str, words: str
+) -> None:
+    rule = {"rule": "pattern", "column": "email", "pattern": pattern, "name": "email shape"}
+    spec = {**SPEC, "rules": [rule]}
+
+    status, body = await system.call("POST", "/api/v1/migrations", body={"spec": spec})
+
+    assert status == 422, body
+    errors = [d["error"] for d in body["detail"]]
+    assert any("rules[0] 'email shape'.pattern" in e and words in e for e in errors), errors
+
+
 # --- operations ---------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from config import Settings
 from domain import MigrationSpec, RunPhase
@@ -17,10 +18,13 @@ from tests.support.tables import connection_for
 
 
 @asynccontextmanager
-async def legacy_and_warehouse(source_url: str, target_url: str) -> AsyncIterator[Databases]:
-    """The two named databases, with few retries (a failure shows at once)."""
+async def legacy_and_warehouse(
+    source_url: str, target_url: str, **phase: Any
+) -> AsyncIterator[Databases]:
+    """The two named databases, with few retries (a failure shows at once)
+    unless `phase` (settings of the phase group) says otherwise."""
     connections = {"legacy": connection_for(source_url), "warehouse": connection_for(target_url)}
-    found = Databases(Settings(phase={"connections": connections, "retry_attempts": 2}))
+    found = Databases(Settings(phase={"connections": connections, "retry_attempts": 2, **phase}))
     try:
         yield found
     finally:
@@ -30,6 +34,13 @@ async def legacy_and_warehouse(source_url: str, target_url: str) -> AsyncIterato
 async def run_phase(
     dbs: Databases, spec: MigrationSpec, phase: str, run: int = 1, migration_id: str = "m-1"
 ) -> Outcome:
+    return await runner.run(await phase_context(dbs, spec, phase, run, migration_id))
+
+
+async def phase_context(
+    dbs: Databases, spec: MigrationSpec, phase: str, run: int = 1, migration_id: str = "m-1"
+) -> PhaseContext:
+    """One run of `phase`; its `stop` is the run's stop signal."""
     mapping, rules = parse_spec_parts(spec.mapping, spec.rules)
     task = RunPhase(
         task_id=f"task-{migration_id}-{phase}-{run}",
@@ -38,7 +49,7 @@ async def run_phase(
         run=run,
         spec=spec,
     )
-    ctx = PhaseContext(
+    return PhaseContext(
         task,
         await dbs.get(spec.source_connection),
         await dbs.get(spec.target_connection),
@@ -48,4 +59,3 @@ async def run_phase(
         "test-worker",
         report=lambda _: None,
     )
-    return await runner.run(ctx)

@@ -5,6 +5,8 @@ SQLSTATE), as a PostgreSQL 15 server and psycopg 3.3 write them."""
 
 from __future__ import annotations
 
+import asyncio
+
 import psycopg
 import pytest
 from psycopg import errors
@@ -14,8 +16,16 @@ from config import Settings
 from config.connections import Connection
 from streams.dataplane.breaker import BreakerState
 from streams.dataplane.database import Database, is_transient
-from streams.dataplane.errors import BreakerOpen, PhaseError, SpecError, TransientError
+from streams.dataplane.errors import (
+    BreakerOpen,
+    Interrupted,
+    PhaseError,
+    SpecError,
+    StatementCancelled,
+    TransientError,
+)
 from streams.dataplane.failures import Failure, Kind, classify
+from streams.dataplane.inflight import cancelling_on
 
 AT = 'connection failed: connection to server at "127.0.0.1", port 45871 failed: '
 RECOVERING = "database is not accepting connections (recovering)"
@@ -100,8 +110,7 @@ def test_a_database_away_is_retried_within_the_budget_and_says_what_happened(
     [
         errors.SerializationFailure("could not serialize access"),
         errors.DeadlockDetected("deadlock detected"),
-        errors.LockNotAvailable("could not obtain lock"),
-        errors.QueryCanceled("canceling statement due to statement timeout"),
+        errors.LockNotAvailable("canceling statement due to lock timeout"),
         errors.DiskFull("could not extend file"),
     ],
     ids=lambda e: type(e).__name__,
@@ -109,6 +118,18 @@ def test_a_database_away_is_retried_within_the_budget_and_says_what_happened(
 def test_a_lost_try_is_contention_retried_a_few_times(exc: BaseException) -> None:
     failure = classify(exc)
     assert failure.kind is Kind.CONTENTION and failure.what.startswith(type(exc).__name__)
+
+
+TIMED_OUT = errors.QueryCanceled("canceling statement due to statement timeout")
+
+
+def test_a_statement_the_server_cancelled_is_not_retried() -> None:
+    failure = classify(TIMED_OUT)
+
+    assert failure == Failure(
+        Kind.CANCELLED, "QueryCanceled: canceling statement due to statement timeout"
+    )
+    assert not failure.transient and not is_transient(TIMED_OUT)
 
 
 @pytest.mark.parametrize(
@@ -208,3 +229,30 @@ async def test_a_secret_in_a_message_is_masked(warehouse: Database) -> None:
     found = await warehouse._failed(leaky, foreign=False)
 
     assert SECRET not in str(found) and "***" in str(found)
+
+
+async def test_a_statement_timeout_fails_at_once_and_never_counts_against_the_breaker(
+    warehouse: Database,
+) -> None:
+    for _ in range(3):  # more than the threshold
+        found = await warehouse._failed(TIMED_OUT, foreign=False)
+
+        assert type(found) is StatementCancelled and not found.retriable
+        assert (
+            str(found) == "warehouse: QueryCanceled: canceling statement due to statement timeout"
+        )
+    assert (warehouse.breaker.state, warehouse.breaker.failures) == (BreakerState.CLOSED, 0)
+
+
+async def test_a_statement_cancelled_because_its_run_stops_interrupts_the_run(
+    warehouse: Database,
+) -> None:
+    stop = asyncio.Event()
+    stop.set()
+    cancelled = errors.QueryCanceled("canceling statement due to user request")
+
+    async with cancelling_on(stop):
+        found = await warehouse._failed(cancelled, foreign=False)
+
+    assert type(found) is Interrupted and not found.retriable
+    assert (warehouse.breaker.state, warehouse.breaker.failures) == (BreakerState.CLOSED, 0)

@@ -34,8 +34,10 @@ from schemas.exceptions import RecordError
 from streams.dataplane import errors as phase_errors
 from streams.dataplane.errors import (
     BreakerOpen,
+    Interrupted,
     PhaseError,
     ReconcileMismatch,
+    StatementCancelled,
     TransientError,
     ValidationFailed,
 )
@@ -60,6 +62,8 @@ TREE: dict[type[BaseException], tuple[tuple[type, ...], bool, int]] = {
     PhaseError: ((MigratorError,), False, 500),
     TransientError: ((PhaseError,), True, 503),
     BreakerOpen: ((TransientError,), True, 503),
+    StatementCancelled: ((PhaseError,), False, 500),
+    Interrupted: ((PhaseError,), False, 500),
     phase_errors.SpecError: ((PhaseError, SpecError), False, 422),
     ValidationFailed: ((PhaseError,), False, 500),
     ReconcileMismatch: ((PhaseError,), False, 500),

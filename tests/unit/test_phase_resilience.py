@@ -61,7 +61,7 @@ def test_transient_errors_are_told_apart_from_the_rest() -> None:
     assert is_transient(psycopg.OperationalError("connection refused"))
     assert is_transient(psycopg.errors.SerializationFailure())
     assert is_transient(psycopg.errors.DeadlockDetected())
-    assert is_transient(psycopg.errors.QueryCanceled())
+    assert not is_transient(psycopg.errors.QueryCanceled())  # a timeout would time out again
     assert is_transient(PoolTimeout("no connection"))
     assert is_transient(BreakerOpen("open", "target", 1.0))
     assert not is_transient(psycopg.errors.UndefinedTable())

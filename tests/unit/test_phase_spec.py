@@ -7,7 +7,7 @@ import pytest
 from psycopg import sql
 
 from domain.errors import SpecError
-from domain.spec import Column, parse_mapping, parse_rule, parse_spec_parts
+from domain.spec import MAX_PATTERN, Column, parse_mapping, parse_rule, parse_spec_parts
 from streams.dataplane.sql import expression, failing, staging_name
 
 SOURCE = ["id", "name", "email", "country", "avatar"]
@@ -96,6 +96,43 @@ def test_a_bad_rule_says_what_is_wrong(rule: dict[str, object], message: str) ->
     with pytest.raises(SpecError) as caught:
         parse_spec_parts({}, [rule])
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        (r"^(a+)\1$", "back references ('\\\\1') are not allowed"),
+        (r"(x)(y)\2", "back references ('\\\\2') are not allowed"),
+        (r"(a)\12", "back references ('\\\\1') are not allowed"),
+        (r"(?<n>a)\k<n>", "back references ('\\\\k') are not allowed"),
+        (r"\\\1", "back references ('\\\\1') are not allowed"),
+        (r"^(?=.*\d)", "lookaround constraints ('(?=') are not allowed"),
+        (r"^(?!admin)", "lookaround constraints ('(?!') are not allowed"),
+        (r"(?<=@)x", "lookaround constraints ('(?<=') are not allowed"),
+        (r"(?<!@)x", "lookaround constraints ('(?<!') are not allowed"),
+        ("a" * (MAX_PATTERN + 1), f"is {MAX_PATTERN + 1} characters long; at most {MAX_PATTERN}"),
+    ],
+)
+def test_a_pattern_postgresql_may_not_run_in_linear_time_is_refused_naming_the_rule(
+    pattern: str, message: str
+) -> None:
+    rule = {"rule": "pattern", "column": "email", "pattern": pattern}
+
+    with pytest.raises(SpecError) as caught:
+        parse_spec_parts({}, [{"rule": "not_null", "column": "id"}, rule])
+
+    assert str(caught.value).startswith("rules[1] 'pattern(email)'.pattern")
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"^[^@]+@[^@]+$", r"\\1", r"^\d{3}-\d{4}$", r"(a|b)*c", r"^(?:ab)+$", "a" * MAX_PATTERN],
+)
+def test_a_linear_pattern_passes(pattern: str) -> None:
+    (rule,) = parse_spec_parts({}, [{"rule": "pattern", "column": "c", "pattern": pattern}])[1]
+
+    assert rule.param("pattern") == pattern
 
 
 def test_a_column_expression_applies_its_steps_in_order() -> None:
