@@ -19,7 +19,19 @@ from api.changes import ChangeHub
 from api.errors import errors_middleware
 from api.executor import Offload
 from api.guard import guard_middleware
-from api.keys import HUB, LETTERS, LIMITER, LIVE, NAMES, OFFLOAD, POOL, PUBLISHER, SETTINGS, TOKENS
+from api.keys import (
+    HUB,
+    LETTERS,
+    LIMITER,
+    LIVE,
+    NAMES,
+    OFFLOAD,
+    POOL,
+    PROBE_POOL,
+    PUBLISHER,
+    SETTINGS,
+    TOKENS,
+)
 from api.publisher import Publisher
 from api.ratelimit import RateLimiter
 from api.slots import LiveSlots
@@ -98,25 +110,34 @@ def api_database_url(settings: Settings) -> str:
 
 
 async def _pool(app: web.Application) -> AsyncIterator[None]:
-    """The read model's pool. A connection is checked before it is handed
-    out, so one that died with a database restart is replaced, not used;
-    reconnection attempts last one pool timeout (their backoff stays short
-    while the database is away), and the next request starts them again."""
+    """The read model's pool, and the probes' own connection: requests that
+    hold every pooled one (a slow query, a flood) must not make /health and
+    /ready wait, or say the database is away while it answers."""
     settings = app[SETTINGS]
-    pool = AsyncConnectionPool(
+    app[POOL] = pool = _read_pool(settings, settings.database.pool_max)
+    app[PROBE_POOL] = probe = _read_pool(settings, 1)
+    await pool.open(wait=False)
+    await probe.open(wait=False)
+    yield
+    await probe.close()
+    await pool.close()
+
+
+def _read_pool(settings: Settings, size: int) -> AsyncConnectionPool:
+    """A connection is checked before it is handed out, so one that died with
+    a database restart is replaced, not used; reconnection attempts last one
+    pool timeout (their backoff stays short while the database is away), and
+    the next request starts them again."""
+    return AsyncConnectionPool(
         api_database_url(settings),
         min_size=1,
-        max_size=settings.database.pool_max,
+        max_size=size,
         open=False,
         timeout=POOL_TIMEOUT,
         reconnect_timeout=POOL_TIMEOUT,
         check=AsyncConnectionPool.check_connection,
         kwargs={"autocommit": True},
     )
-    await pool.open(wait=False)
-    app[POOL] = pool
-    yield
-    await pool.close()
 
 
 async def _hub(app: web.Application) -> AsyncIterator[None]:

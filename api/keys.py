@@ -17,6 +17,7 @@ from ops.dead_letters.listing import ListingCache
 SETTINGS = web.AppKey("settings", Settings)
 NAMES = web.AppKey("names", KafkaNames)
 POOL = web.AppKey("pool", AsyncConnectionPool)
+PROBE_POOL = web.AppKey("probe_pool", AsyncConnectionPool)  # /health and /ready only
 PUBLISHER = web.AppKey("publisher", Publisher)
 HUB = web.AppKey("hub", ChangeHub)
 TOKENS = web.AppKey("tokens", Tokens)

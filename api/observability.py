@@ -9,7 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from api.auth import Handler, requires
-from api.keys import NAMES, POOL, PUBLISHER
+from api.keys import NAMES, PROBE_POOL, PUBLISHER
 from api.responses import ok
 from projections import queries
 
@@ -61,7 +61,7 @@ async def _checks(request: web.Request) -> dict[str, str]:
 async def _database(request: web.Request) -> str:
     try:
         async with asyncio.timeout(READY_SECONDS):
-            await queries.ping(request.app[POOL])
+            await queries.ping(request.app[PROBE_POOL])
     except Exception as exc:  # any failure means not ready; say which
         return f"unavailable: {type(exc).__name__}"
     return "ok"
