@@ -18,6 +18,7 @@ from api.auth import Handler, load_tokens
 from api.changes import ChangeHub
 from api.errors import errors_middleware
 from api.guard import guard_middleware
+from api.inbound import inbound_middleware
 from api.keys import HUB, LIMITER, LIVE, NAMES, POOL, PUBLISHER, SETTINGS, TOKENS
 from api.publisher import Publisher
 from api.ratelimit import RateLimiter
@@ -55,7 +56,12 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
 def create_app(settings: Settings) -> web.Application:
     """The app; AuthConfigError when tokens are required and none are set."""
     app = web.Application(
-        middlewares=[observability.metrics_middleware, errors_middleware, guard_middleware],
+        middlewares=[
+            observability.metrics_middleware,
+            errors_middleware,
+            inbound_middleware,
+            guard_middleware,
+        ],
         client_max_size=settings.api.max_body_bytes,
     )
     app[SETTINGS] = settings

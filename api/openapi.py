@@ -211,7 +211,8 @@ def _json(schema: Schema, description: str) -> Schema:
 
 def _problems(*codes: int) -> dict[str, Schema]:
     words = {
-        400: "bad input: malformed JSON or a bad parameter (the title says which)",
+        400: "bad input: malformed or too deeply nested JSON, a bad or unknown parameter, a"
+        " header that is not UTF-8 (the title says which)",
         401: "no valid bearer token",
         403: "the token's role may not do this",
         404: "no such migration",
@@ -245,10 +246,17 @@ SINCE = _param(
     {"type": "integer", "minimum": 0, "maximum": MAX_VERSION},
     "long poll / resume: answer with what is newer than this version",
 )
+IDEMPOTENCY_KEY: Schema = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 200,
+    "pattern": "^[!-~]{1,200}$",
+    "description": "visible ASCII characters, no spaces",
+}
 IDEMPOTENCY = _param(
     "Idempotency-Key",
     "header",
-    {"type": "string", "minLength": 1, "maxLength": 200},
+    IDEMPOTENCY_KEY,
     "the same key gives the same command id, so a retried request has one effect",
 )
 LIMIT = {"type": "integer", "minimum": 1}
@@ -303,7 +311,7 @@ def _socket(summary: str, parameters: list[Schema]) -> Schema:
 
 def _file(summary: str, media: str) -> Schema:
     ok_ = {"description": summary, "content": {media: {"schema": {"type": "string"}}}}
-    return {"summary": summary, "security": [], "responses": {"200": ok_, **_problems(429)}}
+    return {"summary": summary, "security": [], "responses": {"200": ok_, **_problems(400, 429)}}
 
 
 def paths() -> dict[str, dict[str, Schema]]:
@@ -314,7 +322,8 @@ def paths() -> dict[str, dict[str, Schema]]:
                 "summary": "The process is up (degraded while Kafka or the read model is away)",
                 "security": [],
                 "responses": {
-                    "200": _json(_ref("Health"), "up: ok, or degraded naming what is away")
+                    "200": _json(_ref("Health"), "up: ok, or degraded naming what is away"),
+                    **_problems(400),
                 },
             }
         },
@@ -325,6 +334,7 @@ def paths() -> dict[str, dict[str, Schema]]:
                 "responses": {
                     "200": _json(_ref("Ready"), "ready"),
                     "503": _json(_ref("Ready"), "not ready: checks says what is not"),
+                    **_problems(400),
                 },
             }
         },
@@ -336,7 +346,8 @@ def paths() -> dict[str, dict[str, Schema]]:
                     "200": {
                         "description": "text exposition format",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    **_problems(400),
                 },
             }
         },
@@ -344,7 +355,10 @@ def paths() -> dict[str, dict[str, Schema]]:
             "get": {
                 "summary": "This document",
                 "security": [],
-                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1"), **_problems(429)},
+                "responses": {
+                    "200": _json({"type": "object"}, "OpenAPI 3.1"),
+                    **_problems(400, 429),
+                },
             }
         },
         "/dashboard": {"get": _file("The dashboard page", "text/html")},
@@ -497,7 +511,7 @@ def _dead_letter_paths() -> dict[str, dict[str, Schema]]:
             "post": {
                 "summary": "Send dead letters back to their topic, exactly once (operator)",
                 "parameters": [TOPIC],
-                "requestBody": _body("RedriveRequest", False),
+                "requestBody": _body("RedriveRequest", True),
                 "responses": {"200": found, **_problems(*operator)},
             }
         },
@@ -505,7 +519,7 @@ def _dead_letter_paths() -> dict[str, dict[str, Schema]]:
             "post": {
                 "summary": "Delete dead letters (operator; confirm: true to delete)",
                 "parameters": [TOPIC],
-                "requestBody": _body("PurgeRequest", False),
+                "requestBody": _body("PurgeRequest", True),
                 "responses": {"200": found, **_problems(*operator)},
             }
         },

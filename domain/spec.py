@@ -29,9 +29,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.errors import SpecError
+from domain.text import unstorable
 
 MAX_NAME = 63
 CAST = re.compile(r"^[a-z][a-z0-9_]*( [a-z][a-z0-9_]*)*(\(\d{1,4}(, ?\d{1,4})?\))?(\[\])?$")
@@ -60,6 +61,7 @@ RULE_KEYS: dict[RuleKind, frozenset[str]] = {
     RuleKind.FOREIGN_KEY: frozenset({"table", "references"}),
 }
 Scalar = str | int | float | bool | None
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,10 @@ def _value_map(where: str, how: Mapping[str, Any]) -> dict[str, Any]:
     table = how["map"]
     if not isinstance(table, Mapping) or not table:
         raise SpecError(f"{where}.map must be a non-empty object of old -> new value")
-    pairs = tuple((str(k), _scalar(v, f"{where}.map[{k!r}]")) for k, v in table.items())
+    pairs = tuple(
+        (_stored(str(k), f"{where}.map"), _scalar(v, f"{where}.map[{k!r}]"))
+        for k, v in table.items()
+    )
     steps: dict[str, Any] = {"value_map": pairs}
     if "map_else" in how:
         steps["map_else"] = _scalar(how["map_else"], f"{where}.map_else")
@@ -258,9 +263,9 @@ def _table(value: Any, where: str) -> str:
 
 
 def _name(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value or len(value) > MAX_NAME or "\x00" in value:
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME:
         raise SpecError(f"{where} must be a name of 1 to {MAX_NAME} characters, not {value!r}")
-    return str(value)
+    return _stored(value, where)
 
 
 def _cast(value: Any, where: str) -> str:
@@ -273,10 +278,19 @@ def _cast(value: Any, where: str) -> str:
 def _scalar(value: Any, where: str) -> Scalar:
     if value is not None and not isinstance(value, str | int | float | bool):
         raise SpecError(f"{where} must be a string, number, boolean or null")
-    return value
+    return _stored(value, where)
 
 
 def _typed(value: Any, kind: type, where: str) -> Any:
     if not isinstance(value, kind):
         raise SpecError(f"{where} must be a {kind.__name__}")
+    return _stored(value, where)
+
+
+def _stored(value: T, where: str) -> T:
+    """`value`, when every store can hold it (domain.text): a literal of a spec
+    travels in events the read model keeps."""
+    found = unstorable(value, where)
+    if found is not None:
+        raise SpecError(str(found))
     return value
