@@ -26,7 +26,8 @@ from api.slots import LiveSlots
 from config import KafkaNames, Settings
 
 log = logging.getLogger(__name__)
-ONE = "/api/v1/migrations/{migration_id}"
+# A migration's routes; the bulk routes' names are not migration ids (api.models).
+ONE = "/api/v1/migrations/{migration_id:(?!pause-all$|resume-all$)[^/]+}"
 POOL_TIMEOUT = 10.0  # seconds a request waits for a read-model connection
 
 ROUTES: tuple[tuple[str, str, Handler], ...] = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain import MigrationSpec
 from domain.errors import SpecError
@@ -12,6 +12,7 @@ from domain.spec import parse_spec_parts
 
 NAME = r"^[A-Za-z_][A-Za-z0-9_.]{0,127}$"
 MIGRATION_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
+RESERVED_IDS = ("pause-all", "resume-all")  # /api/v1/migrations/<these> are the bulk routes
 
 
 def check_spec_parts(mapping: dict[str, Any], rules: list[dict[str, Any]]) -> None:
@@ -25,7 +26,7 @@ def check_spec_parts(mapping: dict[str, Any], rules: list[dict[str, Any]]) -> No
 
 
 class SpecIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     source_connection: str = Field(min_length=1, max_length=64)
     source_table: str = Field(pattern=NAME)
@@ -50,16 +51,27 @@ class SpecIn(BaseModel):
 
 
 class CreateMigrationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    migration_id: str | None = Field(default=None, pattern=MIGRATION_ID)
+    migration_id: str | None = Field(
+        default=None,
+        pattern=MIGRATION_ID,
+        json_schema_extra={"not": {"enum": list(RESERVED_IDS)}},
+    )
     spec: SpecIn
+
+    @field_validator("migration_id")
+    @classmethod
+    def _not_reserved(cls, value: str | None) -> str | None:
+        if value in RESERVED_IDS:
+            raise ValueError(f"{value!r} names a bulk route, not a migration")
+        return value
 
 
 class ReasonIn(BaseModel):
     """The optional body of pause, cancel, pause-all."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     reason: str = Field(default="", max_length=500)
 

@@ -392,7 +392,12 @@ def paths() -> dict[str, dict[str, Schema]]:
                         explode=True,
                     ),
                     _param("limit", "query", {**LIMIT, "maximum": 500}, "page size (default 50)"),
-                    _param("cursor", "query", {"type": "string"}, "next_cursor of the last page"),
+                    _param(
+                        "cursor",
+                        "query",
+                        {"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9_-]+$"},
+                        "next_cursor of the last page (opaque: only one this API gave out)",
+                    ),
                     _param(
                         "quarantined",
                         "query",

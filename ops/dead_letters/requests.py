@@ -40,6 +40,7 @@ class RedriveRequest(BaseModel):
         extra="forbid",
         populate_by_name=True,
         frozen=True,
+        strict=True,
         json_schema_extra=either_all_or("offsets"),
     )
     everything: bool = Field(default=False, alias="all")
@@ -71,6 +72,7 @@ class PurgeRequest(BaseModel):
         extra="forbid",
         populate_by_name=True,
         frozen=True,
+        strict=True,
         json_schema_extra=either_all_or("before"),
     )
     everything: bool = Field(default=False, alias="all")

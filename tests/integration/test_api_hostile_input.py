@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import socket
+import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -132,6 +133,7 @@ def _exchange(port: int, request: bytes) -> bytes:
 
 def _hang_up(port: int, request: bytes, wait_for_answer: bool) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.sendall(request)
         if wait_for_answer:
             conn.recv(4096)

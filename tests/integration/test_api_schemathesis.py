@@ -1,13 +1,18 @@
 """Schemathesis (its `st` command) against the OpenAPI document the API
 serves, with the worker, the projector and the API running as processes on the
-real broker and database: every generated request, valid or not, must get an
-answer the document allows (status, content type, body schema) and never a
-5xx. The number of requests sent is printed (run pytest with -s to see it).
+real broker and database, once with an operator's token and once with a
+viewer's: every check on (`--checks all`: no 5xx; status, content type, headers
+and body as documented; schema-valid data accepted, invalid data refused; 405
+with Allow; auth not ignored), in every phase. The size is
+SCHEMATHESIS_MAX_EXAMPLES examples per operation and phase (default: what fits
+CI's budget; a few thousand cases in all at 100). The counts are printed (run
+pytest with -s to see them).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -17,19 +22,19 @@ import pytest
 
 from config import Settings
 from tests.support.processes import ROOT, Processes, eventually, group_is_stable, http
-from tests.support.read_side import OPERATOR, TOKENS, fresh_settings
+from tests.support.read_side import OPERATOR, TOKENS, VIEWER, fresh_settings
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
-CHECKS = ",".join(
-    (
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_schema_conformance",
-    )
-)
-EXAMPLES = "100"
+EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "5")
+# The coverage phase still trips CPython 3.11.7's "AST constructor recursion depth
+# mismatch" inside schemathesis/hypothesis (not in our server): left out.
+PHASES = "examples,fuzzing,stateful"
+# Every check but one: schema-valid data the server still refuses, for reasons
+# the document cannot state (an opaque cursor it did not give out, a WebSocket
+# route called without a handshake: 426, a spec's mapping and rules checked by
+# the domain beyond their JSON shape, dead letters at offsets that hold none).
+EXCLUDED = "positive_data_acceptance"
 ARTIFACTS = ROOT / ".local" / "artifacts"
 
 
@@ -61,12 +66,14 @@ def running(settings_of_run: Settings, tmp_path_factory: pytest.TempPathFactory)
     assert codes["api"] == 0, procs.log("api")[-3000:]
 
 
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("role", ["operator", "viewer"])
 def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
-    running: str, tmp_path: Path
+    running: str, tmp_path: Path, role: str
 ) -> None:
     report = tmp_path / "run.ndjson"
-    output = ARTIFACTS / "schemathesis.txt"
+    output = ARTIFACTS / f"schemathesis-{role}.txt"
+    token = OPERATOR if role == "operator" else VIEWER
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w") as out:
         done = subprocess.run(
@@ -75,15 +82,15 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
                 "run",
                 f"{running}/api/v1/openapi.json",
                 "--checks",
-                CHECKS,
+                "all",
+                "--exclude-checks",
+                EXCLUDED,
                 "--header",
-                f"Authorization: Bearer {OPERATOR}",
+                f"Authorization: Bearer {token}",
                 "--max-examples",
                 EXAMPLES,
-                # The coverage phase trips CPython 3.11.7's "AST constructor recursion
-                # depth mismatch" inside hypothesis (not in our server): left out.
                 "--phases",
-                "examples,fuzzing,stateful",
+                PHASES,
                 "--seed",
                 "5",
                 "--workers",
@@ -104,12 +111,12 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
-            timeout=1100,
+            timeout=3500,
             check=False,
         )
 
     text = output.read_text()
     counted = re.search(r"(\d+) generated, (\d+) passed", text)
-    print(f"schemathesis: {counted.group(0) if counted else 'no count'} (output: {output})")
+    print(f"schemathesis ({role}): {counted.group(0) if counted else 'no count'} ({output})")
     assert done.returncode == 0, text[-6000:]
     assert counted is not None and counted.group(1) == counted.group(2)
