@@ -15,12 +15,16 @@ through unchanged unless the mapping says otherwise. `how` is
   moved like a rename) or several (`"concat": [...]`, `"separator"`; the
   parts stay), then in this order
   `"trim": true`, `"case": "upper"|"lower"`, `"map": {old: new}` (with
-  `"map_else"`, default: keep the value), `"cast": "type"`, `"default": value`
-  for NULLs. A computed column named like a source column replaces it in place.
+  `"map_else"`, default: keep the value), `"cast": "type"` (a type name, in any
+  letter case), `"default": value` for NULLs. A computed column named like a
+  source column replaces it in place.
 
 Rules: `{"rule": kind, "column": c, ...}` with kind `not_null`, `unique`,
 `range` (`min`, `max`), `pattern` (`pattern`, a POSIX regex), `allowed`
 (`values`), `foreign_key` (`table`, `references`); optional `name`.
+
+Names are 1 to 63 characters. `api.spec_schema` states all of this as JSON
+Schema for the API's document; a change here is a change there.
 """
 
 from __future__ import annotations
@@ -35,7 +39,12 @@ from domain.errors import SpecError
 from domain.text import unstorable
 
 MAX_NAME = 63
-CAST = re.compile(r"^[a-z][a-z0-9_]*( [a-z][a-z0-9_]*)*(\(\d{1,4}(, ?\d{1,4})?\))?(\[\])?$")
+# A type name, any letter case, as the whole value (ASCII only: the OpenAPI
+# document states the same pattern, and a JSON Schema validator reads it alike).
+CAST_PATTERN = (
+    r"^[A-Za-z][A-Za-z0-9_]*( [A-Za-z][A-Za-z0-9_]*)*(\([0-9]{1,4}(, ?[0-9]{1,4})?\))?(\[\])?$"
+)
+CAST = re.compile(CAST_PATTERN)  # fullmatch: no newline slips past "$"
 COLUMN_KEYS = frozenset(
     {"from", "concat", "separator", "trim", "case", "map", "map_else", "cast", "default", "drop"}
 )
@@ -153,9 +162,9 @@ def _column(target: str, how: Any) -> Column | None:
         raise SpecError(
             f"mapping[{target!r}] has unknown keys {unknown}; allowed: {sorted(COLUMN_KEYS)}"
         )
-    if how.get("drop") is True:
-        if len(how) > 1:
-            raise SpecError(f"mapping[{target!r}]: drop takes no other keys")
+    if "drop" in how:
+        if how.get("drop") is not True or len(how) > 1:
+            raise SpecError(f"mapping[{target!r}]: drop is true, with no other keys")
         return None
     return Column(target, _sources(target, how), **_steps(target, how))
 
@@ -224,7 +233,8 @@ def parse_rule(index: int, raw: Mapping[str, Any]) -> Rule:
     if unknown:
         raise SpecError(f"{where} ({kind}) has unknown keys {unknown}")
     column = _name(raw.get("column"), f"{where}.column")
-    name = raw.get("name") or f"{kind}({column})"
+    given_name = raw.get("name")
+    name = f"{kind}({column})" if given_name in (None, "") else given_name
     params = tuple((k, _rule_param(kind, k, raw.get(k), where)) for k in sorted(RULE_KEYS[kind]))
     if kind is RuleKind.RANGE and raw.get("min") is None and raw.get("max") is None:
         raise SpecError(f"{where}: range needs min or max")
@@ -269,10 +279,10 @@ def _name(value: Any, where: str) -> str:
 
 
 def _cast(value: Any, where: str) -> str:
-    text = str(_typed(value, str, where)).strip().lower()
-    if not CAST.match(text):
+    text = str(_typed(value, str, where))
+    if not CAST.fullmatch(text):
         raise SpecError(f"{where}: {value!r} is not a type name (e.g. integer, numeric(10,2))")
-    return text
+    return text.lower()
 
 
 def _scalar(value: Any, where: str) -> Scalar:

@@ -7,13 +7,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ops.dead_letters.plan import POSITION, Selection, parse_positions
 from ops.dead_letters.purge import parse_before
 from ops.dead_letters.redrive import MAX_RATE, MIN_RATE
 
 PositionText = Annotated[str, Field(pattern=POSITION, examples=["0:42"])]
+
+
+def whole_number(value: object) -> object:
+    """A body's integer as the OpenAPI document's `integer` means it: 3 or
+    3.0 (JSON Schema's integer is any number without a fraction)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 MAX_POSITIONS = 10_000
 
 
@@ -49,6 +57,7 @@ class RedriveRequest(BaseModel):
     limit: int | None = Field(default=None, ge=1, le=2**31 - 1)
     rate: float | None = Field(default=None, ge=MIN_RATE, le=MAX_RATE)
     max_attempts: int | None = Field(default=None, ge=1, le=1_000_000)
+    _whole = field_validator("limit", "max_attempts", mode="before")(whole_number)
 
     @model_validator(mode="after")
     def _one_selection(self) -> RedriveRequest:
