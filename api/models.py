@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from api.spec_schema import COLUMN_MAPPING, NO_NUL, RULE
+from api.spec_schema import COLUMN_MAPPING, NO_NUL, RULE, regex_refusal
 from domain import MigrationSpec
 from domain.errors import SpecError
 from domain.spec import parse_spec_parts
@@ -32,6 +32,9 @@ def check_spec_parts(mapping: dict[str, Any], rules: list[dict[str, Any]]) -> No
         parse_spec_parts(mapping, rules)
     except SpecError as exc:
         raise ValueError(str(exc)) from exc
+    refused = regex_refusal(rules)
+    if refused is not None:
+        raise ValueError(refused)
 
 
 class SpecIn(BaseModel):

@@ -209,7 +209,8 @@ def _json(schema: Schema, description: str) -> Schema:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _problems(*codes: int) -> dict[str, Schema]:
+def _problems(*codes: int, said: dict[int, str] | None = None) -> dict[str, Schema]:
+    """The Problem answers of an operation; `said` words some codes its own way."""
     words = {
         400: "bad input: malformed or too deeply nested JSON, a bad or unknown parameter, a"
         " header that is not UTF-8 (the title says which)",
@@ -222,6 +223,7 @@ def _problems(*codes: int) -> dict[str, Schema]:
         426: "a WebSocket route called without Upgrade",
         429: "too many requests from this client; see Retry-After",
         503: "a dependency (database, Kafka) is unavailable, or too many live clients",
+        **(said or {}),
     }
     return {str(c): _json(_ref("Problem"), words[c]) for c in codes}
 
@@ -304,7 +306,12 @@ def _socket(summary: str, parameters: list[Schema]) -> Schema:
         "parameters": parameters,
         "responses": {
             "101": {"description": "switching to WebSocket"},
-            **_problems(*COMMON, 426, *((404,) if parameters[0] is MIGRATION_ID else ())),
+            **_problems(
+                *COMMON,
+                426,
+                *((404,) if parameters[0] is MIGRATION_ID else ()),
+                said={426: "called as plain HTTP, without the WebSocket handshake (Upgrade)"},
+            ),
         },
     }
 
@@ -405,7 +412,16 @@ def paths() -> dict[str, dict[str, Schema]]:
                         "only the quarantined migrations (true), or only the others (false)",
                     ),
                 ],
-                "responses": {"200": _json(_ref("MigrationPage"), "a page"), **_problems(*COMMON)},
+                "responses": {
+                    "200": _json(_ref("MigrationPage"), "a page"),
+                    **_problems(
+                        *COMMON,
+                        said={
+                            400: "a bad or unknown parameter, or a cursor this API did not give"
+                            " out (the title says which)"
+                        },
+                    ),
+                },
             },
             "post": _command(
                 "Start a migration", "CreateMigrationIn", True, "Accepted", (*COMMAND, 409)
@@ -517,7 +533,17 @@ def _dead_letter_paths() -> dict[str, dict[str, Schema]]:
                 "summary": "Send dead letters back to their topic, exactly once (operator)",
                 "parameters": [TOPIC],
                 "requestBody": _body("RedriveRequest", True),
-                "responses": {"200": found, **_problems(*operator)},
+                "responses": {
+                    "200": found,
+                    **_problems(
+                        *operator,
+                        said={
+                            422: "the body fails validation, or an offset asked for holds no"
+                            " dead letter, or one that failed max_attempts times, or one with"
+                            " no original topic (detail says which)"
+                        },
+                    ),
+                },
             }
         },
         base + "/purge": {
@@ -525,7 +551,16 @@ def _dead_letter_paths() -> dict[str, dict[str, Schema]]:
                 "summary": "Delete dead letters (operator; confirm: true to delete)",
                 "parameters": [TOPIC],
                 "requestBody": _body("PurgeRequest", True),
-                "responses": {"200": found, **_problems(*operator)},
+                "responses": {
+                    "200": found,
+                    **_problems(
+                        *operator,
+                        said={
+                            422: "the body fails validation, or `before` names a partition the"
+                            " dead-letter topic does not have"
+                        },
+                    ),
+                },
             }
         },
     }

@@ -2,16 +2,20 @@
 parses, so that what the document calls valid the parser accepts, and what
 the parser refuses the document calls invalid (a test holds the two equal).
 
-Only what no schema can say is left to the parser: that a rule's `pattern`
-is a regular expression Python compiles too (the document says `format:
-regex`), and that a mapping names columns the source really has (checked
-when the migration runs). Text holds no NUL (U+0000): no store can hold it
+A rule's `pattern` is `format: regex` (ECMA-262), which `regex_refusal`
+checks as a JSON Schema validator does; the parser also compiles it with
+Python's `re` (an ECMA pattern Python cannot read is refused: the 422 says
+so). Whether a mapping names columns the source really has is checked when
+the migration runs. Text holds no NUL (U+0000): no store can hold it
 (domain.text); lone surrogates cannot be sent as UTF-8 at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import jsonschema_rs
 
 from domain.spec import CAST_PATTERN, MAX_NAME, RULE_KEYS, RuleKind
 
@@ -103,3 +107,14 @@ RULE: Schema = {
     "description": "a data-quality rule over the transformed rows; `name` defaults to kind(column)",
     "oneOf": [_rule(kind) for kind in RuleKind],
 }
+_REGEX = jsonschema_rs.validator_for({"format": "regex"}, validate_formats=True)
+
+
+def regex_refusal(rules: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why a pattern rule's `pattern` is not what the document's `format:
+    regex` allows (None: each is)."""
+    for index, rule in enumerate(rules):
+        pattern = rule.get("pattern") if rule.get("rule") == RuleKind.PATTERN else None
+        if isinstance(pattern, str) and not _REGEX.is_valid(pattern):
+            return f"rules[{index}].pattern is not a regular expression (ECMA-262): {pattern!r}"
+    return None

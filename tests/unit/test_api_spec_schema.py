@@ -93,6 +93,7 @@ def test_the_document_and_the_parser_agree_on_a_mapping(
         ({"rule": "range", "column": "a"}, False),
         ({"rule": "range", "column": "a", "min": None, "max": None}, False),
         ({"rule": "pattern", "column": "a", "pattern": "("}, False),
+        ({"rule": "pattern", "column": "a", "pattern": "S]"}, False),
         ({"rule": "pattern", "column": "a"}, False),
         ({"rule": "allowed", "column": "a", "values": []}, False),
         ({"rule": "allowed", "column": "a", "values": [[1]]}, False),
