@@ -19,6 +19,7 @@ from api.changes import ChangeHub
 from api.errors import errors_middleware
 from api.executor import Offload
 from api.guard import guard_middleware
+from api.inbound import inbound_middleware
 from api.keys import (
     HUB,
     LETTERS,
@@ -40,7 +41,8 @@ from config import KafkaNames, Settings
 from ops.dead_letters.listing import ListingCache
 
 log = logging.getLogger(__name__)
-ONE = "/api/v1/migrations/{migration_id}"
+# A migration's routes; the bulk routes' names are not migration ids (api.models).
+ONE = "/api/v1/migrations/{migration_id:(?!pause-all$|resume-all$)[^/]+}"
 POOL_TIMEOUT = 10.0  # seconds a request waits for a read-model connection
 
 ROUTES: tuple[tuple[str, str, Handler], ...] = (
@@ -73,6 +75,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[
             observability.metrics_middleware,
             errors_middleware,
+            inbound_middleware,
             guard_middleware,
             body_middleware,
         ],

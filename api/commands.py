@@ -18,8 +18,8 @@ from pydantic import BaseModel
 
 from api import params
 from api.auth import Handler, Role, requires
+from api.bodies import read_json
 from api.effects import Effect, wait_for_effect
-from api.errors import read_json
 from api.keys import HUB, NAMES, POOL, PUBLISHER
 from api.models import CreateMigrationIn, EmptyIn, ReasonIn
 from api.publisher import Position

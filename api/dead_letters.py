@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from api.auth import Handler, Role, requires
-from api.errors import read_json
+from api.bodies import read_json
 from api.keys import LETTERS, SETTINGS
 from api.offload import answer
 from ops.dead_letters import service

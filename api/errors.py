@@ -5,7 +5,6 @@ that maps them. The API's own errors are defined here too."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -21,11 +20,38 @@ from domain.errors import ConfigurationError, MigratorError
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-__all__ = ["AuthConfigError", "errors_middleware", "problem", "read_json", "validation_detail"]
+__all__ = [
+    "AuthConfigError",
+    "BadRequest",
+    "InvalidBody",
+    "errors_middleware",
+    "problem",
+    "validation_detail",
+]
+GONE = 499  # the status counted for a client that hung up (nginx's): not a 5xx of ours
+KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
 
 
 class AuthConfigError(ConfigurationError):
     """API tokens missing or malformed: the API refuses to start."""
+
+
+class BadRequest(MigratorError):
+    """A request the API refuses before it reads on: a malformed body, header or
+    query parameter. The message says which, in the JSON body (never in the
+    status line, which cannot carry every character)."""
+
+    status = 400
+
+
+class InvalidBody(MigratorError):
+    """A body with a value no store can hold: `detail` names each field."""
+
+    status = 422
+
+    def __init__(self, detail: list[dict[str, str]]) -> None:
+        super().__init__("invalid request body")
+        self.detail = detail
 
 
 def validation_detail(exc: ValidationError) -> list[dict[str, str]]:
@@ -33,17 +59,6 @@ def validation_detail(exc: ValidationError) -> list[dict[str, str]]:
         {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "error": e["msg"]}
         for e in exc.errors()
     ]
-
-
-async def read_json(request: web.Request, empty: object = None) -> object:
-    """The body as JSON; `empty` when there is none (None: a body is required)."""
-    raw = await request.read()
-    if not raw.strip() and empty is not None:
-        return empty
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(reason=f"malformed JSON: {exc}") from None
 
 
 @web.middleware
@@ -54,11 +69,13 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return problem(413, "request body too large", exc.text)
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
-            answer = problem(exc.status, exc.reason)
-            if "Retry-After" in exc.headers:  # a refusal says when to come back
-                answer.headers["Retry-After"] = exc.headers["Retry-After"]
-            return answer
+            return _with_headers(problem(exc.status, exc.reason), exc)
         raise
+    except ConnectionResetError:  # aiohttp's ClientConnectionResetError too
+        log.debug("client left before %s %s was answered", request.method, request.path)
+        return web.Response(status=GONE)
+    except InvalidBody as exc:
+        return problem(exc.status, str(exc), exc.detail)
     except MigratorError as exc:
         return refusal(request, exc)
     except ValidationError as exc:
@@ -74,6 +91,14 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "internal error")
+
+
+def _with_headers(answer: web.Response, exc: web.HTTPException) -> web.Response:
+    """The JSON answer keeps what the HTTP error says in headers (a 405's Allow)."""
+    for name in KEPT_HEADERS:
+        if name in exc.headers:
+            answer.headers[name] = exc.headers[name]
+    return answer
 
 
 def refusal(request: web.Request, exc: MigratorError) -> web.Response:

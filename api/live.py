@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 
 import psycopg
@@ -33,6 +34,7 @@ from api.queries import MAX_CHANGES, changes
 from api.responses import dumps, problem
 from projections import queries
 
+log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 20.0
 Push = Callable[[web.WebSocketResponse, int], Awaitable[int]]
 
@@ -84,19 +86,28 @@ async def _serve(
         return problem(426, "this route speaks WebSocket only (Upgrade: websocket)")
     with live_slot(request), request.app[HUB].watch(migration_id) as watch:
         await ws.prepare(request)
-        await ws.send_str(dumps({"type": "hello", "since_version": since}))
-        reader = asyncio.create_task(_read_until_closed(ws))
         try:
-            await _pump(ws, watch, reader, request.app[HUB].closing, since, push)
-            if request.app[HUB].closing.is_set():
-                await ws.close(code=1001, message=b"server shutting down; reconnect")
-        except psycopg.Error:
-            await ws.close(code=1011, message=b"read model unavailable; reconnect")
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            await ws.send_str(dumps({"type": "hello", "since_version": since}))
+            await _converse(request, ws, watch, since, push)
+        except ConnectionResetError:  # the client left: its socket is gone, nothing to answer
+            log.debug("live client left %s", request.path)
     return ws
+
+
+async def _converse(
+    request: web.Request, ws: web.WebSocketResponse, watch: Watch, since: int, push: Push
+) -> None:
+    reader = asyncio.create_task(_read_until_closed(ws))
+    try:
+        await _pump(ws, watch, reader, request.app[HUB].closing, since, push)
+        if request.app[HUB].closing.is_set():
+            await ws.close(code=1001, message=b"server shutting down; reconnect")
+    except psycopg.Error:
+        await ws.close(code=1011, message=b"read model unavailable; reconnect")
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
 
 
 def _without_bearer(request: web.Request) -> web.Request:

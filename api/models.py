@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from api.spec_schema import COLUMN_MAPPING, NO_NUL, RULE, regex_refusal
 from domain import MigrationSpec
 from domain.errors import SpecError
 from domain.spec import parse_spec_parts
+from ops.dead_letters.requests import whole_number
 
 NAME = r"^[A-Za-z_][A-Za-z0-9_.]{0,127}$"
 MIGRATION_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
+RESERVED_IDS = ("pause-all", "resume-all")  # /api/v1/migrations/<these> are the bulk routes
+# Checked by the domain's parser (check_spec_parts), documented as api.spec_schema says.
+Mapping = Annotated[dict[str, Any], WithJsonSchema(COLUMN_MAPPING)]
+MAX_RULES = 100
+Rules = Annotated[
+    list[dict[str, Any]],
+    WithJsonSchema({"type": "array", "items": RULE, "maxItems": MAX_RULES}),
+]
 
 
 def check_spec_parts(mapping: dict[str, Any], rules: list[dict[str, Any]]) -> None:
@@ -22,21 +32,25 @@ def check_spec_parts(mapping: dict[str, Any], rules: list[dict[str, Any]]) -> No
         parse_spec_parts(mapping, rules)
     except SpecError as exc:
         raise ValueError(str(exc)) from exc
+    refused = regex_refusal(rules)
+    if refused is not None:
+        raise ValueError(refused)
 
 
 class SpecIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    source_connection: str = Field(min_length=1, max_length=64)
+    source_connection: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     source_table: str = Field(pattern=NAME)
     source_key: str = Field(pattern=NAME)
-    target_connection: str = Field(min_length=1, max_length=64)
+    target_connection: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     target_table: str = Field(pattern=NAME)
-    mapping: dict[str, Any] = Field(default_factory=dict)
-    rules: list[dict[str, Any]] = Field(default_factory=list, max_length=100)
+    mapping: Mapping = Field(default_factory=dict)
+    rules: Rules = Field(default_factory=list, max_length=MAX_RULES)
     min_score: float = Field(default=1.0, ge=0.0, le=1.0)
     batch_size: int = Field(default=1000, ge=1, le=1_000_000)
     parallelism: int = Field(default=1, ge=1, le=64)
+    _whole = field_validator("batch_size", "parallelism", mode="before")(whole_number)
 
     @model_validator(mode="after")
     def _parts(self) -> SpecIn:
@@ -50,18 +64,29 @@ class SpecIn(BaseModel):
 
 
 class CreateMigrationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    migration_id: str | None = Field(default=None, pattern=MIGRATION_ID)
+    migration_id: str | None = Field(
+        default=None,
+        pattern=MIGRATION_ID,
+        json_schema_extra={"not": {"enum": list(RESERVED_IDS)}},
+    )
     spec: SpecIn
+
+    @field_validator("migration_id")
+    @classmethod
+    def _not_reserved(cls, value: str | None) -> str | None:
+        if value in RESERVED_IDS:
+            raise ValueError(f"{value!r} names a bulk route, not a migration")
+        return value
 
 
 class ReasonIn(BaseModel):
     """The optional body of pause, cancel, pause-all."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    reason: str = Field(default="", max_length=500)
+    reason: str = Field(default="", max_length=500, pattern=NO_NUL)
 
 
 class EmptyIn(BaseModel):

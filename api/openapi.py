@@ -209,9 +209,11 @@ def _json(schema: Schema, description: str) -> Schema:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _problems(*codes: int) -> dict[str, Schema]:
+def _problems(*codes: int, said: dict[int, str] | None = None) -> dict[str, Schema]:
+    """The Problem answers of an operation; `said` words some codes its own way."""
     words = {
-        400: "bad input: malformed JSON or a bad parameter (the title says which)",
+        400: "bad input: malformed or too deeply nested JSON, a bad or unknown parameter, a"
+        " header that is not UTF-8 (the title says which)",
         401: "no valid bearer token",
         403: "the token's role may not do this",
         404: "no such migration",
@@ -222,6 +224,7 @@ def _problems(*codes: int) -> dict[str, Schema]:
         426: "a WebSocket route called without Upgrade",
         429: "too many requests (or live or expensive ones at once) from this client; Retry-After",
         503: "a dependency (database, Kafka) is unavailable, or too many live clients",
+        **(said or {}),
     }
     return {str(c): _json(_ref("Problem"), words[c]) for c in codes}
 
@@ -246,10 +249,17 @@ SINCE = _param(
     {"type": "integer", "minimum": 0, "maximum": MAX_VERSION},
     "long poll / resume: answer with what is newer than this version",
 )
+IDEMPOTENCY_KEY: Schema = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 200,
+    "pattern": "^[!-~]{1,200}$",
+    "description": "visible ASCII characters, no spaces",
+}
 IDEMPOTENCY = _param(
     "Idempotency-Key",
     "header",
-    {"type": "string", "minLength": 1, "maxLength": 200},
+    IDEMPOTENCY_KEY,
     "the same key gives the same command id, so a retried request has one effect",
 )
 LIMIT = {"type": "integer", "minimum": 1}
@@ -297,14 +307,19 @@ def _socket(summary: str, parameters: list[Schema]) -> Schema:
         "parameters": parameters,
         "responses": {
             "101": {"description": "switching to WebSocket"},
-            **_problems(*COMMON, 426, *((404,) if parameters[0] is MIGRATION_ID else ())),
+            **_problems(
+                *COMMON,
+                426,
+                *((404,) if parameters[0] is MIGRATION_ID else ()),
+                said={426: "called as plain HTTP, without the WebSocket handshake (Upgrade)"},
+            ),
         },
     }
 
 
 def _file(summary: str, media: str) -> Schema:
     ok_ = {"description": summary, "content": {media: {"schema": {"type": "string"}}}}
-    return {"summary": summary, "security": [], "responses": {"200": ok_, **_problems(429)}}
+    return {"summary": summary, "security": [], "responses": {"200": ok_, **_problems(400, 429)}}
 
 
 def paths() -> dict[str, dict[str, Schema]]:
@@ -315,7 +330,8 @@ def paths() -> dict[str, dict[str, Schema]]:
                 "summary": "The process is up (degraded while Kafka or the read model is away)",
                 "security": [],
                 "responses": {
-                    "200": _json(_ref("Health"), "up: ok, or degraded naming what is away")
+                    "200": _json(_ref("Health"), "up: ok, or degraded naming what is away"),
+                    **_problems(400),
                 },
             }
         },
@@ -326,6 +342,7 @@ def paths() -> dict[str, dict[str, Schema]]:
                 "responses": {
                     "200": _json(_ref("Ready"), "ready"),
                     "503": _json(_ref("Ready"), "not ready: checks says what is not"),
+                    **_problems(400),
                 },
             }
         },
@@ -337,7 +354,8 @@ def paths() -> dict[str, dict[str, Schema]]:
                     "200": {
                         "description": "text exposition format",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    **_problems(400),
                 },
             }
         },
@@ -345,7 +363,10 @@ def paths() -> dict[str, dict[str, Schema]]:
             "get": {
                 "summary": "This document",
                 "security": [],
-                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1"), **_problems(429)},
+                "responses": {
+                    "200": _json({"type": "object"}, "OpenAPI 3.1"),
+                    **_problems(400, 429),
+                },
             }
         },
         "/dashboard": {"get": _file("The dashboard page", "text/html")},
@@ -381,7 +402,12 @@ def paths() -> dict[str, dict[str, Schema]]:
                         explode=True,
                     ),
                     _param("limit", "query", {**LIMIT, "maximum": 500}, "page size (default 50)"),
-                    _param("cursor", "query", {"type": "string"}, "next_cursor of the last page"),
+                    _param(
+                        "cursor",
+                        "query",
+                        {"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9_-]+$"},
+                        "next_cursor of the last page (opaque: only one this API gave out)",
+                    ),
                     _param(
                         "quarantined",
                         "query",
@@ -389,7 +415,16 @@ def paths() -> dict[str, dict[str, Schema]]:
                         "only the quarantined migrations (true), or only the others (false)",
                     ),
                 ],
-                "responses": {"200": _json(_ref("MigrationPage"), "a page"), **_problems(*COMMON)},
+                "responses": {
+                    "200": _json(_ref("MigrationPage"), "a page"),
+                    **_problems(
+                        *COMMON,
+                        said={
+                            400: "a bad or unknown parameter, or a cursor this API did not give"
+                            " out (the title says which)"
+                        },
+                    ),
+                },
             },
             "post": _command(
                 "Start a migration", "CreateMigrationIn", True, "Accepted", (*COMMAND, 409)
@@ -500,16 +535,35 @@ def _dead_letter_paths() -> dict[str, dict[str, Schema]]:
             "post": {
                 "summary": "Send dead letters back to their topic, exactly once (operator)",
                 "parameters": [TOPIC],
-                "requestBody": _body("RedriveRequest", False),
-                "responses": {"200": found, **_problems(*operator)},
+                "requestBody": _body("RedriveRequest", True),
+                "responses": {
+                    "200": found,
+                    **_problems(
+                        *operator,
+                        said={
+                            422: "the body fails validation, or an offset asked for holds no"
+                            " dead letter, or one that failed max_attempts times, or one with"
+                            " no original topic (detail says which)"
+                        },
+                    ),
+                },
             }
         },
         base + "/purge": {
             "post": {
                 "summary": "Delete dead letters (operator; confirm: true to delete)",
                 "parameters": [TOPIC],
-                "requestBody": _body("PurgeRequest", False),
-                "responses": {"200": found, **_problems(*operator)},
+                "requestBody": _body("PurgeRequest", True),
+                "responses": {
+                    "200": found,
+                    **_problems(
+                        *operator,
+                        said={
+                            422: "the body fails validation, or `before` names a partition the"
+                            " dead-letter topic does not have"
+                        },
+                    ),
+                },
             }
         },
     }

@@ -1,4 +1,5 @@
-"""Query parameters, checked: a bad one is a 400 that names it."""
+"""Query parameters, checked: a bad one is a 400 that names it (in the JSON
+body; a value is echoed only as its repr, so no control character travels)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import base64
 import binascii
 import json
 from datetime import datetime
+from typing import TypeGuard
 
-from aiohttp import web
 from multidict import MultiMapping
 
+from api.bodies import loads
+from api.errors import BadRequest
 from domain import Status
+from domain.text import unstorable
 
 MAX_WAIT_SECONDS = 60.0
 WAIT_SECONDS = 10.0
@@ -18,8 +22,8 @@ POLL_SECONDS = 25.0
 MAX_VERSION = 2**62
 
 
-def bad(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(reason=message)
+def bad(message: str) -> BadRequest:
+    return BadRequest(message)
 
 
 def integer(query: MultiMapping[str], name: str, default: int, low: int, high: int) -> int:
@@ -79,7 +83,7 @@ def statuses(query: MultiMapping[str]) -> list[str]:
     found = [s for raw in query.getall("status", []) for s in raw.split(",") if s]
     unknown = sorted(set(found) - {s.value for s in Status})
     if unknown:
-        raise bad(f"status must be among {', '.join(Status)}; unknown: {', '.join(unknown)}")
+        raise bad(f"status must be among {', '.join(Status)}; unknown: {unknown}")
     return sorted(set(found))
 
 
@@ -94,10 +98,21 @@ def cursor(query: MultiMapping[str]) -> tuple[str, str] | None:
     if raw is None:
         return None
     try:
-        created, mid = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        datetime.fromisoformat(created)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise bad("cursor is not one this API gave out") from None
-    if not isinstance(created, str) or not isinstance(mid, str):
+        parts = loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)), "cursor")
+    except (BadRequest, binascii.Error, ValueError):
+        parts = None
+    if not _is_cursor(parts):
         raise bad("cursor is not one this API gave out")
+    created, mid = parts
     return created, mid
+
+
+def _is_cursor(parts: object) -> TypeGuard[list[str]]:
+    """[created_at in ISO 8601, migration_id], both storable text."""
+    if not (isinstance(parts, list) and len(parts) == 2 and all(isinstance(p, str) for p in parts)):
+        return False
+    try:
+        datetime.fromisoformat(parts[0])
+    except ValueError:
+        return False
+    return unstorable(parts) is None

@@ -20,6 +20,10 @@ package keeps its own small errors module whose classes subclass them.
     ├── SpecError                   422 a spec's mapping or rules are wrong, or do
     │   │                               not fit the tables; the message says where
     │   └── streams.dataplane.SpecError   found while running a phase (also a PhaseError)
+    ├── api.BadRequest              400 a malformed request: its body, a header or a
+    │                                   query parameter (the message says which)
+    ├── api.InvalidBody             422 a body holding a value no store can hold
+    │                                   (domain.text); names each field
     ├── NotFound                    404 what a request names does not exist
     │   ├── streams.kafka.NoSuchTopic     the topic does not exist
     │   └── ops.NoSuchRecord              no committed record at that partition and offset

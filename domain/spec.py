@@ -15,8 +15,9 @@ through unchanged unless the mapping says otherwise. `how` is
   moved like a rename) or several (`"concat": [...]`, `"separator"`; the
   parts stay), then in this order
   `"trim": true`, `"case": "upper"|"lower"`, `"map": {old: new}` (with
-  `"map_else"`, default: keep the value), `"cast": "type"`, `"default": value`
-  for NULLs. A computed column named like a source column replaces it in place.
+  `"map_else"`, default: keep the value), `"cast": "type"` (a type name, in any
+  letter case), `"default": value` for NULLs. A computed column named like a
+  source column replaces it in place.
 
 Rules: `{"rule": kind, "column": c, ...}` with kind `not_null`, `unique`,
 `range` (`min`, `max`), `pattern` (`pattern`, a POSIX regex), `allowed`
@@ -30,6 +31,9 @@ scan of its own from every position tried, quadratic). `\\k<name>` is refused
 as a back reference too. A pattern is at most MAX_PATTERN characters: the
 engine's automaton grows with it. The validation phase's statement timeout
 (PHASE_VALIDATION_TIMEOUT_SECONDS) bounds what is left.
+
+Names are 1 to 63 characters. `api.spec_schema` states all of this as JSON
+Schema for the API's document; a change here is a change there.
 """
 
 from __future__ import annotations
@@ -38,12 +42,18 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.errors import SpecError
+from domain.text import unstorable
 
 MAX_NAME = 63
-CAST = re.compile(r"^[a-z][a-z0-9_]*( [a-z][a-z0-9_]*)*(\(\d{1,4}(, ?\d{1,4})?\))?(\[\])?$")
+# A type name, any letter case, as the whole value (ASCII only: the OpenAPI
+# document states the same pattern, and a JSON Schema validator reads it alike).
+CAST_PATTERN = (
+    r"^[A-Za-z][A-Za-z0-9_]*( [A-Za-z][A-Za-z0-9_]*)*(\([0-9]{1,4}(, ?[0-9]{1,4})?\))?(\[\])?$"
+)
+CAST = re.compile(CAST_PATTERN)  # fullmatch: no newline slips past "$"
 MAX_PATTERN = 256
 # Escapes that PostgreSQL's ARE engine reads as a back reference (a nonzero
 # digit, octal or not) or that other dialects use for one (\k<name>).
@@ -74,6 +84,7 @@ RULE_KEYS: dict[RuleKind, frozenset[str]] = {
     RuleKind.FOREIGN_KEY: frozenset({"table", "references"}),
 }
 Scalar = str | int | float | bool | None
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -165,9 +176,9 @@ def _column(target: str, how: Any) -> Column | None:
         raise SpecError(
             f"mapping[{target!r}] has unknown keys {unknown}; allowed: {sorted(COLUMN_KEYS)}"
         )
-    if how.get("drop") is True:
-        if len(how) > 1:
-            raise SpecError(f"mapping[{target!r}]: drop takes no other keys")
+    if "drop" in how:
+        if how.get("drop") is not True or len(how) > 1:
+            raise SpecError(f"mapping[{target!r}]: drop is true, with no other keys")
         return None
     return Column(target, _sources(target, how), **_steps(target, how))
 
@@ -212,7 +223,10 @@ def _value_map(where: str, how: Mapping[str, Any]) -> dict[str, Any]:
     table = how["map"]
     if not isinstance(table, Mapping) or not table:
         raise SpecError(f"{where}.map must be a non-empty object of old -> new value")
-    pairs = tuple((str(k), _scalar(v, f"{where}.map[{k!r}]")) for k, v in table.items())
+    pairs = tuple(
+        (_stored(str(k), f"{where}.map"), _scalar(v, f"{where}.map[{k!r}]"))
+        for k, v in table.items()
+    )
     steps: dict[str, Any] = {"value_map": pairs}
     if "map_else" in how:
         steps["map_else"] = _scalar(how["map_else"], f"{where}.map_else")
@@ -233,11 +247,17 @@ def parse_rule(index: int, raw: Mapping[str, Any]) -> Rule:
     if unknown:
         raise SpecError(f"{where} ({kind}) has unknown keys {unknown}")
     column = _name(raw.get("column"), f"{where}.column")
-    name = _typed(raw.get("name") or f"{kind}({column})", str, f"{where}.name")
-    named = f"{where} {name!r}"
-    params = tuple((k, _rule_param(kind, k, raw.get(k), named)) for k in sorted(RULE_KEYS[kind]))
-    if kind is RuleKind.RANGE and raw.get("min") is None and raw.get("max") is None:
-        raise SpecError(f"{named}: range needs min or max")
+    given_name = raw.get("name")
+    name = f"{kind}({column})" if given_name in (None, "") else given_name
+    name = _typed(name, str, f"{where}.name")
+    try:
+        params = tuple(
+            (k, _rule_param(kind, k, raw.get(k), where)) for k in sorted(RULE_KEYS[kind])
+        )
+        if kind is RuleKind.RANGE and raw.get("min") is None and raw.get("max") is None:
+            raise SpecError(f"{where}: range needs min or max")
+    except SpecError as exc:  # the field's path first (the API's 422 names it), then the rule
+        raise SpecError(f"{exc} (rule {name!r})") from None
     return Rule(kind=kind, column=column, name=name, params=params)
 
 
@@ -304,25 +324,34 @@ def _table(value: Any, where: str) -> str:
 
 
 def _name(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value or len(value) > MAX_NAME or "\x00" in value:
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME:
         raise SpecError(f"{where} must be a name of 1 to {MAX_NAME} characters, not {value!r}")
-    return str(value)
+    return _stored(value, where)
 
 
 def _cast(value: Any, where: str) -> str:
-    text = str(_typed(value, str, where)).strip().lower()
-    if not CAST.match(text):
+    text = str(_typed(value, str, where))
+    if not CAST.fullmatch(text):
         raise SpecError(f"{where}: {value!r} is not a type name (e.g. integer, numeric(10,2))")
-    return text
+    return text.lower()
 
 
 def _scalar(value: Any, where: str) -> Scalar:
     if value is not None and not isinstance(value, str | int | float | bool):
         raise SpecError(f"{where} must be a string, number, boolean or null")
-    return value
+    return _stored(value, where)
 
 
 def _typed(value: Any, kind: type, where: str) -> Any:
     if not isinstance(value, kind):
         raise SpecError(f"{where} must be a {kind.__name__}")
+    return _stored(value, where)
+
+
+def _stored(value: T, where: str) -> T:
+    """`value`, when every store can hold it (domain.text): a literal of a spec
+    travels in events the read model keeps."""
+    found = unstorable(value, where)
+    if found is not None:
+        raise SpecError(str(found))
     return value

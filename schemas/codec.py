@@ -8,7 +8,11 @@ single-object marker) is Avro, anything else is a RecordError.
 
 Each decode function accepts one kind of record, the kind its topic carries;
 any other record is a RecordError, and so is every record that fails its
-schema: the caller dead-letters it.
+schema: the caller dead-letters it. A command, phase result or phase task
+holding text or a number no store can hold (domain.text: a NUL, a lone
+surrogate, NaN) is a RecordError too, naming the field: it would become an
+event the read model refuses. Events are decoded as they are (the log is kept
+as written; the projector quarantines what it cannot store).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, Literal, cast
 from domain import PhaseTask
 from domain.commands import Command, Input, PhaseResult
 from domain.events import Event
+from domain.text import unstorable
 from schemas import avro
 from schemas.exceptions import RecordError
 from schemas.records import (
@@ -48,6 +53,7 @@ class Kind:
     noun: str
     article: str
     types: Mapping[str, type[Any]]
+    storable_only: bool = True  # refuse what no store can hold
 
 
 COMMANDS = Kind("command", "a command", COMMAND_TYPES)
@@ -55,7 +61,7 @@ RESULTS = Kind("phase result", "a phase result", RESULT_TYPES)
 INPUTS = Kind(
     "command or phase result", "a command or phase result", {**COMMAND_TYPES, **RESULT_TYPES}
 )
-EVENTS = Kind("event", "an event", EVENT_TYPES)
+EVENTS = Kind("event", "an event", EVENT_TYPES, storable_only=False)
 TASKS = Kind("phase task", "a phase task", TASK_TYPES)
 _KIND_OF = {name: kind for kind in (COMMANDS, RESULTS, EVENTS, TASKS) for name in kind.types}
 _CONTENT_TYPES = {"avro": AVRO_CONTENT_TYPE.encode(), "json": JSON_CONTENT_TYPE.encode()}
@@ -117,6 +123,15 @@ def content_type(value: bytes, headers: Headers | None) -> str:
 
 
 def _decode(value: bytes | None, headers: Headers | None, kind: Kind, registry: Registry) -> Any:
+    record = _decoded(value, headers, kind, registry)
+    if kind.storable_only:
+        found = unstorable(record)
+        if found is not None:
+            raise RecordError(f"{type(record).__name__}: {found}")
+    return record
+
+
+def _decoded(value: bytes | None, headers: Headers | None, kind: Kind, registry: Registry) -> Any:
     if not value:
         raise RecordError("empty record")
     encoding = content_type(value, headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from ops.dead_letters.letters import DeadLetterRecord
 from ops.errors import BadSelection
 
 Position = tuple[int, int]
+POSITION = r"^[0-9]{1,9}:[0-9]{1,18}$"  # partition:offset, each fits Kafka's int32 / int64
 
 
 @dataclass(frozen=True)
@@ -22,9 +24,9 @@ class Selection:
 
     def __post_init__(self) -> None:
         if self.everything == bool(self.positions):
-            raise BadSelection("choose either every record (--all) or some (--offset p:o)")
+            raise BadSelection("give either every record (all) or some (offsets p:o)")
         if self.limit is not None and self.limit < 1:
-            raise BadSelection(f"--limit must be at least 1, not {self.limit}")
+            raise BadSelection(f"limit must be at least 1, not {self.limit}")
 
     def wants(self, position: Position) -> bool:
         return self.everything or position in self.positions
@@ -32,13 +34,15 @@ class Selection:
 
 def parse_positions(texts: Iterable[str]) -> frozenset[Position]:
     """`p:o` strings (partition:offset) as positions."""
-    positions = set()
-    for text in texts:
-        partition, sep, offset = text.partition(":")
-        if not (sep and partition.isdigit() and offset.isdigit()):
-            raise BadSelection(f"{text!r} is not partition:offset (e.g. 0:42)")
-        positions.add((int(partition), int(offset)))
-    return frozenset(positions)
+    return frozenset(parse_position(text) for text in texts)
+
+
+def parse_position(text: str) -> Position:
+    """`p:o` as (partition, offset); BadSelection unless both are small enough for Kafka."""
+    if not re.fullmatch(POSITION, text):
+        raise BadSelection(f"{text!r} is not partition:offset (e.g. 0:42)")
+    partition, _, offset = text.partition(":")
+    return int(partition), int(offset)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from confluent_kafka import TopicPartition
 
 from config import Settings
+from ops.dead_letters.plan import parse_position
 from ops.errors import BadSelection
 from streams.kafka.retrying import transient_retry
 from streams.kafka.topics import TIMEOUT, admin, partition_count
@@ -42,13 +43,7 @@ def plan_purge(
 
 def parse_before(texts: Iterable[str]) -> dict[int, int]:
     """`p:o` strings: delete partition p's records below offset o."""
-    before: dict[int, int] = {}
-    for text in texts:
-        partition, sep, offset = text.partition(":")
-        if not (sep and partition.isdigit() and offset.isdigit()):
-            raise BadSelection(f"{text!r} is not partition:offset (e.g. 0:42)")
-        before[int(partition)] = int(offset)
-    return before
+    return dict(parse_position(text) for text in texts)
 
 
 def purge(settings: Settings, plan: PurgePlan) -> dict[int, int]:

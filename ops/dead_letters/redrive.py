@@ -30,6 +30,8 @@ from streams.kafka.transaction import Transactions
 
 TIMEOUT = 30.0
 BATCH = 100
+MAX_RATE = 1_000_000.0  # records/s
+MIN_RATE = 0.001  # a record every 1,000 s: slower is a stop, not a pace
 Checkpoint = Callable[[str, int], None]  # (point, batch number): a test's hook
 
 
@@ -67,8 +69,8 @@ class Redrive:
         progress: Callable[[int], None] = lambda _: None,
         checkpoint: Checkpoint = lambda *_: None,
     ) -> None:
-        if rate is not None and rate <= 0:
-            raise BadSelection(f"--rate must be above 0 records/s, not {rate:g}")
+        if rate is not None and not MIN_RATE <= rate <= MAX_RATE:
+            raise BadSelection(f"rate must be {MIN_RATE:g} to {MAX_RATE:g} records/s, not {rate:g}")
         self.settings, self.dlq, self.rate = settings, dlq, rate
         self.batch = max(1, batch if rate is None else min(batch, int(rate)))
         self.stop = stop or threading.Event()

@@ -1,13 +1,48 @@
 """Schemathesis (its `st` command) against the OpenAPI document the API
 serves, with the worker, the projector and the API running as processes on the
-real broker and database: every generated request, valid or not, must get an
-answer the document allows (status, content type, body schema) and never a
-5xx. The number of requests sent is printed (run pytest with -s to see it).
+real broker and database, with an operator's token and with a viewer's (two
+runs at once): every check on (`--checks all`: no 5xx; status, content type,
+headers and body as documented; schema-valid data accepted, schema-invalid data
+refused; 405 with Allow; missing auth refused), in every phase (examples,
+coverage, fuzzing, stateful). The size is SCHEMATHESIS_MAX_EXAMPLES examples
+per operation in the examples, fuzzing and stateful phases (default 5, what
+fits CI's budget; 100 gives a few thousand cases); the coverage phase is
+deterministic, about 1,600 cases per role whatever the size. The counts are
+printed (run pytest with -s to see them); the output is kept in
+.local/artifacts/schemathesis-<role>.txt.
+
+Expected refusals of valid data (tests/support/schemathesis.toml): each
+operation below adds one status to positive_data_acceptance's defaults (2xx,
+3xx, 401, 403, 404, 409, 429, 5xx), because the refusal lies in the server's
+state, which no schema can state; each is documented on that operation:
+- GET /api/v1/migrations, 400: a `cursor` of the right shape that this API
+  never gave out (it is an opaque position in the list);
+- GET /api/v1/live and GET /api/v1/migrations/{migration_id}/live, 426: a
+  WebSocket route called as plain HTTP (schemathesis sends no handshake);
+- POST /api/v1/dead-letters/{topic}/redrive, 422: `offsets` that hold no dead
+  letter (or one that failed max_attempts times, or one without an original
+  topic);
+- POST /api/v1/dead-letters/{topic}/purge, 422: `before` naming a partition
+  the dead-letter topic does not have.
+A spec's mapping and rules need no such allowance: the document states them
+as the parser reads them (api.spec_schema).
+
+One worker per run: with two, the coverage phase dies before any request in
+hypothesis, which describes a strategy's lambdas by parsing their source, when
+two threads build ASTs at once on CPython before 3.11.8 and 3.12.2 (gh-106905:
+the AST builder's recursion depth was shared by all threads; here 3.11.7):
+    hypothesis/internal/lambda_sources.py, in _lambda_description
+        tree = ast.parse("".join(source_lines))
+    SystemError: AST constructor recursion depth mismatch (before=192, after=189)
+    while generating 'ex' from schema(array)
+No hypothesis version avoids it (each parses lambdas' source the same way),
+and schemathesis has no option to skip it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -17,19 +52,14 @@ import pytest
 
 from config import Settings
 from tests.support.processes import ROOT, Processes, eventually, group_is_stable, http
-from tests.support.read_side import OPERATOR, TOKENS, fresh_settings
+from tests.support.read_side import OPERATOR, TOKENS, VIEWER, fresh_settings
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
-CHECKS = ",".join(
-    (
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_schema_conformance",
-    )
-)
-EXAMPLES = "100"
+EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "5")
+PHASES = "examples,coverage,fuzzing,stateful"
+CONFIG = ROOT / "tests" / "support" / "schemathesis.toml"
+ROLES = {"operator": OPERATOR, "viewer": VIEWER}
 ARTIFACTS = ROOT / ".local" / "artifacts"
 
 
@@ -61,41 +91,42 @@ def running(settings_of_run: Settings, tmp_path_factory: pytest.TempPathFactory)
     assert codes["api"] == 0, procs.log("api")[-3000:]
 
 
-@pytest.mark.timeout(1200)
-def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
-    running: str, tmp_path: Path
-) -> None:
-    report = tmp_path / "run.ndjson"
-    output = ARTIFACTS / "schemathesis.txt"
+def _command(url: str, token: str, report: Path) -> list[str]:
+    return [
+        str(ROOT / ".local/venv/bin/st"),
+        "--config-file",
+        str(CONFIG),
+        "run",
+        f"{url}/api/v1/openapi.json",
+        "--checks",
+        "all",
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--max-examples",
+        EXAMPLES,
+        "--phases",
+        PHASES,
+        "--seed",
+        "5",
+        "--workers",
+        "1",  # see the module's docstring: two workers race CPython's AST builder
+        "--generation-database",
+        "none",
+        "--report",
+        "ndjson",
+        "--report-ndjson-path",
+        str(report),
+    ]
+
+
+def _start(url: str, role: str, token: str, where: Path) -> subprocess.Popen[str]:
+    where.mkdir()
+    output = ARTIFACTS / f"schemathesis-{role}.txt"
     output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("w") as out:
-        done = subprocess.run(
-            [
-                str(ROOT / ".local/venv/bin/st"),
-                "run",
-                f"{running}/api/v1/openapi.json",
-                "--checks",
-                CHECKS,
-                "--header",
-                f"Authorization: Bearer {OPERATOR}",
-                "--max-examples",
-                EXAMPLES,
-                # The coverage phase trips CPython 3.11.7's "AST constructor recursion
-                # depth mismatch" inside hypothesis (not in our server): left out.
-                "--phases",
-                "examples,fuzzing,stateful",
-                "--seed",
-                "5",
-                "--workers",
-                "2",
-                "--generation-database",
-                "none",
-                "--report",
-                "ndjson",
-                "--report-ndjson-path",
-                str(report),
-            ],
-            cwd=tmp_path,  # schemathesis keeps a cache in its working directory
+    with output.open("w") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            _command(url, token, where / "run.ndjson"),
+            cwd=where,  # schemathesis keeps a cache in its working directory
             env={
                 "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks",
                 "PATH": "/usr/bin:/bin",
@@ -104,12 +135,30 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
-            timeout=1100,
-            check=False,
         )
 
+
+def _verdict(role: str, run: subprocess.Popen[str]) -> str | None:
+    """None when the run passed every case; else the end of its output."""
+    code = run.wait(timeout=3500)
+    output = ARTIFACTS / f"schemathesis-{role}.txt"
     text = output.read_text()
     counted = re.search(r"(\d+) generated, (\d+) passed", text)
-    print(f"schemathesis: {counted.group(0) if counted else 'no count'} (output: {output})")
-    assert done.returncode == 0, text[-6000:]
-    assert counted is not None and counted.group(1) == counted.group(2)
+    print(f"schemathesis ({role}): {counted.group(0) if counted else 'no count'} ({output})")
+    passed = code == 0 and counted is not None and counted.group(1) == counted.group(2)
+    return None if passed else text[-6000:]
+
+
+@pytest.mark.timeout(3600)
+def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
+    running: str, tmp_path: Path
+) -> None:
+    runs = {role: _start(running, role, token, tmp_path / role) for role, token in ROLES.items()}
+    try:
+        verdicts = {role: _verdict(role, run) for role, run in runs.items()}
+    finally:
+        for run in runs.values():
+            if run.poll() is None:
+                run.kill()
+
+    assert verdicts == dict.fromkeys(ROLES), verdicts

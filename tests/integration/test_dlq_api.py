@@ -76,5 +76,5 @@ async def test_bad_requests_get_a_4xx_that_says_why(client: TestClient, topics: 
 
     assert missing.status == 404 and "holds no records" in (await missing.json())["title"]
     assert unknown.status == 404 and "does not exist" in (await unknown.json())["title"]
-    assert neither.status == 422 and "--all" in (await neither.json())["title"]
+    assert neither.status == 422 and "all: true" in str((await neither.json())["detail"])
     assert malformed.status == 400 and "malformed JSON" in (await malformed.json())["title"]

@@ -58,3 +58,11 @@ def test_the_mapping_and_rules_are_checked_by_the_data_plane(
 ) -> None:
     with pytest.raises(ValidationError, match=message.replace("[", r"\[").replace("]", r"\]")):
         CreateMigrationIn.model_validate({"spec": {**SPEC, **change}})
+
+
+def test_an_integer_may_be_written_with_a_zero_fraction() -> None:
+    spec = CreateMigrationIn.model_validate({"spec": {**SPEC, "batch_size": 50.0}}).spec
+
+    assert spec.batch_size == 50 and isinstance(spec.batch_size, int)
+    with pytest.raises(ValidationError, match=r"spec\.batch_size"):
+        CreateMigrationIn.model_validate({"spec": {**SPEC, "batch_size": 50.5}})

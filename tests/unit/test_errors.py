@@ -15,7 +15,7 @@ from aiohttp.test_utils import make_mocked_request
 from confluent_kafka import KafkaException
 from typer.testing import CliRunner
 
-from api.errors import AuthConfigError, refusal
+from api.errors import AuthConfigError, BadRequest, InvalidBody, refusal
 from cli.errors import Commands
 from config.errors import UnknownConnection
 from domain import errors as domain_errors
@@ -52,6 +52,8 @@ TREE: dict[type[BaseException], tuple[tuple[type, ...], bool, int]] = {
     ConfigurationError: ((MigratorError,), False, 500),
     UnknownConnection: ((ConfigurationError,), False, 500),
     AuthConfigError: ((ConfigurationError,), False, 500),
+    BadRequest: ((MigratorError,), False, 400),
+    InvalidBody: ((MigratorError,), False, 422),
     SpecError: ((MigratorError,), False, 422),
     NotFound: ((MigratorError,), False, 404),
     NoSuchTopic: ((NotFound,), False, 404),

@@ -121,7 +121,8 @@ def test_a_pattern_postgresql_may_not_run_in_linear_time_is_refused_naming_the_r
     with pytest.raises(SpecError) as caught:
         parse_spec_parts({}, [{"rule": "not_null", "column": "id"}, rule])
 
-    assert str(caught.value).startswith("rules[1] 'pattern(email)'.pattern")
+    assert str(caught.value).startswith("rules[1].pattern")
+    assert str(caught.value).endswith("(rule 'pattern(email)')")
     assert message in str(caught.value)
 
 
