@@ -8,6 +8,8 @@ they are refused where text comes in: the API, the spec parser, the decoder of
 commands and phase results.
 
 `refusal(text)` says why one string cannot be stored (None: it can);
+`storable(text)` is text of our own making (an error's message) with every
+refused character replaced by U+FFFD, so a reason can always be recorded;
 `unstorable(value)` finds the first refused string (key or value) or number
 in a JSON-shaped value, a dataclass or a tuple, and names where it is.
 """
@@ -19,7 +21,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 
-__all__ = ["Unstorable", "refusal", "unstorable"]
+__all__ = ["Unstorable", "refusal", "storable", "unstorable"]
 
 _REFUSED = re.compile("[\x00\ud800-\udfff]")
 
@@ -43,6 +45,11 @@ def refusal(text: str) -> str | None:
     if found.group() == "\x00":
         return "holds a NUL character (U+0000), which cannot be stored"
     return f"holds U+{ord(found.group()):04X}, a lone surrogate: not UTF-8 text"
+
+
+def storable(text: str) -> str:
+    """`text` with each character no store can hold replaced by U+FFFD."""
+    return _REFUSED.sub("\ufffd", text)
 
 
 def unstorable(value: object, where: str = "") -> Unstorable | None:

@@ -26,6 +26,7 @@ from domain import (
     answer_fields,
 )
 from domain.errors import MigratorError
+from domain.text import storable
 from streams.dataplane import checkpoints, extract, load, metrics, reconcile, transform, validate
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
 from streams.dataplane.database import Conn, Database
@@ -101,7 +102,9 @@ async def result_of(ctx: PhaseContext, paused: Callable[[], bool]) -> PhaseResul
 
 
 def _failed(task: RunPhase, exc: Exception) -> PhaseErrored:
-    reason = str(exc) if isinstance(exc, MigratorError) else first_line(exc)
+    # a message may quote what it met (a value, a server's text): the result
+    # must still be decodable and storable, or the phase would never end
+    reason = storable(str(exc) if isinstance(exc, MigratorError) else first_line(exc))
     log.warning("%s %s run %d failed: %s", task.migration_id, task.phase, task.run, reason)
     metrics.PHASES.labels(task.phase, "failed").inc()
     return PhaseErrored(result_id=f"{task.task_id}:error", **answer_fields(task), reason=reason)

@@ -17,9 +17,10 @@ from api.bodies import MAX_DEPTH, depth, loads
 from api.errors import BadRequest
 from domain.errors import SpecError
 from domain.spec import parse_spec_parts
-from domain.text import refusal, unstorable
+from domain.text import refusal, storable, unstorable
 from ops.dead_letters.requests import PurgeRequest, RedriveRequest
 from schemas import RecordError, decode_command, decode_event, decode_result, encode
+from streams.dataplane.runner import _failed
 from tests.fixtures.samples import SAMPLES, decoder_for
 
 NUL, SURROGATE = "\x00", "\udcff"
@@ -178,3 +179,24 @@ def test_a_purge_out_of_bounds_is_refused_before_anything_is_deleted(body: dict[
 def test_the_largest_positions_kafka_takes_are_accepted() -> None:
     purge = PurgeRequest.model_validate({"before": ["999999999:999999999999999999"]})
     assert purge.cut() == {999_999_999: 999_999_999_999_999_999}
+
+
+@given(st.text())
+def test_text_of_our_own_made_storable_keeps_the_rest_and_is_never_refused(text: str) -> None:
+    made = storable(text)
+
+    assert refusal(made) is None
+    assert len(made) == len(text)
+    if refusal(text) is None:
+        assert made == text
+
+
+def test_a_phase_failing_with_a_message_no_store_holds_still_reports_its_failure() -> None:
+    task = SAMPLES["RunPhase"]
+    failure = ValueError("invalid input: 'a" + NUL + "b' at " + SURROGATE)
+
+    errored = _failed(task, failure)  # type: ignore[arg-type]
+    value, headers = encode(errored)
+
+    decoded = decode_result(value, headers)
+    assert decoded.reason == "ValueError: invalid input: 'a\ufffdb' at \ufffd"  # type: ignore[union-attr]
