@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 TYPES = """
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy', 'it''s "complicated"');
 CREATE DOMAIN code AS text CHECK (VALUE ~ '^[A-Z]{2}-[0-9]+$');
+CREATE TYPE visit AS (at timestamptz, feeling mood, codes code[]);
 CREATE TABLE every_type (
     id       int PRIMARY KEY,
     t        text,
@@ -48,8 +49,12 @@ CREATE TABLE every_type (
     net      cidr,
     flag     boolean,
     feeling  mood,
-    c        code
+    c        code,
+    moods    mood[],
+    v        visit,
+    vs       visit[]
 );
+
 """
 ROWS = r"""
 INSERT INTO every_type VALUES
@@ -67,7 +72,9 @@ INSERT INTO every_type VALUES
  '{"z": 1, "a": {"nested": [true, null, 1.0e2]}}',
  '\x00ff00deadbeef00'::bytea,
  '{1,NULL,3}', '{"a b","",NULL,"q\"uote","back\\slash","NULL"}', '{{1,2},{3,NULL}}',
- '192.168.0.1/24', '2001:db8::/32', true, 'it''s "complicated"', 'AB-1'),
+ '192.168.0.1/24', '2001:db8::/32', true, 'it''s "complicated"', 'AB-1',
+ '{sad,NULL,"it''s \"complicated\""}', ROW('2024-01-01 12:00+02', 'ok', '{AB-1,NULL}'),
+ ARRAY[ROW(NULL, 'happy', '{}')::visit, NULL]),
 (2,
  E'',
  1e120,
@@ -80,7 +87,7 @@ INSERT INTO every_type VALUES
  '[]', '[]',
  ''::bytea,
  '{}', '{}', '{{NULL,NULL}}',
- '::1', '10.0.0.0/8', false, 'sad', 'ZZ-0'),
+ '::1', '10.0.0.0/8', false, 'sad', 'ZZ-0', '{}', ROW(NULL, NULL, NULL), '{}'),
 (3,
  E'  leading and trailing  ',
  'NaN',
@@ -93,9 +100,9 @@ INSERT INTO every_type VALUES
  '"just a string\twith a tab"', 'null',
  '\x00'::bytea,
  '{-2147483648,2147483647}', '{"😀","\\t"}', '{{1},{2},{3}}',
- 'fe80::1', '2001:db8:abcd::/48', NULL, 'happy', 'QQ-42'),
+ 'fe80::1', '2001:db8:abcd::/48', NULL, 'happy', 'QQ-42', '{happy,happy}', NULL, NULL),
 (4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
- NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
 (5,
  E'1.5e-324 Infinity',
  0.1,
@@ -108,12 +115,12 @@ INSERT INTO every_type VALUES
  '  {"spaces" :  "kept" }  ', '{"a": 1, "a": 2}',
  decode(repeat('00', 300), 'hex'),
  NULL, '{NULL}', NULL,
- '0.0.0.0/0', '::/0', true, NULL, NULL)
+ '0.0.0.0/0', '::/0', true, NULL, NULL, NULL, ROW('infinity', 'sad', '{ZZ-9}'), NULL)
 """
 # Every column, each by its text form: what a reader of either table sees.
 COLUMNS = [
     "id", "t", "n", "n_scaled", "f4", "f8", "d", "tm", "ttz", "ts", "tstz", "iv", "u", "j", "jb",
-    "b", "ia", "ta", "m2", "ip", "net", "flag", "feeling", "c",
+    "b", "ia", "ta", "m2", "ip", "net", "flag", "feeling", "c", "moods", "v", "vs",
 ]  # fmt: skip
 
 
