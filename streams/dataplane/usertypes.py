@@ -171,9 +171,9 @@ async def _refuse_unless_creatable(
     conn: Conn, need: Need, there: UserType | None, connection: str
 ) -> None:
     wanted = need.type
-    subject = f"column {need.column} has type {need.column_type}"
+    subject = f"column {need.column} has type {need.column_type},"
     if need.column_type.removesuffix("[]") != wanted.qualified:
-        subject += f", built on {wanted.qualified},"
+        subject += f" built on {wanted.qualified},"
     if there is not None:
         raise SpecError(
             f"{subject} which the target database {connection} has with another definition:"
