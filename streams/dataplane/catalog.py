@@ -9,16 +9,21 @@ from streams.dataplane.errors import SpecError
 from streams.dataplane.sql import table
 
 
-async def column_defs(conn: Conn, name: str) -> list[tuple[str, str]]:
-    """(column, type) of table `name` in order; SpecError when it is missing."""
+async def relation(conn: Conn, name: str) -> int:
+    """The OID of table `name`; SpecError when it is missing."""
     found = await (await conn.execute("SELECT to_regclass(%s)::oid", (_regname(name),))).fetchone()
     if found is None or found[0] is None:
         raise SpecError(f"table {name} does not exist in database {conn.info.dbname}")
+    return int(found[0])
+
+
+async def column_defs(conn: Conn, name: str) -> list[tuple[str, str]]:
+    """(column, type) of table `name` in order; SpecError when it is missing."""
     rows = await (
         await conn.execute(
             "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
             " WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-            (found[0],),
+            (await relation(conn, name),),
         )
     ).fetchall()
     return [(str(n), str(t)) for n, t in rows]
@@ -36,6 +41,20 @@ async def primary_key(conn: Conn, name: str) -> str:
     if row is None:
         raise SpecError(f"table {name} has no primary key")
     return str(row[0])
+
+
+async def primary_key_columns(conn: Conn, name: str) -> list[str]:
+    """The columns of table `name`'s primary key, in key order (none without one)."""
+    rows = await (
+        await conn.execute(
+            "SELECT a.attname FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)"
+            " JOIN pg_attribute a ON a.attnum = k.attnum"
+            " WHERE a.attrelid = i.indrelid AND i.indrelid = to_regclass(%s) AND i.indisprimary"
+            " ORDER BY k.n",
+            (_regname(name),),
+        )
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 async def count_keys(conn: Conn, name: str, key: str) -> tuple[int, int]:

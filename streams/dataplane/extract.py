@@ -3,7 +3,7 @@ in key-ordered batches streamed with binary COPY from source to target."""
 
 from __future__ import annotations
 
-from streams.dataplane import catalog, checkpoints
+from streams.dataplane import catalog, checkpoints, fit
 from streams.dataplane.batches import run_slices
 from streams.dataplane.checkpoints import Checkpoint
 from streams.dataplane.context import Outcome, PhaseContext
@@ -18,8 +18,7 @@ async def run(ctx: PhaseContext) -> Outcome:
     spec = ctx.spec
     defs = await ctx.source.autocommit(lambda c: catalog.column_defs(c, spec.source_table))
     names = [n for n, _ in defs]
-    if spec.source_key not in names:
-        raise SpecError(f"source key {spec.source_key} is not a column of {spec.source_table}")
+    await fit.prepare(ctx, names)  # the key and every column type, before any copy
     raw, src, key = staging(ctx.migration_id, "raw"), table(spec.source_table), spec.source_key
 
     async def setup(conn: Conn) -> None:
