@@ -137,6 +137,22 @@ async def finish(conn: Conn, cp: Checkpoint, result: dict[str, Any]) -> None:
     )
 
 
+async def restart(conn: Conn, cp: Checkpoint, position: dict[str, Any], rows_total: int) -> None:
+    """Start a locked checkpoint's slice over from `position`: nothing done,
+    and its batch log gone with the rows it described."""
+    await conn.execute(
+        f"DELETE FROM {STATE_SCHEMA}.batches WHERE migration_id = %s AND phase = %s AND slice = %s",
+        (cp.migration_id, cp.phase, cp.slice),
+    )
+    cp.position, cp.rows_done, cp.rows_total, cp.batches = position, 0, rows_total, 0
+    await conn.execute(
+        f"UPDATE {STATE_SCHEMA}.checkpoints SET position = %s, rows_done = 0, rows_total = %s,"
+        " batches = 0, done = false, result = NULL, updated_at = now()"
+        " WHERE migration_id = %s AND phase = %s AND slice = %s",
+        (json.dumps(position), rows_total, cp.migration_id, cp.phase, cp.slice),
+    )
+
+
 async def forget(conn: Conn, migration_id: str, phase: str) -> None:
     await conn.execute(
         f"DELETE FROM {STATE_SCHEMA}.checkpoints WHERE migration_id = %s AND phase = %s",

@@ -228,6 +228,27 @@ class Database:
 
         return await retrying(self.settings, once)
 
+    async def dedicated(self, setup: Callable[[Conn], Awaitable[T]]) -> tuple[Conn, T]:
+        """A connection of its own, outside the pool, once `setup(conn)` ran on
+        it (retried as a transaction is); the caller closes it. For one held
+        open for long (a snapshot's holder), which must not take a pooled
+        connection from the batches."""
+
+        async def once() -> tuple[Conn, T]:
+            conn: Conn | None = None
+            try:
+                conn = await AsyncConnection.connect(self._conninfo, autocommit=True)
+                return conn, await setup(conn)
+            except Exception as exc:
+                if conn is not None:
+                    await conn.close()
+                failed = await self._failed(exc, foreign=False)
+                if failed is exc:
+                    raise
+                raise failed from exc
+
+        return await retrying(self.settings, once)
+
 
 class Databases:
     """The named databases of one worker, opened on first use."""

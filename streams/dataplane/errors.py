@@ -18,6 +18,9 @@
     ├── Interrupted            the run was asked to stop (pause, cancel, revoke,
     │                          shutdown) and its statement in flight was cancelled:
     │                          the run stops and resumes from its checkpoint
+    ├── SnapshotLost           extract's snapshot of the source can no longer be
+    │                          imported (its holder is gone): extract starts over
+    │                          in a new one (streams.dataplane.snapshots)
     ├── SpecError              the spec does not fit the tables: fail the phase
     │                          (also a domain SpecError, as the parser raises)
     ├── ValidationFailed       the score is below the spec's minimum
@@ -58,6 +61,12 @@ class StatementCancelled(PhaseError):
 
 class Interrupted(PhaseError):
     pass
+
+
+class SnapshotLost(PhaseError):
+    def __init__(self, snapshot_id: str | None, why: str) -> None:
+        super().__init__(f"snapshot {snapshot_id} lost ({why})")
+        self.snapshot_id, self.why = snapshot_id, why
 
 
 class SpecError(PhaseError, errors.SpecError):

@@ -1,18 +1,24 @@
 """reconcile: counts and checksums of the source, the staged and transformed
 rows, and the target; on a match the staging tables are dropped, in the same
 transaction that records the result. A mismatch fails the phase with the
-figures (staging is kept for inspection)."""
+figures (staging is kept for inspection).
+
+The source's figures are those extract took in the snapshot it copied
+(its checkpoint holds them): reconcile never reads the live source, which
+may have changed since, so a source that takes writes meanwhile reconciles
+against what was copied."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from streams.dataplane import catalog, checkpoints
+from streams.dataplane import catalog, checkpoints, extract
 from streams.dataplane.checkpoints import Checkpoint
 from streams.dataplane.context import Finished, Outcome, PhaseContext
 from streams.dataplane.database import Conn
-from streams.dataplane.errors import ReconcileMismatch
-from streams.dataplane.sql import checksum, staging, staging_name, table
+from streams.dataplane.errors import PhaseError, ReconcileMismatch
+from streams.dataplane.snapshots import snapshot_id
+from streams.dataplane.sql import STABLE_TEXT, checksum, staging, staging_name, table
 
 PHASE = "reconcile"
 
@@ -21,6 +27,8 @@ def mismatches(figures: dict[str, Any]) -> list[str]:
     wrong = []
     if figures["source_rows"] != figures["staged_rows"]:
         wrong.append(f"source has {figures['source_rows']} rows, staging {figures['staged_rows']}")
+    elif figures.get("source_checksum") not in (None, figures.get("staged_checksum")):
+        wrong.append("staged rows' checksum differs from the source's")
     if figures["staged_rows"] != figures["transformed_rows"]:
         wrong.append(
             f"{figures['transformed_rows']} transformed of {figures['staged_rows']} staged"
@@ -33,14 +41,34 @@ def mismatches(figures: dict[str, Any]) -> list[str]:
 
 
 async def run(ctx: PhaseContext) -> Outcome:
-    spec = ctx.spec
-    async with ctx.source.connection() as source:
-        source_rows = await catalog.count(source, spec.source_table)
-    return await ctx.target.transaction(lambda conn: _reconcile(ctx, conn, source_rows))
+    return await ctx.target.transaction(lambda conn: _reconcile(ctx, conn))
 
 
-async def _reconcile(ctx: PhaseContext, conn: Conn, source_rows: int) -> Finished:
+async def source_figures(conn: Conn, migration_id: str) -> dict[str, Any]:
+    """The source's rows and checksum in extract's snapshot, and its id (an
+    extract from before snapshots recorded only its count)."""
+    found = await checkpoints.load(conn, migration_id, extract.PHASE)
+    if not found:
+        raise PhaseError("extract left no checkpoint: nothing to reconcile against")
+    source = found[0].position.get("source") or {"rows": found[0].rows_total}
+    return {
+        "source_rows": int(source["rows"]),
+        "source_checksum": source.get("checksum"),
+        "source_snapshot": snapshot_id(found[0].position),
+    }
+
+
+async def _staged(conn: Conn, migration_id: str) -> dict[str, Any]:
+    raw = staging_name(migration_id, "raw")
+    names = [n for n, _ in await catalog.column_defs(conn, raw)]
+    row = await (await conn.execute(checksum(staging(migration_id, "raw"), names))).fetchone()
+    assert row is not None
+    return {"staged_rows": int(row[0]), "staged_checksum": row[1]}
+
+
+async def _reconcile(ctx: PhaseContext, conn: Conn) -> Finished:
     mid = ctx.migration_id
+    await conn.execute(STABLE_TEXT)  # values print as extract's source checksum printed them
     rows, name = staging(mid, "rows"), staging_name(mid, "rows")
     names = [n for n, _ in await catalog.column_defs(conn, name)]
     key = await catalog.primary_key(conn, name)
@@ -50,8 +78,8 @@ async def _reconcile(ctx: PhaseContext, conn: Conn, source_rows: int) -> Finishe
     ).fetchone()
     assert transformed is not None and target is not None
     figures = {
-        "source_rows": source_rows,
-        "staged_rows": await catalog.count(conn, staging_name(mid, "raw")),
+        **await source_figures(conn, mid),
+        **await _staged(conn, mid),
         "transformed_rows": int(transformed[0]),
         "target_rows": int(target[0]),
         "transformed_checksum": transformed[1],

@@ -18,6 +18,13 @@ from domain.spec import Column, Rule, table_parts
 STAGING_SCHEMA = "migrator_staging"
 STATE_SCHEMA = "migrator_state"
 SAMPLE_KEYS = 5
+# How values print, pinned for a checksum: the source's (in extract) and the
+# staged rows' (in reconcile, another database) must print alike.
+STABLE_TEXT = (
+    "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY';"
+    " SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 1;"
+    " SET LOCAL bytea_output = 'hex'"
+)
 
 
 def table(name: str) -> sql.Identifier:

@@ -4,7 +4,7 @@ migration run to its outcome."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,7 +12,7 @@ from config import Settings
 from domain import MigrationSpec, RunPhase
 from domain.spec import parse_spec_parts
 from streams.dataplane import runner
-from streams.dataplane.context import Limiter, Outcome, PhaseContext
+from streams.dataplane.context import Limiter, Outcome, PhaseContext, Progress
 from streams.dataplane.database import Databases
 from tests.support.tables import connection_for
 
@@ -38,9 +38,15 @@ async def run_phase(
 
 
 async def phase_context(
-    dbs: Databases, spec: MigrationSpec, phase: str, run: int = 1, migration_id: str = "m-1"
+    dbs: Databases,
+    spec: MigrationSpec,
+    phase: str,
+    run: int = 1,
+    migration_id: str = "m-1",
+    report: Callable[[Progress], None] = lambda _: None,
 ) -> PhaseContext:
-    """One run of `phase`; its `stop` is the run's stop signal."""
+    """One run of `phase`; its `stop` is the run's stop signal; `report` hears
+    its progress after each batch."""
     mapping, rules = parse_spec_parts(spec.mapping, spec.rules)
     task = RunPhase(
         task_id=f"task-{migration_id}-{phase}-{run}",
@@ -57,5 +63,5 @@ async def phase_context(
         rules,
         Limiter(4),
         "test-worker",
-        report=lambda _: None,
+        report=report,
     )

@@ -121,3 +121,10 @@ def test_reconciliation_names_each_mismatch() -> None:
         "target has 4 of 5 rows",
         "target checksum differs from the transformed rows'",
     ]
+    # the staged rows against the source's, both taken in extract's snapshot
+    snapshot = {**same, "source_checksum": "7", "staged_checksum": "7"}
+    assert mismatches(snapshot) == []
+    assert mismatches({**snapshot, "staged_checksum": "8"}) == [
+        "staged rows' checksum differs from the source's"
+    ]
+    assert mismatches({**snapshot, "source_checksum": None, "staged_checksum": "8"}) == []

@@ -1,0 +1,177 @@
+"""Extract reads one snapshot of the source, against real PostgreSQL
+databases (no Kafka): a table written to while it is copied arrives as it was
+when the snapshot was taken and reconciles; a resumed extract whose snapshot
+is gone says so and copies again from the start in a new one."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from domain import MigrationSpec
+from domain.state import PHASES
+from streams.dataplane import runner
+from streams.dataplane.context import Finished, Progress, Stopped
+from streams.dataplane.database import Databases
+from streams.dataplane.sql import staging_name
+from tests.support.phases import legacy_and_warehouse, phase_context, run_phase
+from tests.support.stack import Stack
+from tests.support.tables import fresh_database
+
+pytestmark = pytest.mark.integration
+
+ROWS = 200  # keys 2, 4, ... 400: odd keys are free for rows written meanwhile
+ITEMS = f"""
+CREATE TABLE items (id int PRIMARY KEY, name text, qty int, at timestamptz);
+INSERT INTO items
+  SELECT 2 * g, 'item ' || g, g, '2026-01-01 00:00+00'::timestamptz + g * interval '1 h'
+  FROM generate_series(1, {ROWS}) AS g;
+"""
+SPEC = MigrationSpec(
+    source_connection="legacy",
+    source_table="items",
+    source_key="id",
+    target_connection="warehouse",
+    target_table="items",
+    min_score=0.0,
+    batch_size=10,
+)
+
+
+@pytest.fixture
+def source_url(stack: Stack, unique: str) -> Iterator[str]:
+    with fresh_database(stack.database_url, f"src_{unique}") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(ITEMS)
+        yield url
+
+
+@pytest.fixture
+def target_url(stack: Stack, unique: str) -> Iterator[str]:
+    with fresh_database(stack.database_url, f"tgt_{unique}") as url:
+        yield url
+
+
+@pytest.fixture
+async def databases(source_url: str, target_url: str) -> AsyncIterator[Databases]:
+    async with legacy_and_warehouse(source_url, target_url) as found:
+        yield found
+
+
+def fetch(url: str, query: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(query).fetchall()
+
+
+def staged(target_url: str) -> list[tuple[Any, ...]]:
+    raw = '"' + staging_name("m-1", "raw").replace(".", '"."') + '"'
+    return fetch(target_url, f"SELECT * FROM {raw} ORDER BY id")
+
+
+def extract_checkpoint(target_url: str) -> dict[str, Any]:
+    ((position,),) = fetch(
+        target_url, "SELECT position FROM migrator_state.checkpoints WHERE phase = 'extract'"
+    )
+    return dict(position)
+
+
+class Writer:
+    """After each batch of the extract, a few writes to the source: rows not
+    copied yet updated and deleted, rows inserted among them and past them,
+    and a row copied already updated. 2 inserts for 1 delete: the count moves."""
+
+    def __init__(self, url: str, writes: int) -> None:
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.writes, self.done = writes, 0
+        self.reports: list[dict[str, Any]] = []
+
+    def __call__(self, progress: Progress) -> None:
+        self.reports.append(json.loads(progress.checkpoint))
+        if self.done == self.writes:
+            return
+        self.done += 1
+        n = self.done
+        self.conn.execute(
+            "UPDATE items SET qty = -1, name = 'changed' WHERE id = %s", (400 - 2 * n,)
+        )
+        self.conn.execute("UPDATE items SET qty = -2 WHERE id = %s", (2 * n,))
+        self.conn.execute("DELETE FROM items WHERE id = %s", (300 - 2 * n,))
+        self.conn.execute(
+            "INSERT INTO items VALUES (%s, 'new', 0, now()), (%s, 'new', 0, now())",
+            (399 - 2 * n, 1000 + n),
+        )
+
+
+async def test_writes_during_extract_are_not_copied_and_reconcile_passes(
+    databases: Databases, source_url: str, target_url: str
+) -> None:
+    before = fetch(source_url, "SELECT * FROM items ORDER BY id")
+    writer = Writer(source_url, writes=12)
+    ctx = await phase_context(databases, SPEC, "extract", report=writer)
+
+    assert await runner.run(ctx) == Finished(ROWS)
+
+    assert writer.done == 12  # the source changed under the copy, 12 batches long
+    assert fetch(source_url, "SELECT count(*) FROM items") == [(ROWS + 12,)]
+    assert staged(target_url) == before  # the source as it was at the snapshot
+    snapshots = [r["snapshot"] for r in writer.reports]
+    assert len(writer.reports) > ROWS // SPEC.batch_size  # a report after each batch
+    assert all(s == snapshots[0] for s in snapshots)  # one snapshot, named in every report
+    assert set(snapshots[0]) == {"id", "taken_at", "xids", "lsn"}
+    outcomes = [await run_phase(databases, SPEC, phase) for phase in PHASES[1:]]
+    assert outcomes[-1] == Finished(ROWS)  # reconciled against the snapshot
+    assert fetch(target_url, "SELECT * FROM items ORDER BY id") == before
+    ((result,),) = fetch(
+        target_url, "SELECT result FROM migrator_state.checkpoints WHERE phase = 'reconcile'"
+    )
+    assert result["source_rows"] == ROWS
+    assert result["source_snapshot"] == snapshots[0]["id"]
+    assert result["source_checksum"] == result["staged_checksum"]
+
+
+async def test_a_resumed_extract_whose_snapshot_is_gone_copies_again_in_a_new_one(
+    databases: Databases, source_url: str, target_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = await phase_context(databases, SPEC, "extract")
+
+    def stop_after_three(progress: Progress) -> None:
+        if json.loads(progress.checkpoint)["rows"] >= 30:
+            first.stop.set()
+
+    first.report = stop_after_three
+    assert isinstance(await runner.run(first), Stopped)
+    lost = extract_checkpoint(target_url)["snapshot"]["id"]
+    assert len(staged(target_url)) == 30
+    # Its holder ended with the run; a row copied already changes meanwhile.
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute("UPDATE items SET name = 'after the pause' WHERE id = 2")
+    reports: list[dict[str, Any]] = []
+    second = await phase_context(
+        databases, SPEC, "extract", run=2, report=lambda p: reports.append(json.loads(p.checkpoint))
+    )
+
+    with caplog.at_level(logging.WARNING, logger="streams.dataplane.extract"):
+        assert await runner.run(second) == Finished(ROWS)
+
+    position = extract_checkpoint(target_url)
+    new = position["snapshot"]["id"]
+    why = f"snapshot {lost} lost (holder gone): re-copying from the start in snapshot {new}"
+    assert new != lost
+    assert position["restarted"] == why
+    assert reports[0]["restarted"] == why and reports[0]["rows"] == 0
+    assert any(why in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+    assert staged(target_url) == fetch(source_url, "SELECT * FROM items ORDER BY id")
+    batches = fetch(
+        target_url,
+        "SELECT after_key, upto_key, rows FROM migrator_state.batches"
+        " WHERE phase = 'extract' ORDER BY committed_at",
+    )
+    assert batches[0][0] is None  # from the start, each batch where the last ended
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(batches))
+    assert sum(b[2] for b in batches) == ROWS
