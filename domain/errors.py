@@ -40,6 +40,7 @@ package keeps its own small errors module whose classes subclass them.
     │   │                                 `retry_in`, the wait until its trial
     │   ├── StatementCancelled            the server cancelled a statement (its timeout)
     │   ├── Interrupted                   a stopping run's statement was cancelled
+    │   ├── SnapshotLost                  extract's snapshot of the source is gone
     │   ├── SpecError                     (above)
     │   ├── ValidationFailed              the score is below the spec's minimum
     │   └── ReconcileMismatch             target and transformed source differ
