@@ -4,17 +4,21 @@ the API refuses (the body model, which runs the domain's parser)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jsonschema_rs
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from schemathesis.generation import GenerationMode
 
 from api.models import CreateMigrationIn
 from api.openapi import DOCUMENT
+from api.spec_schema import LINEAR_REGEX
+from domain.spec import _slow_construct
 from tests.support.system import SPEC
 
 BODY = jsonschema_rs.validator_for(
@@ -127,3 +131,10 @@ def test_every_body_the_document_calls_invalid_is_refused(case: Any) -> None:
     if isinstance(case.body, bytes) or BODY.is_valid(case.body):
         return  # not JSON (refused unread), or the request is invalid elsewhere
     assert not accepted(case.body), case.body
+
+
+@given(st.text(alphabet=["\\", "(", "?", "=", "!", "<", "1", "k", "a", ")", "\x00", "\n"]))
+def test_the_documents_pattern_rule_reads_a_pattern_as_the_parser_does(pattern: str) -> None:
+    parser_takes = _slow_construct(pattern) is None and "\x00" not in pattern
+
+    assert (re.search(LINEAR_REGEX, pattern) is not None) == parser_takes
