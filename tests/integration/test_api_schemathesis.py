@@ -112,6 +112,10 @@ def _command(url: str, token: str, report: Path) -> list[str]:
         "1",  # see the module's docstring: two workers race CPython's AST builder
         "--generation-database",
         "none",
+        # the lag route asks the broker about every group and topic; on a
+        # loaded 2-core machine that has taken over the default 10 s
+        "--request-timeout",
+        "30",
         "--report",
         "ndjson",
         "--report-ndjson-path",
