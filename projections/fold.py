@@ -10,12 +10,13 @@ migration, whose later events are then held back; the others go on.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain import MigrationState, PhaseStatus, evolve
 from domain import events as ev
 from domain.events import Event, PhaseEvent
+from domain.frozen import replace
 from projections.quarantine import Quarantine, Verdict, judge, stored_form
 
 OUTCOMES: dict[type[Event], str] = {
