@@ -17,9 +17,9 @@ T = TypeVar("T")
 def replace(obj: T, /, **changes: Any) -> T:
     """`obj` with `changes`; a name that is not a field of `obj` is a TypeError."""
     fields = obj.__dict__
-    if not changes.keys() <= fields.keys():
-        unknown = ", ".join(sorted(changes.keys() - fields.keys()))
-        raise TypeError(f"{type(obj).__name__} has no field(s) {unknown}")
     copy = object.__new__(type(obj))
     copy.__dict__.update(fields, **changes)
+    if len(copy.__dict__) != len(fields):  # cheaper than comparing the names each time
+        unknown = ", ".join(sorted(changes.keys() - fields.keys()))
+        raise TypeError(f"{type(obj).__name__} has no field(s) {unknown}")
     return copy
