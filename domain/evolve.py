@@ -7,11 +7,11 @@ One small fold per event type, chosen by a `match` that ends in
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import assert_never
 
 from domain import events as ev
 from domain.events import Event, MigrationEvent, PhaseEvent
+from domain.frozen import replace
 from domain.state import MigrationState, Phase, Status, next_phase
 
 

@@ -17,7 +17,7 @@ from aiokafka.structs import ConsumerRecord
 
 from domain.events import Event
 from projections import metrics, store, storing
-from projections.fold import Folded
+from projections.fold import Folded, phases_read
 from schemas import RecordError, decode_event
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ async def fold_and_write(conn: store.Conn, events: Sequence[Event]) -> tuple[Fol
     """Fold `events` onto the stored rows (locked) and write what changes."""
     mids = sorted({e.migration_id for e in events})
     rows = await store.load_rows(conn, mids)
-    phases = await store.load_phases(conn, mids)
+    phases = await store.load_phases(conn, *phases_read(events))
     repeats = [
         (e.migration_id, e.sequence)
         for e in events

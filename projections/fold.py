@@ -9,13 +9,14 @@ migration, whose later events are then held back; the others go on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain import MigrationState, PhaseStatus, evolve
 from domain import events as ev
 from domain.events import Event, PhaseEvent
+from domain.frozen import replace
 from projections.quarantine import Quarantine, Verdict, judge, stored_form
 
 OUTCOMES: dict[type[Event], str] = {
@@ -111,6 +112,23 @@ def fold_batch(
             _apply(out, row, phases, event)
             applied[key] = event
     return out
+
+
+def phases_read(events: Sequence[Event]) -> tuple[list[str], list[PhaseKey]]:
+    """The stored phase rows folding `events` may read: every phase of each
+    migration they pause or cancel (that stops its current phase, whichever
+    it is by then), else those the phase events name. Any other event reads
+    no phase row (`fold_phase`)."""
+    stopped = {e.migration_id for e in events if isinstance(e, _STOPPING)}
+    named = {
+        (e.migration_id, e.phase)
+        for e in events
+        if isinstance(e, PhaseEvent) and e.migration_id not in stopped
+    }
+    return sorted(stopped), sorted(named)
+
+
+_STOPPING = (ev.MigrationPaused, ev.MigrationCancelled)
 
 
 def quarantined(row: Row, quarantine: Quarantine) -> Row:

@@ -179,6 +179,7 @@ class Rebuild:
             )
             if batch:
                 async with conn.transaction():
+                    await _unsynced(conn)
                     await self._apply(conn, batch)
             if time.monotonic() - last_count > 2:
                 last_count = time.monotonic()
@@ -409,6 +410,14 @@ async def _live_schema(conn: store.Conn) -> str:
     if row is None or row[0] is None:
         raise RebuildError("the database has no schema to hold the read model (search_path)")
     return str(row[0]).strip('"')
+
+
+async def _unsynced(conn: store.Conn) -> None:
+    """A replay batch commits without waiting for its WAL flush: a crash can
+    lose only the last batches of the shadow, whole (never part of one), and
+    the shadow is of use to no one but this run, which a crash ends. The
+    swap waits for its flush, as every other transaction."""
+    await conn.execute("SET LOCAL synchronous_commit = off")
 
 
 async def _count(conn: store.Conn, table: str) -> int:

@@ -15,14 +15,19 @@ one run on one broker and one database.
    COPYed out and COPYed into empty tables `LIKE` them (same columns, indexes
    and keys), in one transaction; events/s = N / that time.
 
-Prints, asserts nothing. The machine's load average is printed with the figures.
+Prints, asserts nothing. The machine's load average is printed with the
+figures, before the database is dropped. `--profile TOP` prints the TOP
+functions of the projector's cProfile by own time (the timing then includes
+the profiler's overhead).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
+import pstats
 import sys
 import time
 import uuid
@@ -82,8 +87,13 @@ class TimedProjector(Projector):
         self.applied += sum(len(r) for r in batch.values())
 
 
-async def project(settings: Settings, expected: int) -> TimedProjector:
+async def project(settings: Settings, expected: int, top: int = 0) -> TimedProjector:
+    """Run the projector until it has applied `expected` records; with
+    `top`, print the `top` functions of its cProfile (start-up included) by own time."""
     projector = TimedProjector(settings)
+    profile = cProfile.Profile()
+    if top:
+        profile.enable()
     task = asyncio.create_task(projector.run())
     while projector.applied < expected:
         if task.done():
@@ -91,6 +101,9 @@ async def project(settings: Settings, expected: int) -> TimedProjector:
         await asyncio.sleep(0.05)
     projector.stop()
     await task
+    if top:
+        profile.disable()
+        pstats.Stats(profile).sort_stats("tottime").print_stats(top)
     return projector
 
 
@@ -128,10 +141,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000, help="PROJECTOR_BATCH_MAX")
     parser.add_argument("--bootstrap", default="127.0.0.1:39092")
     parser.add_argument("--database", default="postgresql://migrator@127.0.0.1:35432/migrations")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="TOP", help="print the projector's cProfile"
+    )
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:6]
     name = f"bench_projection_{run}"
+    # The figures are printed inside the block: dropping the database may have
+    # to wait (an autovacuum worker in it), and must never lose them.
     with fresh_database(args.database, name) as dsn:
         settings = Settings(
             kafka={
@@ -147,19 +165,27 @@ def main() -> None:
         create_topics(settings)
         events = histories(args.events)
         produce(settings, names, events)
-        projector = asyncio.run(project(settings, len(events)))
+        projector = asyncio.run(project(settings, len(events), args.profile))
         assert projector.first is not None
-        projected = projector.last - projector.first
         copy_seconds, counts = raw_copy(dsn)
+        report(run, args.batch, events, projector.last - projector.first, copy_seconds, counts)
+
+
+def report(
+    run: str,
+    batch: int,
+    events: list[Event],
+    projected: float,
+    copy_seconds: float,
+    counts: dict[str, int],
+) -> None:
     n, migrations = len(events), len({e.migration_id for e in events})
     load = os.getloadavg()[0]
-    print(
-        f"run {run}: {n:,} events of {migrations:,} migrations, batch {args.batch}, load {load:.2f}"
-    )
+    print(f"run {run}: {n:,} events of {migrations:,} migrations, batch {batch}, load {load:.2f}")
     print(f"  rows written: {counts}")
     print(f"  projector  {n / projected:>10,.0f} events/s  ({projected:.2f} s)")
     print(f"  raw COPY   {n / copy_seconds:>10,.0f} events/s  ({copy_seconds:.2f} s, same rows)")
-    print(f"  ratio projector/COPY: {copy_seconds / projected:.3f}")
+    print(f"  ratio projector/COPY: {copy_seconds / projected:.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # for tests.suppor
 from cli.topics import create_topics
 from config import KafkaNames, Settings
 from domain import Event, MigrationSpec
-from projections.rebuild import Rebuild
+from projections.rebuild import Outcome, Rebuild
 from schemas import encode
 from streams.kafka import clients
 from streams.kafka.produce import produce as enqueue
@@ -138,14 +138,21 @@ def main() -> None:
         raw_seconds, raw_count = asyncio.run(raw_aiokafka(settings, topic, 6))
         confluent_seconds = raw_confluent(settings, topic, 6, len(events))
         outcome = asyncio.run(Rebuild(settings, run).run())
-    n, load = len(events), os.getloadavg()[0]
+        # Printed before the database is dropped, which may have to wait.
+        report(run, len(events), outcome, (raw_seconds, raw_count), confluent_seconds)
+
+
+def report(
+    run: str, n: int, outcome: Outcome, raw: tuple[float, int], confluent_seconds: float
+) -> None:
+    (raw_seconds, raw_count), load = raw, os.getloadavg()[0]
     print(f"run {run}: {n:,} events of {outcome.migrations:,} migrations, load {load:.2f}")
     print(f"  rebuild            {n / outcome.seconds:>10,.0f} events/s  ({outcome.seconds:.2f} s)")
     print(f"  raw aiokafka       {raw_count / raw_seconds:>10,.0f} events/s  ({raw_seconds:.2f} s)")
     confluent = f"{n / confluent_seconds:>10,.0f} events/s  ({confluent_seconds:.2f} s)"
     print(f"  raw confluent      {confluent}")
     print(f"  ratio rebuild/aiokafka:   {raw_seconds / outcome.seconds:.3f}")
-    print(f"  ratio rebuild/confluent:  {confluent_seconds / outcome.seconds:.3f}")
+    print(f"  ratio rebuild/confluent:  {confluent_seconds / outcome.seconds:.3f}", flush=True)
 
 
 if __name__ == "__main__":
