@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from domain import MigrationSpec, PhaseErrored, PhaseHalted
 from domain.state import PHASES
@@ -38,6 +39,14 @@ CREATE SEQUENCE tries;
 CREATE FUNCTION slow() RETURNS boolean LANGUAGE plpgsql VOLATILE AS
   $$ BEGIN PERFORM nextval('tries'); PERFORM pg_sleep(3600); RETURN true; END $$;
 """
+# The same without the count: the source is read in read-only transactions
+# (extract's snapshot), where nextval is refused; tries there are counted by
+# the data plane's retry counter instead.
+SLOW_READ_ONLY = """
+CREATE FUNCTION slow() RETURNS boolean LANGUAGE plpgsql VOLATILE AS
+  $$ BEGIN PERFORM pg_sleep(3600); RETURN true; END $$;
+"""
+RETRIED = "migrator_phase_retries_total"
 BOUND = 60  # seconds: far more than a stop or a 1 s timeout takes, far less than the sleep
 # Generous timeouts, so that only what a test sets ends a statement (a lock
 # wait would end after half the statement timeout).
@@ -49,7 +58,7 @@ def source_url(stack: Stack, unique: str) -> Iterator[str]:
     with fresh_database(stack.database_url, f"src_{unique}") as url:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(PEOPLE)
-            conn.execute(SLOW)
+            conn.execute(SLOW_READ_ONLY)
             conn.execute("CREATE VIEW slow_people AS SELECT * FROM people WHERE slow()")
         yield url
 
@@ -82,6 +91,10 @@ def tries(url: str) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM tries")
         return int(row.fetchone()[0])  # type: ignore[index]
+
+
+def retries(connection: str) -> float:
+    return REGISTRY.get_sample_value(RETRIED, {"connection": connection}) or 0.0
 
 
 def assert_breakers_closed(databases: Databases) -> None:
@@ -118,6 +131,7 @@ async def test_a_statement_past_the_statement_timeout_fails_the_phase_once(
     source_url: str, target_url: str
 ) -> None:
     spec = people(source_table="slow_people")
+    retried_before = retries("legacy")
     async with legacy_and_warehouse(
         source_url, target_url, statement_timeout_seconds=1, retry_attempts=6
     ) as databases:
@@ -127,7 +141,7 @@ async def test_a_statement_past_the_statement_timeout_fails_the_phase_once(
         assert result.reason == (
             "legacy: QueryCanceled: canceling statement due to statement timeout"
         )
-        assert tries(source_url) == 1
+        assert retries("legacy") == retried_before  # tried once, never again
         assert_breakers_closed(databases)
 
 
@@ -137,7 +151,7 @@ LOCKED = {
     "transform": ("target", staging_name("m-1", "raw")),
     "validate": ("target", staging_name("m-1", "rows")),
     "load": ("target", staging_name("m-1", "rows")),
-    "reconcile": ("source", "people"),
+    "reconcile": ("target", staging_name("m-1", "raw")),  # the source is not read again
 }
 
 
