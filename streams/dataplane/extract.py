@@ -98,7 +98,9 @@ async def _setup(copy: _Copy, snapshot: Snapshot, conn: Conn) -> None:
         figures = await _source_figures(copy, snapshot.id)
         await conn.execute(create_like(copy.raw, copy.defs, copy.key))
         position = _position(snapshot, figures)
-        await checkpoints.create(conn, Checkpoint(mid, PHASE, 0, position, figures["rows"]))
+        await checkpoints.create(
+            conn, Checkpoint(mid, PHASE, 0, position, rows_total=figures["rows"])
+        )
 
 
 def _position(snapshot: Snapshot, figures: dict[str, Any], why: str = "") -> dict[str, Any]:

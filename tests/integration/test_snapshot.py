@@ -90,9 +90,11 @@ class Writer:
         self.conn = psycopg.connect(url, autocommit=True)
         self.writes, self.done = writes, 0
         self.reports: list[dict[str, Any]] = []
+        self.counts: list[tuple[int, int]] = []  # (rows done, rows total) per report
 
     def __call__(self, progress: Progress) -> None:
         self.reports.append(json.loads(progress.checkpoint))
+        self.counts.append((progress.rows_done, progress.rows_total))
         if self.done == self.writes:
             return
         self.done += 1
@@ -124,6 +126,10 @@ async def test_writes_during_extract_are_not_copied_and_reconcile_passes(
     assert len(writer.reports) > ROWS // SPEC.batch_size  # a report after each batch
     assert all(s == snapshots[0] for s in snapshots)  # one snapshot, named in every report
     assert set(snapshots[0]) == {"id", "taken_at", "xids", "lsn"}
+    # progress counts up to the snapshot's row count, against that count
+    assert {total for _, total in writer.counts} == {ROWS}
+    assert [done for done, _ in writer.counts] == sorted(done for done, _ in writer.counts)
+    assert 0 < writer.counts[0][0] < ROWS and writer.counts[-1][0] == ROWS
     outcomes = [await run_phase(databases, SPEC, phase) for phase in PHASES[1:]]
     assert outcomes[-1] == Finished(ROWS)  # reconciled against the snapshot
     assert fetch(target_url, "SELECT * FROM items ORDER BY id") == before
