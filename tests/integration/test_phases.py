@@ -4,7 +4,7 @@ cleanup, and a repeated task that answers from its checkpoint."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -16,7 +16,7 @@ from streams.dataplane import runner
 from streams.dataplane.context import Finished
 from streams.dataplane.database import Databases
 from streams.dataplane.errors import SpecError, ValidationFailed
-from tests.support.phases import legacy_and_warehouse, run_phase
+from tests.support.phases import run_phase
 from tests.support.stack import Stack
 from tests.support.tables import fresh_database
 
@@ -68,12 +68,6 @@ def target_url(stack: Stack, unique: str) -> Iterator[str]:
             conn.execute("CREATE TABLE refs (id int PRIMARY KEY)")
             conn.execute("INSERT INTO refs SELECT generate_series(1, 5)")
         yield url
-
-
-@pytest.fixture
-async def databases(source_url: str, target_url: str) -> AsyncIterator[Databases]:
-    async with legacy_and_warehouse(source_url, target_url) as found:
-        yield found
 
 
 def people(**fields: Any) -> MigrationSpec:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -20,7 +20,7 @@ from streams.dataplane import runner
 from streams.dataplane.context import Finished, Progress, Stopped
 from streams.dataplane.database import Databases
 from streams.dataplane.sql import staging_name
-from tests.support.phases import legacy_and_warehouse, phase_context, run_phase
+from tests.support.phases import phase_context, run_phase
 from tests.support.stack import Stack
 from tests.support.tables import fresh_database
 
@@ -50,18 +50,6 @@ def source_url(stack: Stack, unique: str) -> Iterator[str]:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(ITEMS)
         yield url
-
-
-@pytest.fixture
-def target_url(stack: Stack, unique: str) -> Iterator[str]:
-    with fresh_database(stack.database_url, f"tgt_{unique}") as url:
-        yield url
-
-
-@pytest.fixture
-async def databases(source_url: str, target_url: str) -> AsyncIterator[Databases]:
-    async with legacy_and_warehouse(source_url, target_url) as found:
-        yield found
 
 
 def fetch(url: str, query: str) -> list[tuple[Any, ...]]:

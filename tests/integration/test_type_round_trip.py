@@ -134,12 +134,6 @@ def source_url(stack: Stack, unique: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def target_url(stack: Stack, unique: str) -> Iterator[str]:
-    with fresh_database(stack.database_url, f"tgt_{unique}") as url:
-        yield url
-
-
-@pytest.fixture
 async def forward(source_url: str, target_url: str) -> AsyncIterator[Databases]:
     async with legacy_and_warehouse(source_url, target_url) as found:
         yield found

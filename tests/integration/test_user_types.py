@@ -5,7 +5,7 @@ type; a composite key is refused as such."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -15,7 +15,7 @@ from domain import MigrationSpec
 from streams.dataplane.database import Databases
 from streams.dataplane.errors import SpecError
 from streams.dataplane.usertypes import DESCRIBE
-from tests.support.phases import legacy_and_warehouse, run_phase
+from tests.support.phases import run_phase
 from tests.support.stack import Stack
 from tests.support.tables import fresh_database
 
@@ -50,18 +50,6 @@ def source_url(stack: Stack, unique: str) -> Iterator[str]:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(SOURCE)
         yield url
-
-
-@pytest.fixture
-def target_url(stack: Stack, unique: str) -> Iterator[str]:
-    with fresh_database(stack.database_url, f"tgt_{unique}") as url:
-        yield url
-
-
-@pytest.fixture
-async def databases(source_url: str, target_url: str) -> AsyncIterator[Databases]:
-    async with legacy_and_warehouse(source_url, target_url) as found:
-        yield found
 
 
 def spec_for(table: str, key: str = "id") -> MigrationSpec:
