@@ -146,8 +146,21 @@ def _replicated_topic(bootstrap: str) -> tuple[int, str]:
     admin.create_topics([NewTopic("cluster-check", 1, 3)])["cluster-check"].result(60)
     meta = eventually(lambda: _with_leaders(admin, "cluster-check"), timeout=60)
     resource = ConfigResource("topic", "cluster-check")
-    configs = admin.describe_configs([resource])[resource].result(30)
+    # the broker asked may not know the new topic yet (metadata lags a creation)
+    configs = eventually(lambda: _configs(admin, resource), timeout=60)
     return len(meta.partitions[0].replicas), configs["min.insync.replicas"].value
+
+
+def _configs(admin: Any, resource: Any) -> Any:
+    """The resource's configs, or None while a broker answers that it knows no such topic."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    try:
+        return admin.describe_configs([resource])[resource].result(30)
+    except KafkaException as exc:
+        if exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            return None
+        raise
 
 
 def _with_leaders(admin: Any, topic: str) -> Any:
