@@ -40,18 +40,19 @@ def _check_either(everything: bool, given: list[str], field: str) -> None:
         raise ValueError(f"give either all: true or some {field}, not both or neither")
 
 
-class RedriveRequest(BaseModel):
+class _Selecting(BaseModel):
+    """What a redrive and a purge share: strict, frozen, no unknown field, and
+    `all` (`everything` in Python) as one of the two ways to select."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, strict=True)
+    everything: bool = Field(default=False, alias="all")
+
+
+class RedriveRequest(_Selecting):
     """Every dead letter (`all`) or those at `offsets` (`p:o`), at most `limit`,
     at most `rate` records/s; a `dry_run` only previews."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        populate_by_name=True,
-        frozen=True,
-        strict=True,
-        json_schema_extra=either_all_or("offsets"),
-    )
-    everything: bool = Field(default=False, alias="all")
+    model_config = ConfigDict(json_schema_extra=either_all_or("offsets"))
     offsets: list[PositionText] = Field(default_factory=list, max_length=MAX_POSITIONS)
     dry_run: bool = False
     limit: int | None = Field(default=None, ge=1, le=2**31 - 1)
@@ -73,18 +74,11 @@ class RedriveRequest(BaseModel):
         return self.max_attempts or default
 
 
-class PurgeRequest(BaseModel):
+class PurgeRequest(_Selecting):
     """Every record read now (`all`) or each partition below an offset
     (`before`: `p:o`); nothing is deleted without `confirm`."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        populate_by_name=True,
-        frozen=True,
-        strict=True,
-        json_schema_extra=either_all_or("before"),
-    )
-    everything: bool = Field(default=False, alias="all")
+    model_config = ConfigDict(json_schema_extra=either_all_or("before"))
     before: list[PositionText] = Field(default_factory=list, max_length=MAX_POSITIONS)
     confirm: bool = False
 
