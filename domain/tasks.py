@@ -1,5 +1,9 @@
 """Phase tasks: the orchestrator's work orders to the phase workers, derived
-from the events that call for them, and the reasons a worker stops a run."""
+from the events that call for them, and the reasons a worker stops a run.
+
+A task marked `assist` is one a phase worker sent to the other partitions of
+the topic: a copy of the run (or of its pause or cancel) for the group's
+other members, which help with the run's work and never answer for it."""
 
 from __future__ import annotations
 
@@ -15,10 +19,12 @@ from domain.state import MigrationState
 @dataclass(frozen=True, kw_only=True)
 class TaskEnvelope(Named):
     """What every task carries: its id (the event_id of the event that called
-    for it) and the migration it is for."""
+    for it), the migration it is for, and whether it only enlists a helper
+    (the orchestrator's tasks never do)."""
 
     task_id: str
     migration_id: str
+    assist: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

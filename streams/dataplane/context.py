@@ -1,10 +1,16 @@
-"""What a phase run works with, and how it ends."""
+"""What a phase run works with, and how it ends.
+
+A run is the owner's (it answers for the phase) or an assist (`assisting`:
+another worker of the group enlisted it to copy chunks of the same run; it
+never plans and never answers). The owner's run calls `enlist()` once its
+work is planned, to bring the group's other members in.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -43,6 +49,10 @@ class Progress:
     checkpoint: str
 
 
+async def _alone() -> None:
+    """No one to enlist: the run does its work by itself."""
+
+
 @dataclass
 class PhaseContext:
     """One run of one phase: the task, its databases, and how to report."""
@@ -56,6 +66,8 @@ class PhaseContext:
     worker_id: str
     report: Callable[[Progress], None]
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    assisting: bool = False
+    enlist: Callable[[], Awaitable[None]] = _alone
 
     @property
     def spec(self) -> MigrationSpec:

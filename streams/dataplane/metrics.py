@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -70,7 +71,13 @@ class PoolCollector(Collector):
         yield waiting
 
 
-def register_pools(pools: Callable[[], dict[str, AsyncConnectionPool]]) -> PoolCollector:
+@contextmanager
+def pools_collected(pools: Callable[[], dict[str, AsyncConnectionPool]]) -> Iterator[None]:
+    """Scrapes report the pools while the block runs (a worker that stops
+    leaves no collector behind, so another can start in the same process)."""
     collector = PoolCollector(pools)
     REGISTRY.register(collector)
-    return collector
+    try:
+        yield
+    finally:
+        REGISTRY.unregister(collector)

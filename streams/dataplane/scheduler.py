@@ -7,6 +7,20 @@ it and cleans up. When a partition is revoked or the worker shuts down, its
 runs stop without an answer and their tasks stay uncommitted: the next owner
 resumes them from their checkpoints. A run stops between batches, or sooner:
 its statements in flight are cancelled on the server (the batch rolls back).
+
+Assists spread one run's chunks over the group. The owner's run (of the task
+the orchestrator wrote) calls `ctx.enlist()` once its chunks are planned; the
+scheduler then relays the same RunPhase, marked `assist`, to every other
+partition of the topic. Whoever holds such a partition runs the same phase
+with `ctx.assisting`: it claims unfinished chunks until none is left. An
+assist never answers (only the owner reports progress and the outcome); its
+failure is logged and ends that assist alone. An assist is ignored where the
+migration runs already (as owner, or as an assist of that run or a newer
+one) or when its run is older than the latest seen here; an owner's task
+takes over from an assist of the same run. A pause or cancel of a run that
+enlisted is relayed the same way, after its assists, so assists stop on the
+paths every run stops on; a revoked partition or a shutdown stops the
+assists it carries, silently, and the partition's next holder takes them up.
 """
 
 from __future__ import annotations
@@ -37,8 +51,11 @@ from streams.dataplane.errors import PhaseError, SpecError
 
 log = logging.getLogger(__name__)
 Send = Callable[[PhaseResult], Awaitable[None]]
+# Sends a task to every partition of the phase-tasks topic but the given one.
+Relay = Callable[[PhaseTask, int], Awaitable[None]]
 Done = Callable[[], None]
 SILENT = frozenset({StopReason.REVOKED, StopReason.SHUTDOWN})
+REMEMBERED = 100_000  # migrations whose latest run number is kept
 
 
 @dataclass
@@ -49,6 +66,11 @@ class Run:
     why: StopReason | None = None
     job: asyncio.Task[None] | None = None
     last: Progress | None = None
+    enlisting: asyncio.Task[None] | None = None  # relaying the run to the group
+
+    @property
+    def assist(self) -> bool:
+        return self.task.assist
 
     def request_stop(self, why: StopReason) -> None:
         if not self.stop.is_set():
@@ -62,12 +84,14 @@ class Scheduler:
         databases: Databases,
         limiter: Limiter,
         send: Send,
+        relay: Relay,
         worker_id: str,
         progress_interval: float = 0.5,
     ) -> None:
-        self.databases, self.limiter, self.send = databases, limiter, send
+        self.databases, self.limiter, self.send, self.relay = databases, limiter, send, relay
         self.worker_id, self.progress_interval = worker_id, progress_interval
         self.active: dict[str, Run] = {}
+        self.latest: dict[str, int] = {}  # the newest run seen, per migration
         self.jobs: set[asyncio.Task[None]] = set()
 
     def handle(self, task: PhaseTask, partition: int, done: Done) -> None:
@@ -81,30 +105,46 @@ class Scheduler:
 
     def _start(self, task: RunPhase, partition: int, done: Done) -> None:
         before = self.active.get(task.migration_id)
-        if before is not None and before.task.run >= task.run:
+        latest = self.latest.get(task.migration_id, 0)
+        if not admits(task, before.task if before else None, latest):
             done()  # a stale or repeated task: the newer run is in hand
             return
+        self._remember(task.migration_id, max(task.run, latest))
         if before is not None:
             before.request_stop(StopReason.SUPERSEDED)
         run = Run(task, partition)
         self.active[task.migration_id] = run
         run.job = self._spawn(self._run(run, before, done))
 
+    def _remember(self, migration_id: str, run: int) -> None:
+        self.latest.pop(migration_id, None)
+        self.latest[migration_id] = run
+        if len(self.latest) > REMEMBERED:
+            del self.latest[next(iter(self.latest))]  # the one seen longest ago
+
     def _pause(self, task: PausePhase, done: Done) -> None:
         run = self.active.get(task.migration_id)
-        if run is not None and run.task.run == task.run:
-            run.request_stop(StopReason.PAUSE)
-            done()
-            return
-        # No such run here: it ended already, so the answer is stale or moot,
-        # but an answer never leaves a migration PAUSING.
-        halted = PhaseHalted(result_id=f"{task.task_id}:halted", **answer_fields(task))
-        self._spawn(self._answer(halted, done))
+        if run is not None and run.task.run != task.run:
+            run = None  # a pause of another run
+        if run is not None and (run.assist or not task.assist):
+            run.request_stop(StopReason.PAUSE)  # an assist's pause stops assists only
+        if task.assist:
+            done()  # an assist never answers
+        elif run is not None and not run.assist:
+            self._spawn(_then(self._pass_on(run, task), done))  # the run answers as it halts
+        else:
+            # No run of the owner's here: it ended already, so the answer is
+            # stale or moot, but an answer never leaves a migration PAUSING.
+            halted = PhaseHalted(result_id=f"{task.task_id}:halted", **answer_fields(task))
+            self._spawn(_then(self.send(halted), done))
 
     def _cancel(self, task: CancelPhase, done: Done) -> None:
         run = self.active.get(task.migration_id)
-        if run is not None:
-            run.request_stop(StopReason.CANCEL)
+        if run is not None and (run.assist or not task.assist):
+            run.request_stop(StopReason.CANCEL)  # an assist's cancel stops assists only
+        if task.assist:
+            done()  # the owner cleans up
+            return
         self._spawn(self._clean(task, run, done))
 
     async def _run(self, run: Run, before: Run | None, done: Done) -> None:
@@ -113,7 +153,9 @@ class Scheduler:
             if before is not None and before.job is not None:
                 await asyncio.wait({before.job})
             result = await self._outcome(run)
-            if result is not None:
+            if run.assist:
+                _log_assist_failure(task, result)
+            elif result is not None:
                 await self.send(result)
             if run.why not in SILENT:
                 done()
@@ -158,9 +200,29 @@ class Scheduler:
             rules,
             self.limiter,
             self.worker_id,
-            report=self._reporter(run),
+            report=_ignore if run.assist else self._reporter(run),
             stop=run.stop,
+            assisting=run.assist,
+            enlist=lambda: self._enlist(run),
         )
+
+    async def _enlist(self, run: Run) -> None:
+        """Relay an owner's run, once, to the group's other members (in the
+        background: the run goes on meanwhile)."""
+        if not run.assist and run.enlisting is None and not run.stop.is_set():
+            run.enlisting = self._spawn(self._relay(replace(run.task, assist=True), run.partition))
+
+    async def _pass_on(self, run: Run, task: PausePhase | CancelPhase) -> None:
+        """Relay a pause or cancel of a run that enlisted, after its assists."""
+        if run.enlisting is not None:
+            await asyncio.wait({run.enlisting})
+            await self._relay(replace(task, assist=True), run.partition)
+
+    async def _relay(self, task: PhaseTask, partition: int) -> None:
+        try:
+            await self.relay(task, partition)
+        except Exception as exc:  # assists only speed a run up; it goes on alone
+            log.warning("%s: relaying %s failed: %s", task.migration_id, task.type, exc)
 
     def _reporter(self, run: Run) -> Callable[[Progress], None]:
         last_sent = [0.0]
@@ -187,13 +249,11 @@ class Scheduler:
 
         return report
 
-    async def _answer(self, result: PhaseResult, done: Done) -> None:
-        await self.send(result)
-        done()
-
     async def _clean(self, task: CancelPhase, run: Run | None, done: Done) -> None:
-        if run is not None and run.job is not None:
-            await asyncio.wait({run.job})
+        if run is not None:
+            await self._pass_on(run, task)
+            if run.job is not None:
+                await asyncio.wait({run.job})
         spec = task.spec or (run.task.spec if run else None)
         if spec is not None:
             try:
@@ -226,3 +286,35 @@ class Scheduler:
         await self.stop_partitions({r.partition for r in self.active.values()}, StopReason.SHUTDOWN)
         if self.jobs:
             await asyncio.wait(set(self.jobs), timeout=30)
+
+
+def admits(task: RunPhase, running: RunPhase | None, latest: int) -> bool:
+    """Whether `task` starts a run here, given the task of the migration's run
+    here (if any) and the newest run of it seen. An owner's task replaces an
+    older run, or an assist of its own run; an assist starts only where the
+    migration does not run, or replaces an older assist."""
+    if running is None:
+        return not task.assist or task.run >= latest
+    if task.assist:
+        return running.assist and running.run < task.run
+    return running.run < task.run or (running.run == task.run and running.assist)
+
+
+async def _then(work: Awaitable[None], done: Done) -> None:
+    await work
+    done()
+
+
+def _ignore(progress: Progress) -> None:
+    """An assist's progress: the owner reports the phase's."""
+
+
+def _log_assist_failure(task: RunPhase, result: PhaseResult | None) -> None:
+    if isinstance(result, PhaseErrored):
+        log.warning(
+            "%s %s: assist of run %d failed, ending it: %s",
+            task.migration_id,
+            task.phase,
+            task.run,
+            result.reason,
+        )

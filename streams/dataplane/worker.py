@@ -6,6 +6,12 @@ holds up polling, heartbeats or other migrations. A task's offset is
 committed once its run has ended and its result is written (at least once);
 the checkpoints in the target database make a repeated task resume, not
 redo. Undecodable tasks go to the dead-letter topic with error headers.
+
+The worker also writes to `migration.phase-tasks`: the scheduler relays a
+run (marked `assist`) to every partition but the run's own, so the group's
+other members help with it (streams.dataplane.scheduler). The partitions are
+named explicitly, from the producer's metadata of the topic; the key stays
+the migration id.
 """
 
 from __future__ import annotations
@@ -20,11 +26,11 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from config import KafkaNames, Settings
-from domain import PhaseResult, StopReason
+from domain import PhaseResult, PhaseTask, StopReason
 from schemas import RecordError, decode_task, encode
 from streams.dataplane.context import Limiter
 from streams.dataplane.database import Databases
-from streams.dataplane.metrics import register_pools
+from streams.dataplane.metrics import pools_collected
 from streams.dataplane.offsets import OffsetTracker
 from streams.dataplane.scheduler import Scheduler
 from streams.kafka import clients
@@ -54,12 +60,16 @@ class PhaseWorker:
             self.databases,
             Limiter(settings.phase.concurrency),
             self.send,
+            self.relay,
             self.worker_id,
             settings.phase.progress_interval_seconds,
         )
 
     async def run(self) -> None:
-        register_pools(self.databases.pools)
+        with pools_collected(self.databases.pools):
+            await self._run()
+
+    async def _run(self) -> None:
         await self.producer.start()
         try:
             self.consumer.subscribe([self.names.phase_tasks], listener=_Handover(self))
@@ -102,6 +112,19 @@ class PhaseWorker:
         await self.producer.send_and_wait(
             self.names.phase_results, value, key=result.migration_id.encode(), headers=headers
         )
+
+    async def relay(self, task: PhaseTask, home: int) -> None:
+        """Send `task` to every partition of the phase-tasks topic but `home`."""
+        topic = self.names.phase_tasks
+        value, headers = encode(task)
+        others = sorted(await self.producer.partitions_for(topic) - {home})
+        sent = [
+            await self.producer.send(
+                topic, value, key=task.migration_id.encode(), partition=p, headers=headers
+            )
+            for p in others
+        ]
+        await asyncio.gather(*sent)
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
         log.error("undecodable task at %s:%s: %s", record.partition, record.offset, error)

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from domain import CancelPhase, PhaseProgressed
+from domain.tasks import TaskEnvelope
 from schemas import RecordError, decode_result, encode
 from schemas.registry import HISTORY_DIR, REGISTRY, SCHEMA_DIR, Registry, history_name, load
 from tests.fixtures.samples import SAMPLES, decoder_for
@@ -31,7 +34,13 @@ FIX = "python -m schemas archive, then python -m tests.fixtures.make_golden <new
 # A golden record whose expected value differs from today's sample (say, made
 # before a field was added to the sample): (version, type) -> the record.
 EXPECTED: dict[tuple[str, str], object] = {
-    # v1 CancelPhase had no spec: it decodes with the field's default.
+    # Tasks before v3 had no `assist`: they decode with the field's default.
+    **{
+        (version, name): replace(cast(TaskEnvelope, SAMPLES[name]), assist=False)
+        for version in ("v1", "v2")
+        for name in ("RunPhase", "PausePhase", "CancelPhase")
+    },
+    # v1 CancelPhase had no spec either.
     ("v1", "CancelPhase"): CancelPhase(task_id="m-7f3a:12", migration_id="m-7f3a", run=1),
 }
 
