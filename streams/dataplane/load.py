@@ -28,10 +28,6 @@ PHASE = "load"
 SWAPPED = "swapped"
 
 
-def policy(ctx: PhaseContext) -> str:
-    return str(getattr(ctx.spec, "on_existing", "upsert"))
-
-
 async def run(ctx: PhaseContext) -> Outcome:
     mid, name = ctx.migration_id, ctx.spec.target_table
 
@@ -39,7 +35,7 @@ async def run(ctx: PhaseContext) -> Outcome:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
         found = await staged.read(conn, mid)
         if await catalog.exists(conn, name):
-            how = policy(ctx)
+            how = ctx.spec.on_existing
             target = table(name)
             if how == "replace":
                 await conn.execute(sql.SQL("TRUNCATE {}").format(target))
