@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from streams.dataplane.failures import Kind
 from streams.dataplane.retry import retrying
 from streams.dataplane.snapshots import Snapshot
 
+log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]  # the code the keeper runs is the worker's
 
 
@@ -56,13 +58,16 @@ async def keep(
     )
 
     async def once() -> Snapshot:
-        return _answer(await _ask(migration_id, request), source, target)
+        pid, answer = await _ask(migration_id, request)
+        snapshot = _answer(answer, source, target)
+        log.info("snapshot keeper %d holds snapshot %s of %s", pid, snapshot.id, migration_id)
+        return snapshot
 
     return await retrying(source.settings, once)
 
 
-async def _ask(migration_id: str, request: keeping.Request) -> dict[str, Any]:
-    """Start a keeper and read its one-line answer."""
+async def _ask(migration_id: str, request: keeping.Request) -> tuple[int, dict[str, Any]]:
+    """Start a keeper; its pid and its one-line answer."""
     proc = await asyncio.to_thread(_spawn, migration_id, request)
     try:
         line = await _first_line(proc.stdout)
@@ -72,7 +77,7 @@ async def _ask(migration_id: str, request: keeping.Request) -> dict[str, Any]:
     except BaseException:
         proc.kill()  # it would hold a snapshot nobody takes
         raise
-    return answer
+    return proc.pid, answer
 
 
 def _spawn(migration_id: str, request: keeping.Request) -> subprocess.Popen[bytes]:

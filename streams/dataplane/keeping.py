@@ -38,7 +38,9 @@ from streams.dataplane.sql import STATE_SCHEMA
 
 log = logging.getLogger("streams.dataplane.keeper")
 POLL_SECONDS = 1.0
-TARGET_TRIES = 5  # looks at the target failed in a row (1, 2, 4, 8 s apart) before it lets go
+# Looks at the target failed in a row before it lets go: 2, 4, 8 and 16 s
+# apart, so it rides out half a minute of the target being away.
+TARGET_TRIES = 5
 # The keeper's sessions, as pg_stat_activity shows them; a peer that vanished
 # ends them within about a minute (keepalives), not after the kernel's hours.
 SESSION: dict[str, str | int] = {
@@ -89,6 +91,8 @@ class Refused(Exception):
 
 
 class Keeper:
+    """One snapshot of one migration's source, from its export to its end."""
+
     def __init__(self, migration_id: str, request: Request) -> None:
         self.migration_id, self.request = migration_id, request
         self.stop = asyncio.Event()
@@ -153,7 +157,7 @@ class Keeper:
                 seen = await self._look(snapshot_id)
             except psycopg.Error as exc:
                 failures += 1
-                what = redact(classify(exc).what, self.request.secrets)
+                what = classify(exc).what
                 if failures >= TARGET_TRIES:
                     return f"the target is out of reach after {failures} tries ({what})"
                 log.warning("snapshot %s: cannot look at the target (%s)", snapshot_id, what)
