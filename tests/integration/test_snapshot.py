@@ -76,6 +76,17 @@ def extract_checkpoint(target_url: str) -> dict[str, Any]:
     return extract_checkpoints(target_url)[0]
 
 
+async def keepers_gone(url: str) -> None:
+    """Wait until no keeper's session is left on the database at `url`."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE application_name = 'migrator-snapshot-keeper' AND datname = current_database()"
+    )
+    async with asyncio.timeout(30):
+        while fetch(url, query) != [(0,)]:  # noqa: ASYNC110 (polling another process's state)
+            await asyncio.sleep(0.05)
+
+
 class Writer:
     """After each batch of the extract, a few writes to the source: rows not
     copied yet updated and deleted, rows inserted among them and past them,
@@ -185,12 +196,7 @@ async def test_a_resumed_extract_whose_snapshot_is_gone_copies_again_in_a_new_on
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE application_name = 'migrator-snapshot-keeper' AND datname = current_database()"
         )
-    while fetch(
-        source_url,
-        "SELECT 1 FROM pg_stat_activity WHERE application_name = 'migrator-snapshot-keeper'"
-        " AND datname = current_database()",
-    ):
-        await asyncio.sleep(0.05)
+    await keepers_gone(source_url)
     with psycopg.connect(source_url, autocommit=True) as conn:
         conn.execute("UPDATE items SET name = 'after the pause' WHERE id = 2")
     reports: list[Progress] = []
