@@ -1,7 +1,7 @@
 """What a phase run works with, and how it ends.
 
 A run is the owner's (it answers for the phase) or an assist (`assisting`:
-another worker of the group enlisted it to copy chunks of the same run; it
+another member of the group enlisted it to copy chunks of the same run; it
 never plans and never answers). The owner's run calls `enlist()` once its
 work is planned, to bring the group's other members in.
 """
@@ -27,9 +27,6 @@ class Limiter:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._slots = asyncio.Semaphore(limit)
-        # snapshot holders (one per running extract, each a source connection
-        # held for the extract's life): as many as batches in flight
-        self.holders = asyncio.Semaphore(limit)
         metrics.CONCURRENCY_LIMIT.set(limit)
 
     @asynccontextmanager
@@ -42,15 +39,15 @@ class Limiter:
                 metrics.CONCURRENCY_IN_USE.dec()
 
 
+async def _alone() -> None:
+    """No other member is asked to assist."""
+
+
 @dataclass(frozen=True)
 class Progress:
     rows_done: int
     rows_total: int
     checkpoint: str
-
-
-async def _alone() -> None:
-    """No one to enlist: the run does its work by itself."""
 
 
 @dataclass
@@ -66,8 +63,10 @@ class PhaseContext:
     worker_id: str
     report: Callable[[Progress], None]
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # an assistant copies chunks of another member's run and never answers
     assisting: bool = False
-    enlist: Callable[[], Awaitable[None]] = _alone
+    # asks the group's other members to assist (once a chunked phase is planned)
+    enlist: Callable[[], Awaitable[None]] = field(default=_alone)
 
     @property
     def spec(self) -> MigrationSpec:
