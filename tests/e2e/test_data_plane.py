@@ -244,6 +244,37 @@ def test_a_killed_phase_worker_is_replaced_and_no_row_is_written_twice(
     assert_batches_tile(target_url, "m-kill", "load", 30_000)
 
 
+def test_one_tables_chunks_are_copied_by_both_phase_workers_each_once(
+    settings: Settings,
+    topics: KafkaNames,
+    tmp_path: Path,
+    source_url: str,
+    target_url: str,
+    connections: dict[str, Connection],
+) -> None:
+    create_customers(source_url, 200_000)
+    with data_plane(settings, topics, tmp_path, connections, phase_workers=2) as plane:
+        plane.start("m-group", spec(batch_size=1000, parallelism=2))
+        state = plane.wait_for("m-group", "COMPLETED", "FAILED", timeout=300)
+        assert state.status.value == "COMPLETED", state.reason  # reconcile passed
+
+    planned = fetch(
+        target_url,
+        "SELECT count(*) AS n FROM migrator_state.checkpoints"
+        " WHERE migration_id = 'm-group' AND phase = 'extract'",
+    )[0]["n"]
+    chunks = fetch(
+        target_url,
+        "SELECT slice, rows, worker FROM migrator_state.batches"
+        " WHERE migration_id = 'm-group' AND phase = 'extract'",
+    )
+    assert planned > 100
+    assert sorted(c["slice"] for c in chunks) == list(range(planned))  # each chunk once
+    assert sum(c["rows"] for c in chunks) == 200_000
+    assert {c["worker"] for c in chunks} == {"phase-0", "phase-1"}
+    assert table_digest(source_url) == table_digest(target_url)
+
+
 def loaded_rows(target_url: str, migration_id: str) -> int:
     rows = (
         fetch(
