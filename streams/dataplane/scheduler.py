@@ -21,6 +21,12 @@ takes over from an assist of the same run. A pause or cancel of a run that
 enlisted is relayed the same way, after its assists, so assists stop on the
 paths every run stops on; a revoked partition or a shutdown stops the
 assists it carries, silently, and the partition's next holder takes them up.
+
+The mark is a field of the task (`assist`, an Avro field with a default),
+not a Kafka header: it decides whether the receiver may answer, so it is
+part of what the task says, decoded, checked and kept with it (JSON form,
+golden records, a dead letter's bytes) like every other field, and a copy
+of the value alone can never turn an assist into an owner's run.
 """
 
 from __future__ import annotations

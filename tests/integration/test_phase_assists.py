@@ -15,11 +15,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import psycopg
 import pytest
 from confluent_kafka import Producer, TopicPartition
 
 from config import KafkaNames, Settings
-from domain import MigrationSpec, PausePhase, PhaseHalted, PhaseResult, PhaseSucceeded, RunPhase
+from domain import (
+    CancelPhase,
+    MigrationSpec,
+    PausePhase,
+    PhaseHalted,
+    PhaseResult,
+    PhaseSucceeded,
+    RunPhase,
+)
 from domain.tasks import PhaseTask
 from schemas import decode_result, decode_task, encode
 from streams.dataplane import runner
@@ -140,6 +149,20 @@ def pause(number: int, *, assist: bool = False) -> PausePhase:
     )
 
 
+def cancel(number: int, *, assist: bool = False) -> CancelPhase:
+    return CancelPhase(
+        task_id=f"{MID}:c{number}", migration_id=MID, run=number, spec=SPEC, assist=assist
+    )
+
+
+def cancelled(target_url: str) -> bool:
+    with psycopg.connect(target_url) as conn:
+        found = conn.execute(
+            "SELECT 1 FROM migrator_state.cancelled WHERE migration_id = %s", (MID,)
+        ).fetchone()
+    return found is not None
+
+
 def send(producer: Producer, topics: KafkaNames, task: PhaseTask, partition: int) -> None:
     value, headers = encode(task)
     described: list[tuple[str, str | bytes | None]] = [*headers]
@@ -250,3 +273,29 @@ def test_the_owners_task_takes_over_an_assist_and_a_stale_assist_is_ignored(
     eventually(lambda: committed(settings, topics)[2] == 2)
     assert extract.runs == [(2, True), (2, False)]
     assert results(settings, topics) == [done]
+
+
+def test_the_cancel_of_an_enlisted_run_is_relayed_after_it_and_only_the_owner_cleans_up(
+    settings: Settings,
+    topics: KafkaNames,
+    target_url: str,
+    extract: StandIn,
+    worker: None,
+    producer: Producer,
+) -> None:
+    send(producer, topics, run(1, assist=True), partition=1)  # an assist, cancelled as such
+    eventually(lambda: extract.runs == [(1, True)])
+    send(producer, topics, cancel(1, assist=True), partition=1)
+    eventually(lambda: committed(settings, topics)[1] == 2)
+    assert extract.ends == ["stopped"] and not cancelled(target_url)
+
+    send(producer, topics, run(2), partition=0)
+    key = MID.encode()
+    eventually(lambda: tasks(settings, topics, 2) == [(key, run(2, assist=True))])
+    send(producer, topics, cancel(2), partition=0)
+
+    relayed = [(key, run(2, assist=True)), (key, cancel(2, assist=True))]
+    eventually(lambda: tasks(settings, topics, 2) == relayed)
+    eventually(lambda: committed(settings, topics) == {0: 2, 1: 4, 2: 2})
+    assert extract.ends == ["stopped", "stopped"] and cancelled(target_url)
+    assert results(settings, topics) == []  # a cancel has no answer
