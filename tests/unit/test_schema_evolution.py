@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -33,6 +34,12 @@ FIX = "python -m schemas archive, then python -m tests.fixtures.make_golden <new
 EXPECTED: dict[tuple[str, str], object] = {
     # v1 CancelPhase had no spec: it decodes with the field's default.
     ("v1", "CancelPhase"): CancelPhase(task_id="m-7f3a:12", migration_id="m-7f3a", run=1),
+    # before v3 progress and completion counted no bytes and named no snapshot
+    **{
+        (version, name): dataclasses.replace(SAMPLES[name], bytes_done=0, snapshot=None)
+        for version in ("v1", "v2")
+        for name in ("PhaseProgressed", "PhaseProgressRecorded", "PhaseSucceeded", "PhaseCompleted")
+    },
 }
 
 PROGRESS = PhaseProgressed(
@@ -168,7 +175,7 @@ def test_json_from_an_old_writer_takes_the_default_but_an_old_reader_rejects_new
     new_json, _ = encode(PROGRESS, "json")
 
     assert decode_result(old_json, registry=new) == WITHOUT_CHECKPOINT
-    with pytest.raises(RecordError, match="unknown field\\(s\\) checkpoint"):
+    with pytest.raises(RecordError, match="unknown field\\(s\\) bytes_done, checkpoint, snapshot"):
         decode_result(new_json, registry=old)  # JSON has no writer schema to resolve
 
 
