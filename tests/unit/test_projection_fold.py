@@ -6,12 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from domain import (
-    Event,
     Input,
     MigrationPaused,
     MigrationPausing,
     MigrationSpec,
-    MigrationState,
     PauseMigration,
     PhaseHalted,
     PhaseProgressed,
@@ -19,12 +17,11 @@ from domain import (
     ResumeMigration,
     SnapshotRef,
     StartMigration,
-    decide,
-    evolve,
     replay,
 )
 from projections.fold import PhaseRow, Row, fold_batch
 from projections.quarantine import stored_form
+from tests.support.event_log import timed
 from tests.support.read_side import lifecycle
 
 FLAKY = MigrationSpec(
@@ -127,15 +124,6 @@ SNAPSHOT = SnapshotRef(id="00000003-1B-1", taken_at="2026-01-01 00:00:00+00", ls
 
 def at(seconds: int) -> str:
     return f"2026-01-01T00:{seconds // 60:02d}:{seconds % 60:02d}.000+00:00"
-
-
-def timed(mid: str, *inputs: tuple[int, Input]) -> list[Event]:
-    """The events `inputs` cause, each decided at its own second."""
-    state, out = MigrationState(migration_id=mid), []
-    for seconds, given in inputs:
-        for event in decide(state, given, at(seconds)):
-            state, out = evolve(state, event), [*out, event]
-    return out
 
 
 def progress(rows: int, nbytes: int, run: int = 1, rid: str = "") -> PhaseProgressed:
