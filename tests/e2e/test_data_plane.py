@@ -17,7 +17,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from config import KafkaNames, Settings
 from config.connections import Connection
-from domain import PhaseProgressRecorded, replay
+from domain import PhaseCompleted, PhaseProgressRecorded, SnapshotRef, replay
 from streams.kafka.reader import read_committed
 from tests.support.data_plane import data_plane, spec
 from tests.support.processes import eventually
@@ -125,6 +125,14 @@ def test_a_100k_row_table_arrives_transformed_row_for_row(
     ]
     assert extract and all(c["snapshot"] == extract[0]["snapshot"] for c in extract)
     assert extract[0]["snapshot"]["id"] and extract[0]["snapshot"]["lsn"]
+    # and so do their snapshot field and extract's completion
+    named = {k: v for k, v in extract[0]["snapshot"].items() if k != "xids"}
+    carried = {
+        e.snapshot
+        for e in events
+        if isinstance(e, PhaseProgressRecorded | PhaseCompleted) and e.phase == "extract"
+    }
+    assert carried == {SnapshotRef(**named)}
     # The connections' secret is in no event, no log line, and not in staging.
     assert all(secret not in json.dumps(e.__dict__, default=str) for e in events)
     assert all(secret not in log for log in logs)
