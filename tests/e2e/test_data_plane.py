@@ -17,7 +17,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from config import KafkaNames, Settings
 from config.connections import Connection
-from domain import replay
+from domain import PhaseCompleted, PhaseProgressRecorded, SnapshotRef, replay
 from streams.kafka.reader import read_committed
 from tests.support.data_plane import data_plane, spec
 from tests.support.processes import eventually
@@ -117,7 +117,7 @@ def test_a_100k_row_table_arrives_transformed_row_for_row(
     assert not mismatched, mismatched[:3]
     # 1 in 13 emails is NULL: the score is the share of rows keeping every rule.
     assert state.score == pytest.approx(1 - (100_000 // 13) / 100_000)
-    # Every chunk of extract was read in one snapshot.
+    # Every chunk of extract was read in one snapshot, and its events name it.
     chunks = fetch(
         target_url,
         "SELECT position->'snapshot' AS snapshot FROM migrator_state.checkpoints"
@@ -126,6 +126,13 @@ def test_a_100k_row_table_arrives_transformed_row_for_row(
     assert len(chunks) == 20  # 100,000 rows, 5,000 a chunk
     assert all(c["snapshot"] == chunks[0]["snapshot"] for c in chunks)
     assert chunks[0]["snapshot"]["id"] and chunks[0]["snapshot"]["lsn"]
+    named = {k: v for k, v in chunks[0]["snapshot"].items() if k != "xids"}
+    carried = {
+        e.snapshot
+        for e in events
+        if isinstance(e, PhaseProgressRecorded | PhaseCompleted) and e.phase == "extract"
+    }
+    assert carried == {SnapshotRef(**named)}
     # The connections' secret is in no event, no log line, and not in staging.
     assert all(secret not in json.dumps(e.__dict__, default=str) for e in events)
     assert all(secret not in log for log in logs)
