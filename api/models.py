@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
-from api.spec_schema import COLUMN_MAPPING, NO_NUL, RULE, regex_refusal
+from api.spec_schema import (
+    COLUMN_MAPPING,
+    COPY_ONLY,
+    MODE,
+    NO_NUL,
+    ON_EXISTING,
+    RULE,
+    regex_refusal,
+)
 from domain import MigrationSpec
 from domain.errors import SpecError
+from domain.options import Mode, OnExisting, check_copy_only, parse_mode, parse_on_existing
 from domain.spec import parse_spec_parts
 from ops.dead_letters.requests import whole_number
 
@@ -24,11 +42,33 @@ Rules = Annotated[
 ]
 
 
-def check_spec_parts(mapping: dict[str, Any], rules: list[dict[str, Any]]) -> None:
+def _domain(parse: Callable[[object], str]) -> Callable[[str], str]:
+    """A domain parser as a pydantic validator: its SpecError becomes the
+    ValueError pydantic reports as the field's error; the value stays text."""
+
+    def check(value: str) -> str:
+        try:
+            return str(parse(value))
+        except SpecError as exc:
+            raise ValueError(str(exc)) from exc
+
+    return check
+
+
+# Checked by domain.options, documented as api.spec_schema says.
+OnExistingText = Annotated[
+    str, AfterValidator(_domain(parse_on_existing)), WithJsonSchema(ON_EXISTING)
+]
+ModeText = Annotated[str, AfterValidator(_domain(parse_mode)), WithJsonSchema(MODE)]
+
+
+def check_spec_parts(mode: str, mapping: dict[str, Any], rules: list[dict[str, Any]]) -> None:
     """The domain's own check of a spec's mapping and rules (the one the data
-    plane runs too): its SpecError says what is wrong, handed to pydantic as
-    the ValueError it turns into a field error of the body."""
+    plane runs too), and that a copy-only spec has neither: its SpecError says
+    what is wrong, handed to pydantic as the ValueError it turns into a field
+    error of the body."""
     try:
+        check_copy_only(mode, mapping, rules)
         parse_spec_parts(mapping, rules)
     except SpecError as exc:
         raise ValueError(str(exc)) from exc
@@ -38,7 +78,7 @@ def check_spec_parts(mapping: dict[str, Any], rules: list[dict[str, Any]]) -> No
 
 
 class SpecIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, json_schema_extra=COPY_ONLY)
 
     source_connection: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     source_table: str = Field(pattern=NAME)
@@ -50,11 +90,13 @@ class SpecIn(BaseModel):
     min_score: float = Field(default=1.0, ge=0.0, le=1.0)
     batch_size: int = Field(default=1000, ge=1, le=1_000_000)
     parallelism: int = Field(default=1, ge=1, le=64)
+    on_existing: OnExistingText = OnExisting.UPSERT.value
+    mode: ModeText = Mode.FULL.value
     _whole = field_validator("batch_size", "parallelism", mode="before")(whole_number)
 
     @model_validator(mode="after")
     def _parts(self) -> SpecIn:
-        check_spec_parts(self.mapping, self.rules)
+        check_spec_parts(self.mode, self.mapping, self.rules)
         return self
 
     def to_domain(self) -> MigrationSpec:

@@ -1,6 +1,7 @@
-"""The JSON Schema of a spec's mapping and rules: the shapes `domain.spec`
-parses, so that what the document calls valid the parser accepts, and what
-the parser refuses the document calls invalid (a test holds the two equal).
+"""The JSON Schema of a spec's mapping, rules and options: the shapes
+`domain.spec` and `domain.options` parse, so that what the document calls
+valid the parser accepts, and what the parser refuses the document calls
+invalid (a test holds the two equal).
 
 A rule's `pattern` is `format: regex` (ECMA-262), which `regex_refusal`
 checks as a JSON Schema validator does; the parser also compiles it with
@@ -17,6 +18,7 @@ from typing import Any
 
 import jsonschema_rs
 
+from domain.options import Mode, OnExisting
 from domain.spec import CAST_PATTERN, MAX_NAME, MAX_PATTERN, RULE_KEYS, RuleKind
 
 Schema = dict[str, Any]
@@ -137,3 +139,23 @@ def regex_refusal(rules: Sequence[Mapping[str, Any]]) -> str | None:
         if isinstance(pattern, str) and not _REGEX.is_valid(pattern):
             return f"rules[{index}].pattern is not a regular expression (ECMA-262): {pattern!r}"
     return None
+
+
+ON_EXISTING: Schema = {
+    "type": "string",
+    "enum": [o.value for o in OnExisting],
+    "description": "what load does when the target table exists: replace its rows"
+    " (atomically), append (a key already there fails the load) or upsert (insert or"
+    " update by key); a new target table is always created whole",
+}
+MODE: Schema = {
+    "type": "string",
+    "enum": [m.value for m in Mode],
+    "description": "full (extract, transform, validate, load, reconcile) or copy-only"
+    " (the rows as they are, reconciled by count and checksum: no mapping, no rules)",
+}
+# A copy-only spec has no mapping and no rules (domain.options.check_copy_only).
+COPY_ONLY: Schema = {
+    "if": {"required": ["mode"], "properties": {"mode": {"const": Mode.COPY_ONLY.value}}},
+    "then": {"properties": {"mapping": {"maxProperties": 0}, "rules": {"maxItems": 0}}},
+}

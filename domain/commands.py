@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.options import Mode, OnExisting
+
 
 class Named:
     """A record whose type is its class: `type` is derived, never set."""
@@ -24,7 +26,11 @@ class Named:
 
 @dataclass(frozen=True, kw_only=True)
 class MigrationSpec:
-    """What to copy where. Connections are names configured on the workers."""
+    """What to copy where. Connections are names configured on the workers.
+
+    `on_existing` and `mode` hold the text the record carried; domain.options
+    says what they mean, and `domain.spec.parse_spec` checks and types them.
+    """
 
     source_connection: str
     source_table: str
@@ -36,6 +42,8 @@ class MigrationSpec:
     min_score: float = 1.0
     batch_size: int = 1000
     parallelism: int = 1
+    on_existing: str = OnExisting.UPSERT.value
+    mode: str = Mode.FULL.value
 
 
 @dataclass(frozen=True, kw_only=True)

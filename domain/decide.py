@@ -1,8 +1,10 @@
 """decide: the events an input (command or phase result) causes in a state.
 
-A command that does not fit the state is answered by `CommandRejected` with
-the reason; a command or result seen before causes nothing; a stale result
-(of another run or phase, or after the migration stopped) causes nothing.
+A command that does not fit the state, or a start whose spec's options are
+wrong (domain.options: checked here, before any phase runs), is answered by
+`CommandRejected` with the reason; a command or result seen before causes
+nothing; a stale result (of another run or phase, or after the migration
+stopped) causes nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from domain.commands import (
     RetryMigration,
     StartMigration,
 )
+from domain.errors import SpecError
 from domain.events import Event
+from domain.options import parse_options
 from domain.state import PHASES, TERMINAL, MigrationState, Status, next_phase
 
 
@@ -107,6 +111,12 @@ def _on_result(state: MigrationState, res: PhaseResult, emit: Emitter) -> None:
 def _start(state: MigrationState, cmd: StartMigration, emit: Emitter) -> None:
     if state.exists:
         emit.reject(cmd, f"migration {state.migration_id} already exists ({state.status})")
+        return
+    spec = cmd.spec
+    try:
+        parse_options(spec.on_existing, spec.mode, spec.mapping, spec.rules)
+    except SpecError as exc:
+        emit.reject(cmd, f"invalid spec: {exc}")
         return
     emit(ev.MigrationStarted, spec=cmd.spec)
     emit(ev.PhaseRequested, phase=PHASES[0], run=state.run + 1, checkpoint=None)

@@ -34,6 +34,9 @@ engine's automaton grows with it. The validation phase's statement timeout
 
 Names are 1 to 63 characters. `api.spec_schema` states all of this as JSON
 Schema for the API's document; a change here is a change there.
+
+`parse_spec` parses a whole spec: its mapping, its rules and its options
+(`on_existing`, `mode`: domain.options).
 """
 
 from __future__ import annotations
@@ -44,7 +47,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from domain.commands import MigrationSpec
 from domain.errors import SpecError
+from domain.options import Mode, OnExisting, parse_options
 from domain.text import unstorable
 
 MAX_NAME = 63
@@ -147,6 +152,28 @@ class Rule:
 
     def param(self, key: str) -> Any:
         return dict(self.params).get(key)
+
+
+@dataclass(frozen=True)
+class ParsedSpec:
+    """A spec as the data plane runs it: every part checked and typed."""
+
+    mapping: ColumnMapping
+    rules: tuple[Rule, ...]
+    on_existing: OnExisting
+    mode: Mode
+
+    @property
+    def copy_only(self) -> bool:
+        """The rows copied as they are: no transform, no validation."""
+        return self.mode is Mode.COPY_ONLY
+
+
+def parse_spec(spec: MigrationSpec) -> ParsedSpec:
+    """Parse a whole spec; SpecError says what is wrong (the options first)."""
+    on_existing, mode = parse_options(spec.on_existing, spec.mode, spec.mapping, spec.rules)
+    mapping, rules = parse_spec_parts(spec.mapping, spec.rules)
+    return ParsedSpec(mapping, rules, on_existing, mode)
 
 
 def parse_spec_parts(

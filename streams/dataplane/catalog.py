@@ -11,7 +11,7 @@ from streams.dataplane.sql import table
 
 async def relation(conn: Conn, name: str) -> int:
     """The OID of table `name`; SpecError when it is missing."""
-    found = await (await conn.execute("SELECT to_regclass(%s)::oid", (_regname(name),))).fetchone()
+    found = await (await conn.execute("SELECT to_regclass(%s)::oid", (regname(name),))).fetchone()
     if found is None or found[0] is None:
         raise SpecError(f"table {name} does not exist in database {conn.info.dbname}")
     return int(found[0])
@@ -35,7 +35,7 @@ async def primary_key(conn: Conn, name: str) -> str:
             "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
             " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
             " WHERE i.indrelid = to_regclass(%s) AND i.indisprimary",
-            (_regname(name),),
+            (regname(name),),
         )
     ).fetchone()
     if row is None:
@@ -51,7 +51,7 @@ async def primary_key_columns(conn: Conn, name: str) -> list[str]:
             " JOIN pg_attribute a ON a.attnum = k.attnum"
             " WHERE a.attrelid = i.indrelid AND i.indrelid = to_regclass(%s) AND i.indisprimary"
             " ORDER BY k.n",
-            (_regname(name),),
+            (regname(name),),
         )
     ).fetchall()
     return [str(r[0]) for r in rows]
@@ -74,7 +74,7 @@ async def has_unique_index(conn: Conn, name: str, key: str) -> bool:
             " ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
             " WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indnkeyatts = 1"
             " AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = %s LIMIT 1",
-            (_regname(name), key),
+            (regname(name), key),
         )
     ).fetchone()
     return row is not None
@@ -97,12 +97,13 @@ async def count(conn: Conn, name: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _regname(name: str) -> str:
+async def exists(conn: Conn, name: str) -> bool:
+    row = await (
+        await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (regname(name),))
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def regname(name: str) -> str:
     """`schema.table` as to_regclass reads it, each part quoted."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in name.split(".", 1))
-
-
-async def batch_bounds(conn: Conn, query: sql.Composed) -> tuple[str | None, int]:
-    """The last key and the row count of a `next_batch` query."""
-    row = await (await conn.execute(query)).fetchone()
-    return (row[0], int(row[1])) if row else (None, 0)

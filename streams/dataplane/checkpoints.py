@@ -5,6 +5,12 @@ the checkpoint and logs the batch, all in one transaction. Two workers on the
 same phase (a zombie and its successor) therefore take turns batch by batch:
 the second reads the checkpoint the first committed. No batch is written
 twice and none is skipped. The batch log (`batches`) is the proof.
+
+A chunked phase (extract) has one checkpoint per chunk: a run claims an
+unfinished one (`FOR UPDATE SKIP LOCKED`, so runs in several processes share
+the chunks), logs the attempt in `chunk_runs` (committed at once, so a chunk
+redone after a crash shows as a second attempt), copies it and marks it done
+with its batch log row, all in the chunk's transaction.
 """
 
 from __future__ import annotations
@@ -43,6 +49,15 @@ CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.batches (
     committed_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS batches_migration_idx ON {STATE_SCHEMA}.batches (migration_id, phase);
+CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.chunk_runs (
+    migration_id text        NOT NULL,
+    phase        text        NOT NULL,
+    slice        int         NOT NULL,
+    worker       text        NOT NULL,
+    started_at   timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS chunk_runs_migration_idx
+    ON {STATE_SCHEMA}.chunk_runs (migration_id, phase);
 CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.cancelled (
     migration_id text        PRIMARY KEY,
     at           timestamptz NOT NULL DEFAULT now()
@@ -102,30 +117,63 @@ async def create(conn: Conn, cp: Checkpoint) -> None:
     )
 
 
-async def advance(conn: Conn, cp: Checkpoint, rows: int, worker: str, **position: Any) -> None:
-    """Move a locked checkpoint on by one committed batch, and log the batch."""
+async def claim(conn: Conn, migration_id: str, phase: str) -> Checkpoint | None:
+    """An unfinished slice no other transaction holds, locked (None: none)."""
+    query = _SELECT + " AND NOT done ORDER BY slice LIMIT 1 FOR UPDATE SKIP LOCKED"
+    row = await (await conn.execute(query, (migration_id, phase))).fetchone()
+    return None if row is None else Checkpoint(migration_id, phase, *row)
+
+
+async def log_attempt(conn: Conn, cp: Checkpoint, worker: str) -> None:
+    await conn.execute(
+        f"INSERT INTO {STATE_SCHEMA}.chunk_runs (migration_id, phase, slice, worker)"
+        " VALUES (%s, %s, %s, %s)",
+        (cp.migration_id, cp.phase, cp.slice, worker),
+    )
+
+
+async def chunk_done(
+    conn: Conn,
+    cp: Checkpoint,
+    worker: str,
+    bounds: tuple[str | None, str | None],
+    result: dict[str, Any],
+) -> None:
+    """Mark a locked chunk's checkpoint done with `result` (its rows, bytes
+    and checksum), and log it as one batch."""
+    rows = int(result["rows"])
     await conn.execute(
         f"INSERT INTO {STATE_SCHEMA}.batches"
         " (migration_id, phase, slice, after_key, upto_key, rows, worker)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (cp.migration_id, cp.phase, cp.slice, *bounds, rows, worker),
+    )
+    cp.position = {**cp.position, "bytes": int(result.get("bytes", 0))}
+    cp.rows_done, cp.batches, cp.done, cp.result = rows, cp.batches + 1, True, result
+    await conn.execute(
+        f"UPDATE {STATE_SCHEMA}.checkpoints SET position = %s, rows_done = %s, batches = %s,"
+        " done = true, result = %s, updated_at = now()"
+        " WHERE migration_id = %s AND phase = %s AND slice = %s",
         (
+            json.dumps(cp.position),
+            rows,
+            cp.batches,
+            json.dumps(result),
             cp.migration_id,
             cp.phase,
             cp.slice,
-            cp.position.get("after"),
-            position.get("after"),
-            rows,
-            worker,
         ),
     )
-    cp.position = {**cp.position, **position}
-    cp.rows_done += rows
-    cp.batches += 1
+
+
+async def drop_phase(conn: Conn, migration_id: str, phase: str) -> None:
+    """Forget a phase's checkpoints and its batch log (the rows they described
+    are gone); its attempts stay logged."""
     await conn.execute(
-        f"UPDATE {STATE_SCHEMA}.checkpoints SET position = %s, rows_done = %s, batches = %s,"
-        " updated_at = now() WHERE migration_id = %s AND phase = %s AND slice = %s",
-        (json.dumps(cp.position), cp.rows_done, cp.batches, cp.migration_id, cp.phase, cp.slice),
+        f"DELETE FROM {STATE_SCHEMA}.batches WHERE migration_id = %s AND phase = %s",
+        (migration_id, phase),
     )
+    await forget(conn, migration_id, phase)
 
 
 async def finish(conn: Conn, cp: Checkpoint, result: dict[str, Any]) -> None:
@@ -134,22 +182,6 @@ async def finish(conn: Conn, cp: Checkpoint, result: dict[str, Any]) -> None:
         f"UPDATE {STATE_SCHEMA}.checkpoints SET done = true, result = %s, updated_at = now()"
         " WHERE migration_id = %s AND phase = %s AND slice = %s",
         (json.dumps(result), cp.migration_id, cp.phase, cp.slice),
-    )
-
-
-async def restart(conn: Conn, cp: Checkpoint, position: dict[str, Any], rows_total: int) -> None:
-    """Start a locked checkpoint's slice over from `position`: nothing done,
-    and its batch log gone with the rows it described."""
-    await conn.execute(
-        f"DELETE FROM {STATE_SCHEMA}.batches WHERE migration_id = %s AND phase = %s AND slice = %s",
-        (cp.migration_id, cp.phase, cp.slice),
-    )
-    cp.position, cp.rows_done, cp.rows_total, cp.batches = position, 0, rows_total, 0
-    await conn.execute(
-        f"UPDATE {STATE_SCHEMA}.checkpoints SET position = %s, rows_done = 0, rows_total = %s,"
-        " batches = 0, done = false, result = NULL, updated_at = now()"
-        " WHERE migration_id = %s AND phase = %s AND slice = %s",
-        (json.dumps(position), rows_total, cp.migration_id, cp.phase, cp.slice),
     )
 
 

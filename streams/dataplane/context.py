@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -36,6 +36,10 @@ class Limiter:
                 metrics.CONCURRENCY_IN_USE.dec()
 
 
+async def _alone() -> None:
+    """No other member is asked to assist."""
+
+
 @dataclass(frozen=True)
 class Progress:
     rows_done: int
@@ -56,6 +60,10 @@ class PhaseContext:
     worker_id: str
     report: Callable[[Progress], None]
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # an assistant copies chunks of another member's run and never answers
+    assisting: bool = False
+    # asks the group's other members to assist (once a chunked phase is planned)
+    enlist: Callable[[], Awaitable[None]] = field(default=_alone)
 
     @property
     def spec(self) -> MigrationSpec:

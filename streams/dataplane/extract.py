@@ -1,50 +1,72 @@
-"""extract: the source table into staging (`raw_*` in the target database),
-in key-ordered batches streamed with binary COPY from source to target, every
-read in one snapshot of the source (streams.dataplane.snapshots).
+"""extract: the source table into staging (`rows_*` in the target database)
+in one pass, chunk by chunk, every read in one snapshot of the source.
 
-The checkpoint names the snapshot (id, time, WAL LSN; so does every progress
-event, which carries the checkpoint) and holds the source's figures taken in
-it (rows, checksum of the rows): reconcile compares the staged rows with
-them, never with a newer view of the source.
+Planning (once per copy, in the snapshot): the key is checked (no NULL, no
+repeated value), the rows counted, and the table cut into chunks
+(streams.dataplane.chunks); the staging table is created in the mapping's
+shape, without indexes; each chunk gets a checkpoint naming the snapshot.
+
+Copying: a run claims an unfinished chunk (several runs, in this process or
+in other members of the group, share them; see checkpoints.claim) and, in
+one target transaction, streams `COPY (SELECT <mapping> FROM source WHERE
+<chunk>) TO STDOUT` into `COPY staging FROM STDIN` (binary) and marks the
+chunk done with its rows, bytes and the source's checksum of them. A chunk
+is there wholly or not at all: no key is needed for exactly-once, and a
+crash loses at most the chunks in flight. The mapping (rename, drop, cast,
+concat, trim, case, value map, default) runs in the source's SELECT, so the
+rows land once, in the target's shape.
 
 The rule when a snapshot is lost: a copy goes on only in the snapshot it
-began in. Each batch reads in the snapshot its checkpoint names; when that
-can no longer be imported (the run holding it ended: a pause, a restart, a
-killed worker; the source restarted), the run empties staging, resets the
-checkpoint to a new snapshot of its own with the reason (logged as a
-warning, and in the progress events), and copies from the start.
+began in. A chunk that can no longer import it (its holder ended: the
+source restarted, or a pause or crash outlived the holder's lease) makes the
+run empty staging, plan again in a new snapshot of its own, record why (a
+warning, and `restarted` in the first chunk's checkpoint) and copy from the
+start.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from psycopg import sql
 
-from streams.dataplane import catalog, checkpoints, fit
-from streams.dataplane.batches import run_slices
+from domain import errors
+from domain.spec import Column
+from streams.dataplane import catalog, checkpoints, checksums, chunks, fit, metrics, staged
 from streams.dataplane.checkpoints import Checkpoint
-from streams.dataplane.context import Outcome, PhaseContext, Stopped
+from streams.dataplane.chunks import Chunk
+from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
 from streams.dataplane.database import Conn
-from streams.dataplane.errors import PhaseError, SnapshotLost, SpecError
+from streams.dataplane.errors import (
+    Interrupted,
+    PhaseError,
+    SnapshotLost,
+    SpecError,
+    TransientError,
+)
 from streams.dataplane.snapshots import Holder, Snapshot, first_of, reading, snapshot_id
 from streams.dataplane.sql import (
     STABLE_TEXT,
-    checksum,
     copy_in,
     copy_out,
-    create_like,
-    next_batch,
+    create_shape,
+    create_staged,
+    expression,
+    select_list,
     staging,
+    staging_name,
     table,
 )
 
 log = logging.getLogger(__name__)
-PHASE = "extract"
+PHASE = staged.EXTRACT
 RESTARTS = 3  # new snapshots one run may take before the phase fails
+WAIT_FOR_OTHERS = 0.5  # seconds between looks at chunks other runs hold
 
 
 @dataclass(frozen=True)
@@ -53,38 +75,60 @@ class _Copy:
 
     ctx: PhaseContext
     defs: list[tuple[str, str]]
-    src: sql.Identifier
-    raw: sql.Identifier
-    key: str
+    plan: tuple[Column, ...]
+    key: str  # the source's key
+    staged_key: str  # the key as the mapping names it
+
+    @property
+    def src(self) -> sql.Identifier:
+        return table(self.ctx.spec.source_table)
+
+    @property
+    def rows(self) -> sql.Identifier:
+        return staging(self.ctx.migration_id, "rows")
 
     @property
     def names(self) -> list[str]:
-        return [n for n, _ in self.defs]
+        return [c.target for c in self.plan]
+
+    @property
+    def key_type(self) -> str:
+        return dict(self.defs)[self.key]
 
 
 async def run(ctx: PhaseContext) -> Outcome:
     spec = ctx.spec
     defs = await ctx.source.autocommit(lambda c: catalog.column_defs(c, spec.source_table))
     await fit.prepare(ctx, [n for n, _ in defs])  # the key and every column type, before any copy
-    raw, src = staging(ctx.migration_id, "raw"), table(spec.source_table)
+    try:
+        plan = ctx.mapping.plan([n for n, _ in defs])
+    except errors.SpecError as exc:  # the spec does not fit this source: a phase's failure
+        raise SpecError(str(exc)) from None
+    copy = _Copy(ctx, defs, plan, spec.source_key, staged.key_column(plan, spec.source_key))
+    if ctx.assisting:
+        return await _chunks_of(copy, owner=False)
     if not await first_of(ctx.limiter.holders, ctx.stop):
         return Stopped(None)  # asked to stop while waiting for a holder's slot
     holder = Holder(ctx.source)
     try:
-        return await _extract(_Copy(ctx, defs, src, raw, spec.source_key), holder)
+        return await _extract(copy, holder)
     finally:
         await holder.close()
         ctx.limiter.holders.release()
 
 
 async def _extract(copy: _Copy, holder: Holder) -> Outcome:
-    """Copy in the checkpoint's snapshot; start over in a new one when it is lost."""
-    snapshot = await holder.take()
-    await copy.ctx.target.transaction(partial(_setup, copy, snapshot))
+    """Copy in the checkpoints' snapshot; start over in a new one when it is lost."""
+    ctx = copy.ctx
+    planned = await ctx.target.autocommit(lambda c: checkpoints.load(c, ctx.migration_id, PHASE))
+    if not planned:
+        snapshot = await holder.take()
+        await ctx.target.transaction(partial(_plan, copy, snapshot, None))
+    await ctx.enlist()
     restarts = 0
     while True:
         try:
-            return await run_slices(copy.ctx, PHASE, partial(_bounds, copy), partial(_move, copy))
+            return await _chunks_of(copy, owner=True)
         except SnapshotLost as lost:
             if restarts == RESTARTS:
                 raise PhaseError(f"{lost}; gave up after {RESTARTS} new snapshots") from None
@@ -92,81 +136,163 @@ async def _extract(copy: _Copy, holder: Holder) -> Outcome:
             await _start_over(copy, holder, lost)
 
 
-async def _setup(copy: _Copy, snapshot: Snapshot, conn: Conn) -> None:
-    mid = copy.ctx.migration_id
-    if await checkpoints.lock_slice(conn, mid, PHASE, 0) is None:
-        figures = await _source_figures(copy, snapshot.id)
-        await conn.execute(create_like(copy.raw, copy.defs, copy.key))
-        position = _position(snapshot, figures)
-        await checkpoints.create(
-            conn, Checkpoint(mid, PHASE, 0, position, rows_total=figures["rows"])
+async def _plan(copy: _Copy, snapshot: Snapshot, why: str | None, conn: Conn) -> bool:
+    """Plan the copy in `snapshot` unless it is planned (False)."""
+    ctx = copy.ctx
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"extract:{ctx.migration_id}",)
+    )
+    if await checkpoints.load(conn, ctx.migration_id, PHASE):
+        return False
+    async with reading(ctx.source, snapshot.id) as source:
+        total = await checked_key(source, ctx.spec.source_table, copy.key)
+        cuts = await chunks.plan(
+            source, ctx.spec.source_table, copy.key, copy.key_type, total, ctx.spec.batch_size
         )
+    if await catalog.exists(conn, staging_name(ctx.migration_id, "rows")):
+        await conn.execute(sql.SQL("TRUNCATE {}").format(copy.rows))
+    else:
+        await conn.execute(create_shape(copy.defs))
+        await conn.execute(create_staged(copy.rows, copy.plan))
+    native = await checksums.natively_hashed(
+        conn, catalog.regname(staging_name(ctx.migration_id, "rows"))
+    )
+    first = staged.plan_position(copy.staged_key, copy.names, native, total)
+    if why:
+        first["restarted"] = why
+    for i, cut in enumerate(cuts):
+        position: dict[str, Any] = {"chunk": cut.as_json(), "snapshot": snapshot.as_json()}
+        size = total * (i + 1) // len(cuts) - total * i // len(cuts)
+        await checkpoints.create(
+            conn,
+            Checkpoint(
+                ctx.migration_id,
+                PHASE,
+                i,
+                {**position, **(first if i == 0 else {})},
+                rows_total=size,
+            ),
+        )
+    return True
 
 
-def _position(snapshot: Snapshot, figures: dict[str, Any], why: str = "") -> dict[str, Any]:
-    """A copy's starting checkpoint: no key yet, its snapshot and the source's figures in it."""
-    position = {"after": None, "snapshot": snapshot.as_json(), "source": figures}
-    return {**position, "restarted": why} if why else position
+async def _chunks_of(copy: _Copy, owner: bool) -> Outcome:
+    """Copy unfinished chunks, up to the spec's parallelism at once, until
+    none is left; the owner then waits for the chunks other runs hold."""
+    ctx = copy.ctx
+    found = await ctx.target.autocommit(lambda c: checkpoints.load(c, ctx.migration_id, PHASE))
+    if not found:
+        return Stopped(None)  # not planned (yet): an assistant has nothing to do
+    native = [bool(n) for n in found[0].position["native"]]
+    by_slice = {cp.slice: cp for cp in found}
+    while not ctx.stop.is_set():
+        runners = [_runner(copy, native, by_slice) for _ in range(max(1, ctx.spec.parallelism))]
+        await _all_or_none(runners)
+        if ctx.stop.is_set() or not owner:
+            break
+        found = await ctx.target.autocommit(lambda c: checkpoints.load(c, ctx.migration_id, PHASE))
+        by_slice.update({cp.slice: cp for cp in found})
+        if all(cp.done for cp in found):
+            return Finished(sum(cp.rows_done for cp in found))
+        await asyncio.sleep(WAIT_FOR_OTHERS)  # chunks another run holds
+    return Stopped(None)
 
 
-async def _source_figures(copy: _Copy, snapshot: str) -> dict[str, Any]:
-    """The source's rows (its key checked first) and checksum, in `snapshot`."""
-    async with reading(copy.ctx.source, snapshot) as source:
-        total = await checked_key(source, copy.ctx.spec.source_table, copy.key)
+async def _runner(copy: _Copy, native: list[bool], by_slice: dict[int, Checkpoint]) -> None:
+    ctx = copy.ctx
+    while not ctx.stop.is_set():
+        async with ctx.limiter.slot():
+            try:
+                cp = await ctx.target.transaction(partial(_chunk, copy, native))
+            except (TransientError, Interrupted):
+                if ctx.stop.is_set():  # asked to stop while a database was away or mid-chunk
+                    return
+                raise
+        if cp is None:
+            return
+        metrics.ROWS.labels(PHASE).inc(cp.rows_done)
+        metrics.BATCHES.labels(PHASE).inc()
+        by_slice[cp.slice] = cp
+        ctx.progress(sorted(by_slice.values(), key=lambda c: c.slice))
+
+
+async def _chunk(copy: _Copy, native: list[bool], conn: Conn) -> Checkpoint | None:
+    """Claim one unfinished chunk and copy it, in this transaction (None: none left)."""
+    ctx = copy.ctx
+    cp = await checkpoints.claim(conn, ctx.migration_id, PHASE)
+    if cp is None:
+        return None
+    await ctx.target.autocommit(lambda c: checkpoints.log_attempt(c, cp, ctx.worker_id))
+    cut = Chunk.of(cp.position["chunk"])
+    where = cut.where(copy.key)
+    exprs = [expression(c) for c in copy.plan]
+    copied = 0
+    async with reading(ctx.source, snapshot_id(cp.position)) as source:
         await source.execute(STABLE_TEXT)
-        row = await (await source.execute(checksum(copy.src, copy.names))).fetchone()
-    assert row is not None
-    return {"rows": total, "checksum": row[1]}
+        row = await (
+            await source.execute(checksums.figures(exprs, native, copy.src, where))
+        ).fetchone()
+        assert row is not None
+        rows, checksum = int(row[0]), int(row[1])
+        into = conn.cursor()
+        async with (
+            source.cursor().copy(copy_out(copy.src, select_list(copy.plan), where)) as out,
+            into.copy(copy_in(copy.rows, copy.names)) as writer,
+        ):
+            async for data in out:
+                copied += len(data)
+                await writer.write(data)
+    if into.rowcount != rows:
+        raise PhaseError(
+            f"chunk {cp.slice} of {ctx.spec.source_table}: {into.rowcount} rows copied,"
+            f" {rows} counted in the same snapshot"
+        )
+    result = {"rows": rows, "bytes": copied, "checksum": str(checksum)}
+    await checkpoints.chunk_done(conn, cp, ctx.worker_id, (cut.lo, cut.hi), result)
+    return cp
 
 
-async def _snapshot_of(copy: _Copy, conn: Conn) -> str | None:
-    """The snapshot the checkpoint (locked by this batch already) reads in."""
-    cp = await checkpoints.lock_slice(conn, copy.ctx.migration_id, PHASE, 0)
-    return None if cp is None else snapshot_id(cp.position)
-
-
-async def _bounds(
-    copy: _Copy, conn: Conn, after: str | None, hi: str | None, size: int
-) -> tuple[str | None, int]:
-    async with reading(copy.ctx.source, await _snapshot_of(copy, conn)) as source:
-        return await catalog.batch_bounds(source, next_batch(copy.src, copy.key, after, hi, size))
-
-
-async def _move(copy: _Copy, conn: Conn, after: str | None, upto: str) -> None:
-    async with (
-        reading(copy.ctx.source, await _snapshot_of(copy, conn)) as source,
-        source.cursor().copy(copy_out(copy.src, copy.names, copy.key, after, upto)) as out,
-        conn.cursor().copy(copy_in(copy.raw, copy.names)) as into,
-    ):
-        async for chunk in out:
-            await into.write(chunk)
+async def _all_or_none(works: list[Coroutine[None, None, None]]) -> None:
+    """Run `works` together; when one fails, the others stop (their chunk in
+    flight rolls back) before the failure ends the phase."""
+    jobs = [asyncio.ensure_future(w) for w in works]
+    try:
+        await asyncio.gather(*jobs)
+    except BaseException:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        raise
 
 
 async def _start_over(copy: _Copy, holder: Holder, lost: SnapshotLost) -> None:
-    """Empty staging and reset the checkpoint to a snapshot of this run's
-    (unless another run did so first), saying why."""
+    """Empty staging and plan again in a snapshot of this run's (unless
+    another run did so first), saying why."""
     ctx = copy.ctx
     snapshot = holder.alive()
     if snapshot is None or snapshot.id == lost.snapshot_id:
         snapshot = await holder.take()
     why = f"{lost}: re-copying from the start in snapshot {snapshot.id}"
-    figures = await _source_figures(copy, snapshot.id)
-    position = _position(snapshot, figures, why)
-    cp = await ctx.target.transaction(partial(_reset, copy, lost.snapshot_id, position))
-    if cp is not None:
+
+    async def reset(conn: Conn) -> bool:
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"extract:{ctx.migration_id}",)
+        )
+        found = await checkpoints.load(conn, ctx.migration_id, PHASE)
+        if found and snapshot_id(found[0].position) != lost.snapshot_id:
+            return False  # another run started over already
+        await checkpoints.drop_phase(conn, ctx.migration_id, PHASE)
+        return await _plan(copy, snapshot, why, conn)
+
+    if await ctx.target.transaction(reset):
         log.warning("%s extract: %s", ctx.migration_id, why)
-        ctx.progress([cp])
+        found = await ctx.target.autocommit(lambda c: checkpoints.load(c, ctx.migration_id, PHASE))
+        ctx.progress(found)
 
 
-async def _reset(
-    copy: _Copy, lost: str | None, position: dict[str, Any], conn: Conn
-) -> Checkpoint | None:
-    cp = await checkpoints.lock_slice(conn, copy.ctx.migration_id, PHASE, 0)
-    if cp is None or cp.done or snapshot_id(cp.position) != lost:
-        return None  # another run started over already, or the copy finished
-    await conn.execute(sql.SQL("TRUNCATE {}").format(copy.raw))
-    await checkpoints.restart(conn, cp, position, int(position["source"]["rows"]))
-    return cp
+async def _lock_plan(conn: Conn, migration_id: str) -> None:
+    """One planning (or re-planning) of a migration's copy at a time."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"extract:{migration_id}",))
 
 
 async def checked_key(source: Conn, name: str, key: str) -> int:

@@ -1,89 +1,86 @@
-"""reconcile: counts and checksums of the source, the staged and transformed
-rows, and the target; on a match the staging tables are dropped, in the same
-transaction that records the result. A mismatch fails the phase with the
-figures (staging is kept for inspection).
+"""reconcile: the target's rows against the source's, as extract read them.
 
-The source's figures are those extract took in the snapshot it copied
-(its checkpoint holds them): reconcile never reads the live source, which
-may have changed since, so a source that takes writes meanwhile reconciles
-against what was copied."""
+The source's figures are those extract took chunk by chunk in its snapshot
+(rows and checksum of the mapped rows; streams.dataplane.staged): reconcile
+never reads the source again, which may have changed since, so a source that
+takes writes meanwhile reconciles against what was copied. It reads the
+target once: the whole table when load swapped the staged rows in or
+replaced the target's rows, else (append, upsert) the target's rows whose
+key was staged. Checksums hash each value by its type where the type is
+built in, else by its text (streams.dataplane.checksums).
+
+On a match the staging table (if any is left) is dropped in the transaction
+that records the result; a mismatch fails the phase with the figures, and
+staging is kept for inspection.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from streams.dataplane import catalog, checkpoints, extract
+from psycopg import sql
+
+from streams.dataplane import catalog, checkpoints, checksums, staged
 from streams.dataplane.checkpoints import Checkpoint
 from streams.dataplane.context import Finished, Outcome, PhaseContext
 from streams.dataplane.database import Conn
-from streams.dataplane.errors import PhaseError, ReconcileMismatch
-from streams.dataplane.snapshots import snapshot_id
-from streams.dataplane.sql import STABLE_TEXT, checksum, staging, staging_name, table
+from streams.dataplane.errors import ReconcileMismatch
+from streams.dataplane.sql import STABLE_TEXT, staging, staging_name, table
 
 PHASE = "reconcile"
+WHOLE = frozenset({"swapped", "replace"})  # how load left the target: it is the staged rows
 
 
 def mismatches(figures: dict[str, Any]) -> list[str]:
     wrong = []
-    if figures["source_rows"] != figures["staged_rows"]:
-        wrong.append(f"source has {figures['source_rows']} rows, staging {figures['staged_rows']}")
-    elif figures.get("source_checksum") not in (None, figures.get("staged_checksum")):
-        wrong.append("staged rows' checksum differs from the source's")
-    if figures["staged_rows"] != figures["transformed_rows"]:
+    if figures["copied_rows"] != figures["source_rows"]:
         wrong.append(
-            f"{figures['transformed_rows']} transformed of {figures['staged_rows']} staged"
+            f"the source had {figures['source_rows']} rows in the snapshot,"
+            f" its chunks {figures['copied_rows']}"
         )
-    if figures["target_rows"] != figures["transformed_rows"]:
-        wrong.append(f"target has {figures['target_rows']} of {figures['transformed_rows']} rows")
-    if figures["target_checksum"] != figures["transformed_checksum"]:
-        wrong.append("target checksum differs from the transformed rows'")
+    if figures["target_rows"] != figures["copied_rows"]:
+        wrong.append(f"target has {figures['target_rows']} of {figures['copied_rows']} rows")
+    elif figures["target_checksum"] != figures["source_checksum"]:
+        wrong.append("target checksum differs from the source's")
     return wrong
 
 
 async def run(ctx: PhaseContext) -> Outcome:
-    return await ctx.target.transaction(lambda conn: _reconcile(ctx, conn))
+    async with ctx.limiter.slot():
+        return await ctx.target.transaction(lambda conn: _reconcile(ctx, conn))
 
 
-async def source_figures(conn: Conn, migration_id: str) -> dict[str, Any]:
-    """The source's rows and checksum in extract's snapshot, and its id (an
-    extract from before snapshots recorded only its count)."""
-    found = await checkpoints.load(conn, migration_id, extract.PHASE)
-    if not found:
-        raise PhaseError("extract left no checkpoint: nothing to reconcile against")
-    source = found[0].position.get("source") or {"rows": found[0].rows_total}
-    return {
-        "source_rows": int(source["rows"]),
-        "source_checksum": source.get("checksum"),
-        "source_snapshot": snapshot_id(found[0].position),
-    }
-
-
-async def _staged(conn: Conn, migration_id: str) -> dict[str, Any]:
-    raw = staging_name(migration_id, "raw")
-    names = [n for n, _ in await catalog.column_defs(conn, raw)]
-    row = await (await conn.execute(checksum(staging(migration_id, "raw"), names))).fetchone()
-    assert row is not None
-    return {"staged_rows": int(row[0]), "staged_checksum": row[1]}
+async def _how_loaded(conn: Conn, migration_id: str) -> str:
+    found = await checkpoints.load(conn, migration_id, "load")
+    return str((found[0].result or {}).get("how", "upsert")) if found else "upsert"
 
 
 async def _reconcile(ctx: PhaseContext, conn: Conn) -> Finished:
     mid = ctx.migration_id
-    await conn.execute(STABLE_TEXT)  # values print as extract's source checksum printed them
-    rows, name = staging(mid, "rows"), staging_name(mid, "rows")
-    names = [n for n, _ in await catalog.column_defs(conn, name)]
-    key = await catalog.primary_key(conn, name)
-    transformed = await (await conn.execute(checksum(rows, names))).fetchone()
-    target = await (
-        await conn.execute(checksum(table(ctx.spec.target_table), names, within=rows, key=key))
+    await conn.execute(STABLE_TEXT)  # text prints as extract's source checksums printed it
+    source = await staged.read(conn, mid)
+    how = await _how_loaded(conn, mid)
+    target = table(ctx.spec.target_table)
+    key = sql.Identifier(source.key)
+    where: sql.Composable | None = None
+    values: list[sql.Composable] = [sql.SQL("s.{}").format(sql.Identifier(n)) for n in source.names]
+    if how not in WHOLE:
+        rows = staging(mid, "rows")
+        where = sql.SQL("EXISTS (SELECT 1 FROM {} AS w WHERE w.{k} = s.{k})").format(rows, k=key)
+        types = dict(await catalog.column_defs(conn, staging_name(mid, "rows")))
+        # the target's own columns may be typed otherwise: hash them as staged
+        values = [
+            sql.SQL("s.{}::{}").format(sql.Identifier(n), sql.SQL(types[n])) for n in source.names
+        ]
+    row = await (
+        await conn.execute(checksums.figures(values, source.native, target, where))
     ).fetchone()
-    assert transformed is not None and target is not None
+    assert row is not None
     figures = {
-        **await source_figures(conn, mid),
-        **await _staged(conn, mid),
-        "transformed_rows": int(transformed[0]),
-        "target_rows": int(target[0]),
-        "transformed_checksum": transformed[1],
-        "target_checksum": target[1],
+        **source.figures(),
+        "loaded": how,
+        "target_rows": int(row[0]),
+        "target_checksum": str(row[1]),
     }
     wrong = mismatches(figures)
     if wrong:
@@ -96,8 +93,5 @@ async def _reconcile(ctx: PhaseContext, conn: Conn) -> Finished:
 
 
 async def drop_staging(conn: Conn, migration_id: str) -> None:
-    for stage in ("raw", "rows"):
-        await conn.execute(
-            "DROP TABLE IF EXISTS "
-            + ".".join(f'"{p}"' for p in staging_name(migration_id, stage).split("."))
-        )
+    for stage in ("raw", "rows"):  # raw_*: staging of extracts from before one-pass copies
+        await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staging(migration_id, stage)))

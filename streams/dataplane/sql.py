@@ -1,9 +1,10 @@
 """SQL for the phases, composed from the parsed spec with psycopg's `sql`
 module: names are always quoted identifiers, values always literals.
 
-Staging lives in the target database, schema `migrator_staging`, one pair of
-tables per migration: `raw_*` (the extracted source rows) and `rows_*` (the
-transformed rows). Their names derive from the migration id.
+Staging lives in the target database, schema `migrator_staging`: one table
+per migration, `rows_*`, the source's rows in the target's shape (the mapping
+applied as they were read), without indexes. Its name derives from the
+migration id. A new target table is this table, indexed and moved into place.
 """
 
 from __future__ import annotations
@@ -45,47 +46,10 @@ def columns(names: Sequence[str]) -> sql.Composed:
     return sql.SQL(", ").join(sql.Identifier(n) for n in names)
 
 
-def create_like(target: sql.Identifier, defs: Sequence[tuple[str, str]], key: str) -> sql.Composed:
-    """A table with the given column definitions and `key` as primary key."""
-    cols = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in defs
+def copy_out(src: sql.Identifier, exprs: sql.Composable, where: sql.Composable) -> sql.Composed:
+    return sql.SQL("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT (FORMAT binary)").format(
+        exprs, src, where
     )
-    return sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))").format(
-        target, cols, sql.Identifier(key)
-    )
-
-
-def key_range(key: str, after: str | None, upto: str | None) -> sql.Composable:
-    """`key > after AND key <= upto`, each side only when given (text literals
-    take the key's type)."""
-    parts: list[sql.Composable] = [sql.SQL("true")]
-    if after is not None:
-        parts.append(sql.SQL("{} > {}").format(sql.Identifier(key), sql.Literal(after)))
-    if upto is not None:
-        parts.append(sql.SQL("{} <= {}").format(sql.Identifier(key), sql.Literal(upto)))
-    return sql.SQL(" AND ").join(parts)
-
-
-def next_batch(
-    src: sql.Identifier, key: str, after: str | None, upto: str | None, size: int
-) -> sql.Composed:
-    """The last key and the row count of the next batch of `size` rows by key.
-
-    The last key is the batch's greatest by the key's own ordering (not
-    `max()`, which some orderable types such as uuid do not have)."""
-    return sql.SQL(
-        "WITH b AS (SELECT {key} AS k FROM {src} WHERE {range} ORDER BY {key} LIMIT {size})"
-        # Qualified: a bare `ORDER BY k` would sort by the text output column.
-        " SELECT (SELECT b.k::text FROM b ORDER BY b.k DESC LIMIT 1), (SELECT count(*) FROM b)"
-    ).format(key=sql.Identifier(key), src=src, range=key_range(key, after, upto), size=size)
-
-
-def copy_out(
-    src: sql.Identifier, names: Sequence[str], key: str, after: str | None, upto: str
-) -> sql.Composed:
-    return sql.SQL(
-        "COPY (SELECT {cols} FROM {src} WHERE {range}) TO STDOUT (FORMAT binary)"
-    ).format(cols=columns(names), src=src, range=key_range(key, after, upto))
 
 
 def copy_in(dst: sql.Identifier, names: Sequence[str]) -> sql.Composed:
@@ -134,28 +98,22 @@ def select_list(plan: Sequence[Column]) -> sql.Composed:
     )
 
 
-def transform_into(
-    dst: sql.Identifier,
-    src: sql.Identifier,
-    plan: Sequence[Column],
-    key: str,
-    after: str | None,
-    upto: str,
-) -> sql.Composed:
-    return sql.SQL("INSERT INTO {dst} ({cols}) SELECT {exprs} FROM {src} WHERE {range}").format(
-        dst=dst,
-        cols=columns([c.target for c in plan]),
-        exprs=select_list(plan),
-        src=src,
-        range=key_range(key, after, upto),
+SHAPE = sql.Identifier("pg_temp", "migrator_shape")
+
+
+def create_shape(defs: Sequence[tuple[str, str]]) -> sql.Composed:
+    """A temporary, empty table shaped like the source (gone at commit)."""
+    cols = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in defs
     )
+    return sql.SQL("CREATE TEMP TABLE migrator_shape ({}) ON COMMIT DROP").format(cols)
 
 
-def create_transformed(
-    dst: sql.Identifier, src: sql.Identifier, plan: Sequence[Column]
-) -> sql.Composed:
-    return sql.SQL("CREATE TABLE IF NOT EXISTS {} AS SELECT {} FROM {} WITH NO DATA").format(
-        dst, select_list(plan), src
+def create_staged(dst: sql.Identifier, plan: Sequence[Column]) -> sql.Composed:
+    """The staging table in the mapping's shape, typed as the mapping types
+    the source's columns (read from the shape table), without rows or indexes."""
+    return sql.SQL("CREATE TABLE {} AS SELECT {} FROM {} WITH NO DATA").format(
+        dst, select_list(plan), SHAPE
     )
 
 
@@ -194,28 +152,33 @@ def _range(c: sql.Composable, low: object, high: object) -> sql.Composable:
     return sql.SQL(" OR ").join(bounds)
 
 
-def rule_check(rule: Rule, rows: sql.Identifier, key: str) -> sql.Composed:
-    """Rows breaking `rule`, and up to SAMPLE_KEYS of their keys."""
-    return sql.SQL(
-        "SELECT count(*), (array_agg(s.{key}::text ORDER BY s.{key}))[1:{n}]"
-        " FROM {rows} AS s WHERE {cond}"
-    ).format(key=sql.Identifier(key), n=SAMPLE_KEYS, rows=rows, cond=failing(rule, rows))
+def rules_scan(rules: Sequence[Rule], rows: sql.Identifier, key: str) -> sql.Composed:
+    """One scan of `rows`: all rows, rows breaking any rule, then per rule the
+    rows breaking it and up to SAMPLE_KEYS of their keys."""
+    conds = [failing(r, rows) for r in rules]
+    per_rule = [
+        sql.SQL(
+            "count(*) FILTER (WHERE {c}),"
+            " (array_agg(s.{k}::text ORDER BY s.{k}) FILTER (WHERE {c}))[1:{n}]"
+        ).format(c=c, k=sql.Identifier(key), n=SAMPLE_KEYS)
+        for c in conds
+    ]
+    anyone = sql.SQL(" OR ").join(conds) if conds else sql.SQL("false")
+    return sql.SQL("SELECT count(*), count(*) FILTER (WHERE {}), {} FROM {} AS s").format(
+        anyone, sql.SQL(", ").join(per_rule) if per_rule else sql.SQL("NULL"), rows
+    )
 
 
-def failing_any(rules: Sequence[Rule], rows: sql.Identifier) -> sql.Composed:
-    """Rows breaking at least one rule, and all rows."""
-    conds = sql.SQL(" OR ").join(failing(r, rows) for r in rules) if rules else sql.SQL("false")
-    return sql.SQL("SELECT count(*) FILTER (WHERE {}), count(*) FROM {} AS s").format(conds, rows)
-
-
-def upsert(
-    target: sql.Identifier,
-    rows: sql.Identifier,
-    names: Sequence[str],
-    key: str,
-    after: str | None,
-    upto: str,
+def merge(
+    target: sql.Identifier, rows: sql.Identifier, names: Sequence[str], key: str, how: str
 ) -> sql.Composed:
+    """Insert every staged row into an existing target: `append` as they are,
+    `upsert` updating the rows whose key is there already."""
+    insert = sql.SQL("INSERT INTO {target} ({cols}) SELECT {cols} FROM {rows}").format(
+        target=target, cols=columns(names), rows=rows
+    )
+    if how != "upsert":
+        return insert
     others = [n for n in names if n != key]
     action = (
         sql.SQL("DO UPDATE SET {}").format(
@@ -226,41 +189,4 @@ def upsert(
         if others
         else sql.SQL("DO NOTHING")
     )
-    return sql.SQL(
-        "INSERT INTO {target} ({cols}) SELECT {cols} FROM {rows} WHERE {range}"
-        " ON CONFLICT ({key}) {action}"
-    ).format(
-        target=target,
-        cols=columns(names),
-        rows=rows,
-        range=key_range(key, after, upto),
-        key=sql.Identifier(key),
-        action=action,
-    )
-
-
-def checksum(
-    rel: sql.Identifier, names: Sequence[str], within: sql.Identifier | None = None, key: str = ""
-) -> sql.Composed:
-    """Count and an order-independent checksum of `names` over `rel` (only the
-    keys present in `within`, when given)."""
-    where: sql.Composable = sql.SQL("")
-    if within is not None:
-        where = sql.SQL(" WHERE EXISTS (SELECT 1 FROM {} AS w WHERE w.{k} = s.{k})").format(
-            within, k=sql.Identifier(key)
-        )
-    row = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(n)) for n in names)
-    return sql.SQL(
-        "SELECT count(*), coalesce(sum(hashtextextended(ROW({})::text, 0)), 0)::text FROM {} AS s{}"
-    ).format(row, rel, where)
-
-
-def split_points(rows: sql.Identifier, key: str, parts: int, total: int) -> list[sql.Composed]:
-    """Queries for the keys that split `rows` into `parts` ranges of equal size."""
-    return [
-        # Qualified: a bare `ORDER BY k` would sort by the text output column.
-        sql.SQL(
-            "SELECT s.{k}::text AS edge FROM {rows} AS s ORDER BY s.{k} OFFSET {n} LIMIT 1"
-        ).format(k=sql.Identifier(key), rows=rows, n=total * i // parts - 1)
-        for i in range(1, parts)
-    ]
+    return sql.SQL("{} ON CONFLICT ({}) {}").format(insert, sql.Identifier(key), action)

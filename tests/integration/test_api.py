@@ -397,6 +397,46 @@ async def test_an_invalid_mapping_or_rule_is_refused_with_the_data_planes_messag
 
 
 @pytest.mark.parametrize(
+    ("options", "field", "words"),
+    [
+        ({"on_existing": "overwrite"}, "spec.on_existing", "on_existing must be one of"),
+        ({"on_existing": 1}, "spec.on_existing", "valid string"),
+        ({"mode": "fast"}, "spec.mode", "mode must be one of ['full', 'copy-only'], not 'fast'"),
+        (
+            {"mode": "copy-only", "mapping": {"full_name": "name"}},
+            "spec",
+            "mapping must be empty when mode is 'copy-only'",
+        ),
+        (
+            {"mode": "copy-only", "rules": [{"rule": "not_null", "column": "email"}]},
+            "spec",
+            "rules must be empty when mode is 'copy-only'",
+        ),
+    ],
+)
+async def test_a_wrong_option_is_refused_at_submit_naming_it(
+    system: System, options: dict[str, Any], field: str, words: str
+) -> None:
+    body = {"spec": {**SPEC, **options}}
+
+    status, answer = await system.call("POST", "/api/v1/migrations", body=body)
+
+    assert (status, answer["title"]) == (422, "invalid request body"), answer
+    assert any(d["field"] == field and words in d["error"] for d in answer["detail"]), answer
+
+
+async def test_a_specs_options_reach_the_read_model(system: System) -> None:
+    spec = {**SPEC, "on_existing": "replace", "mode": "copy-only"}
+
+    mid = await system.start(spec)
+
+    _, row = await system.call("GET", f"/api/v1/migrations/{mid}")
+    assert (row["spec"]["on_existing"], row["spec"]["mode"]) == ("replace", "copy-only")
+    _, defaults = await system.call("GET", f"/api/v1/migrations/{await system.start()}")
+    assert (defaults["spec"]["on_existing"], defaults["spec"]["mode"]) == ("upsert", "full")
+
+
+@pytest.mark.parametrize(
     ("pattern", "words"),
     [
         (r"^(a*)*\1$", "back references ('\\\\1') are not allowed"),

@@ -58,15 +58,21 @@ def fetch(url: str, query: str) -> list[tuple[Any, ...]]:
 
 
 def staged(target_url: str) -> list[tuple[Any, ...]]:
-    raw = '"' + staging_name("m-1", "raw").replace(".", '"."') + '"'
-    return fetch(target_url, f"SELECT * FROM {raw} ORDER BY id")
+    rows = '"' + staging_name("m-1", "rows").replace(".", '"."') + '"'
+    return fetch(target_url, f"SELECT * FROM {rows} ORDER BY id")
+
+
+def extract_checkpoints(target_url: str) -> list[dict[str, Any]]:
+    """The position of each of extract's chunks, by chunk."""
+    found = fetch(
+        target_url,
+        "SELECT position FROM migrator_state.checkpoints WHERE phase = 'extract' ORDER BY slice",
+    )
+    return [dict(position) for (position,) in found]
 
 
 def extract_checkpoint(target_url: str) -> dict[str, Any]:
-    ((position,),) = fetch(
-        target_url, "SELECT position FROM migrator_state.checkpoints WHERE phase = 'extract'"
-    )
-    return dict(position)
+    return extract_checkpoints(target_url)[0]
 
 
 class Writer:
@@ -110,9 +116,9 @@ async def test_writes_during_extract_are_not_copied_and_reconcile_passes(
     assert writer.done == 12  # the source changed under the copy, 12 batches long
     assert fetch(source_url, "SELECT count(*) FROM items") == [(ROWS + 12,)]
     assert staged(target_url) == before  # the source as it was at the snapshot
-    snapshots = [r["snapshot"] for r in writer.reports]
-    assert len(writer.reports) > ROWS // SPEC.batch_size  # a report after each batch
-    assert all(s == snapshots[0] for s in snapshots)  # one snapshot, named in every report
+    snapshots = [p["snapshot"] for p in extract_checkpoints(target_url)]
+    assert len(writer.reports) == ROWS // SPEC.batch_size  # a report after each chunk
+    assert all(s == snapshots[0] for s in snapshots)  # one snapshot, named by every chunk
     assert set(snapshots[0]) == {"id", "taken_at", "xids", "lsn"}
     # progress counts up to the snapshot's row count, against that count
     assert {total for _, total in writer.counts} == {ROWS}
@@ -126,7 +132,7 @@ async def test_writes_during_extract_are_not_copied_and_reconcile_passes(
     )
     assert result["source_rows"] == ROWS
     assert result["source_snapshot"] == snapshots[0]["id"]
-    assert result["source_checksum"] == result["staged_checksum"]
+    assert result["source_checksum"] == result["target_checksum"]
 
 
 async def test_a_resumed_extract_whose_snapshot_is_gone_copies_again_in_a_new_one(
@@ -135,7 +141,7 @@ async def test_a_resumed_extract_whose_snapshot_is_gone_copies_again_in_a_new_on
     first = await phase_context(databases, SPEC, "extract")
 
     def stop_after_three(progress: Progress) -> None:
-        if json.loads(progress.checkpoint)["rows"] >= 30:
+        if progress.rows_done >= 30:
             first.stop.set()
 
     first.report = stop_after_three
@@ -145,10 +151,8 @@ async def test_a_resumed_extract_whose_snapshot_is_gone_copies_again_in_a_new_on
     # Its holder ended with the run; a row copied already changes meanwhile.
     with psycopg.connect(source_url, autocommit=True) as conn:
         conn.execute("UPDATE items SET name = 'after the pause' WHERE id = 2")
-    reports: list[dict[str, Any]] = []
-    second = await phase_context(
-        databases, SPEC, "extract", run=2, report=lambda p: reports.append(json.loads(p.checkpoint))
-    )
+    reports: list[Progress] = []
+    second = await phase_context(databases, SPEC, "extract", run=2, report=reports.append)
 
     with caplog.at_level(logging.WARNING, logger="streams.dataplane.extract"):
         assert await runner.run(second) == Finished(ROWS)
@@ -158,14 +162,16 @@ async def test_a_resumed_extract_whose_snapshot_is_gone_copies_again_in_a_new_on
     why = f"snapshot {lost} lost (holder gone): re-copying from the start in snapshot {new}"
     assert new != lost
     assert position["restarted"] == why
-    assert reports[0]["restarted"] == why and reports[0]["rows"] == 0
+    assert reports[0].rows_done == 0 and reports[0].rows_total == ROWS  # reported at once
     assert any(why in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
     assert staged(target_url) == fetch(source_url, "SELECT * FROM items ORDER BY id")
     batches = fetch(
         target_url,
         "SELECT after_key, upto_key, rows FROM migrator_state.batches"
-        " WHERE phase = 'extract' ORDER BY committed_at",
+        " WHERE phase = 'extract' ORDER BY slice",
     )
-    assert batches[0][0] is None  # from the start, each batch where the last ended
+    # every chunk of the new plan copied once: from the start, each where the last ended
+    assert len(batches) == len(extract_checkpoints(target_url))
+    assert batches[0][0] is None and batches[-1][1] is None
     assert all(a[1] == b[0] for a, b in itertools.pairwise(batches))
     assert sum(b[2] for b in batches) == ROWS

@@ -14,6 +14,16 @@ def test_a_minimal_spec_gets_defaults() -> None:
     spec = CreateMigrationIn.model_validate({"spec": SPEC}).spec.to_domain()
 
     assert (spec.batch_size, spec.parallelism, spec.min_score) == (1000, 1, 1.0)
+    assert (spec.on_existing, spec.mode) == ("upsert", "full")
+
+
+def test_the_options_reach_the_domain_spec_as_given() -> None:
+    body = {"spec": {**SPEC, "on_existing": "replace", "mode": "copy-only"}}
+
+    spec = CreateMigrationIn.model_validate(body).spec.to_domain()
+
+    assert (spec.on_existing, spec.mode) == ("replace", "copy-only")
+    assert type(spec.on_existing) is str and type(spec.mode) is str
 
 
 @pytest.mark.parametrize(
@@ -23,6 +33,10 @@ def test_a_minimal_spec_gets_defaults() -> None:
         ({"batch_size": 0}, "spec.batch_size"),
         ({"min_score": 1.5}, "spec.min_score"),
         ({"surprise": True}, "spec.surprise"),
+        ({"on_existing": "overwrite"}, "spec.on_existing"),
+        ({"on_existing": None}, "spec.on_existing"),
+        ({"mode": "fast"}, "spec.mode"),
+        ({"mode": ["full"]}, "spec.mode"),
     ],
 )
 def test_bad_specs_are_refused_naming_the_field(change: dict[str, object], field: str) -> None:
@@ -51,9 +65,19 @@ def test_an_idempotency_key_fixes_a_steering_command_per_migration_and_kind() ->
         ({"mapping": {"name": {"case": "title"}}}, "case must be 'upper' or 'lower'"),
         ({"rules": [{"rule": "range", "column": "age"}]}, "range needs min or max"),
         ({"rules": [{"rule": "sometimes", "column": "age"}]}, "rules[0].rule must be one of"),
+        ({"on_existing": "merge"}, "on_existing must be one of ['replace', 'append', 'upsert']"),
+        ({"mode": "copy_only"}, "mode must be one of ['full', 'copy-only'], not 'copy_only'"),
+        (
+            {"mode": "copy-only", "mapping": {"full_name": "name"}},
+            "mapping must be empty when mode is 'copy-only'",
+        ),
+        (
+            {"mode": "copy-only", "rules": [{"rule": "not_null", "column": "email"}]},
+            "rules must be empty when mode is 'copy-only'",
+        ),
     ],
 )
-def test_the_mapping_and_rules_are_checked_by_the_data_plane(
+def test_the_mapping_rules_and_options_are_checked_by_the_domain(
     change: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ValidationError, match=message.replace("[", r"\[").replace("]", r"\]")):

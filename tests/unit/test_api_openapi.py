@@ -9,6 +9,7 @@ from pydantic import SecretStr
 from api.app import create_app
 from api.openapi import DOCUMENT
 from config import Settings
+from domain.options import Mode, OnExisting
 
 
 def served_routes() -> set[tuple[str, str]]:
@@ -40,3 +41,17 @@ def test_the_request_bodies_are_the_validation_models() -> None:
     schemas = DOCUMENT["components"]["schemas"]
     assert schemas["CreateMigrationIn"]["additionalProperties"] is False
     assert schemas["SpecIn"]["properties"]["batch_size"]["minimum"] == 1
+
+
+def test_a_specs_options_are_documented_with_the_values_the_domain_takes() -> None:
+    spec = DOCUMENT["components"]["schemas"]["SpecIn"]
+    options = spec["properties"]
+
+    assert options["on_existing"]["enum"] == [o.value for o in OnExisting]
+    assert options["mode"]["enum"] == [m.value for m in Mode]
+    assert (options["on_existing"]["default"], options["mode"]["default"]) == ("upsert", "full")
+    assert spec["if"]["properties"]["mode"] == {"const": "copy-only"}
+    assert spec["then"]["properties"] == {
+        "mapping": {"maxProperties": 0},
+        "rules": {"maxItems": 0},
+    }

@@ -119,6 +119,33 @@ def test_the_document_and_the_parser_agree_on_a_rule(rule: dict[str, object], va
     assert (BODY.is_valid(body), accepted(body)) == (valid, valid)
 
 
+@pytest.mark.parametrize(
+    ("options", "valid"),
+    [
+        ({"on_existing": "replace", "mode": "full"}, True),
+        ({"on_existing": "append"}, True),
+        ({"mode": "copy-only"}, True),
+        ({"mode": "copy-only", "mapping": {}, "rules": []}, True),
+        (
+            {"mode": "full", "mapping": {"a": "b"}, "rules": [{"rule": "unique", "column": "a"}]},
+            True,
+        ),
+        ({"on_existing": "merge"}, False),
+        ({"on_existing": None}, False),
+        ({"mode": "Copy-Only"}, False),
+        ({"mode": 0}, False),
+        ({"mode": "copy-only", "mapping": {"a": "b"}}, False),
+        ({"mode": "copy-only", "mapping": {"a": None}}, False),
+        ({"mode": "copy-only", "rules": [{"rule": "unique", "column": "a"}]}, False),
+    ],
+)
+def test_the_document_and_the_parser_agree_on_the_options(
+    options: dict[str, object], valid: bool
+) -> None:
+    body = with_spec(**options)
+    assert (BODY.is_valid(body), accepted(body)) == (valid, valid)
+
+
 @GENERATED
 @given(CREATE.as_strategy(generation_mode=GenerationMode.POSITIVE))
 def test_every_body_the_document_calls_valid_is_accepted(case: Any) -> None:

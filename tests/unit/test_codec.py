@@ -6,7 +6,8 @@ Avro's side is in test_avro_codec.py; what both encodings share is here.
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import replace
+from typing import Any, Literal
 
 import pytest
 from hypothesis import given, settings
@@ -109,6 +110,28 @@ def test_the_json_form_is_the_plain_form_type_first() -> None:
     assert to_plain(record)["spec"] == to_plain_spec(SPEC)
     assert to_plain_spec(SPEC)["rules"] == [dict(rule) for rule in SPEC.rules]
     assert spec_from_plain(to_plain_spec(SPEC)) == SPEC
+
+
+@pytest.mark.parametrize("fmt", ["avro", "json"])
+def test_a_specs_options_travel_as_given_even_a_value_decide_refuses(
+    fmt: Literal["avro", "json"],
+) -> None:
+    for on_existing, mode in [("append", "copy-only"), ("overwrite", "fast")]:
+        spec = replace(SMALL_SPEC, on_existing=on_existing, mode=mode)
+        command = StartMigration(command_id="c", migration_id="m", spec=spec)
+
+        assert decode_command(*encode(command, fmt)) == command
+
+
+def test_a_json_spec_without_options_takes_their_defaults() -> None:
+    without, given = (
+        decode_command(start()),
+        decode_command(start(spec=spec_plain(mode="copy-only"))),
+    )
+
+    assert isinstance(without, StartMigration) and isinstance(given, StartMigration)
+    assert (without.spec.on_existing, without.spec.mode) == ("upsert", "full")
+    assert (given.spec.on_existing, given.spec.mode) == ("upsert", "copy-only")
 
 
 @pytest.mark.parametrize("fmt", ["avro", "json"])
@@ -287,6 +310,8 @@ def test_a_json_array_with_a_json_header_is_not_a_record() -> None:
         ({"spec": spec_plain(rules={})}, "spec: field rules must be an array of JSON objects"),
         ({"spec": spec_plain(rules=[1])}, "spec: field rules must be an array of JSON objects"),
         ({"spec": spec_plain(type="MigrationSpec")}, "spec: unknown field(s) type"),
+        ({"spec": spec_plain(on_existing=None)}, "spec: field on_existing must be a string"),
+        ({"spec": spec_plain(mode=["full"])}, "spec: field mode must be a string"),
     ],
 )
 def test_json_fields_are_checked_as_strictly_as_avro(changes: dict[str, Any], message: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -238,6 +239,50 @@ def test_start_of_an_existing_migration_is_rejected() -> None:
     event = rejected(running(), start("c-again"))
 
     assert "already exists" in event.reason
+
+
+@pytest.mark.parametrize(
+    ("options", "why"),
+    [
+        ({"on_existing": "merge"}, "invalid spec: on_existing must be one of"),
+        ({"mode": "fast"}, "invalid spec: mode must be one of ['full', 'copy-only'], not 'fast'"),
+        (
+            {"mode": "copy-only", "mapping": {"full_name": "name"}},
+            "invalid spec: mapping must be empty when mode is 'copy-only'",
+        ),
+        (
+            {"mode": "copy-only", "rules": ({"rule": "not_null", "column": "email"},)},
+            "invalid spec: rules must be empty when mode is 'copy-only'",
+        ),
+    ],
+)
+def test_start_with_a_wrong_option_is_rejected_before_any_phase(
+    options: dict[str, Any], why: str
+) -> None:
+    bad = StartMigration(command_id="c-bad", migration_id=MID, spec=replace(SPEC, **options))
+
+    event = rejected(unknown(), bad)
+
+    assert why in event.reason
+    assert not then(unknown(), bad).exists
+
+
+def test_after_a_rejected_start_a_corrected_one_starts_the_migration() -> None:
+    bad = StartMigration(command_id="c-bad", migration_id=MID, spec=replace(SPEC, mode="fast"))
+
+    state = then(unknown(), bad, start())
+
+    assert (state.status, state.spec) == (Status.RUNNING, SPEC)
+
+
+def test_start_with_the_options_set_runs_with_them() -> None:
+    spec = replace(SPEC, on_existing="replace", mode="copy-only")
+
+    events, state = when(unknown(), StartMigration(command_id="c", migration_id=MID, spec=spec))
+
+    assert types(events) == [MigrationStarted, PhaseRequested]
+    assert state.spec is not None
+    assert (state.spec.on_existing, state.spec.mode) == ("replace", "copy-only")
 
 
 # The happy path.

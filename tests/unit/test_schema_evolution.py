@@ -8,31 +8,50 @@
 - PhaseProgressed "v0" (tests/fixtures/schemas/, never published) lacks the
   `checkpoint` field: a new reader reads v0 records (the field takes its
   default) and a v0 reader reads new ones (the field is skipped).
+- MigrationSpec before v3 lacks `on_existing` and `mode`: both ways too.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 
-from domain import CancelPhase, PhaseProgressed
-from schemas import RecordError, decode_result, encode
+from domain import CancelPhase, PhaseProgressed, StartMigration
+from schemas import RecordError, decode_command, decode_result, encode
 from schemas.registry import HISTORY_DIR, REGISTRY, SCHEMA_DIR, Registry, history_name, load
-from tests.fixtures.samples import SAMPLES, decoder_for
+from tests.fixtures.samples import SAMPLES, SPEC, decoder_for
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 GOLDEN = sorted((FIXTURES / "records").glob("*/*.*"))
 V0_DIR = FIXTURES / "schemas"
 FIX = "python -m schemas archive, then python -m tests.fixtures.make_golden <new version>"
 
+BEFORE_OPTIONS = replace(SPEC, on_existing="upsert", mode="full")
+
+
+def before_options(name: str) -> Any:
+    """The sample `name` as a writer before a spec's options wrote it."""
+    sample: Any = SAMPLES[name]
+    return replace(sample, spec=BEFORE_OPTIONS)
+
+
 # A golden record whose expected value differs from today's sample (say, made
 # before a field was added to the sample): (version, type) -> the record.
 EXPECTED: dict[tuple[str, str], object] = {
     # v1 CancelPhase had no spec: it decodes with the field's default.
     ("v1", "CancelPhase"): CancelPhase(task_id="m-7f3a:12", migration_id="m-7f3a", run=1),
+    # A spec before v3 had no options: it decodes with their defaults.
+    **{
+        (version, name): before_options(name)
+        for version in ("v1", "v2")
+        for name in ("StartMigration", "MigrationStarted", "RunPhase", "CancelPhase")
+        if (version, name) != ("v1", "CancelPhase")
+    },
 }
 
 PROGRESS = PhaseProgressed(
@@ -186,3 +205,43 @@ def test_a_writer_schema_the_reader_cannot_resolve_is_a_record_error(tmp_path: P
 
     with pytest.raises(RecordError, match="PhaseProgressed: cannot resolve writer schema"):
         decode_result(value, registry=reader)
+
+
+# --- a spec's options, both ways ---------------------------------------------------
+
+V2_SPEC_FINGERPRINT = "1e140632a01c8167"  # schemas/history/MigrationSpec.<this>.avsc
+OPTIONS = ("on_existing", "mode")
+
+
+@pytest.fixture(scope="module")
+def v2(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    """A process of v2, before the options, that already knows v3 (staged rollout)."""
+    folder = tmp_path_factory.mktemp("v2-schemas")
+    for path in SCHEMA_DIR.glob("*.avsc"):
+        shutil.copy(path, folder)
+    spec = json.loads((SCHEMA_DIR / "MigrationSpec.avsc").read_text())
+    spec["fields"] = [f for f in spec["fields"] if f["name"] not in OPTIONS]
+    (folder / "MigrationSpec.avsc").write_text(json.dumps(spec))
+    return load(folder, [HISTORY_DIR])
+
+
+def test_the_schema_before_the_options_is_the_archived_v2(v2: Registry) -> None:
+    assert v2.current["MigrationSpec"].fingerprint.hex() == V2_SPEC_FINGERPRINT
+
+
+@pytest.mark.parametrize("fmt", ["avro", "json"])
+def test_a_spec_written_before_the_options_reads_with_their_defaults(
+    v2: Registry, fmt: Literal["avro", "json"]
+) -> None:
+    decoded = decode_command(*encode(SAMPLES["StartMigration"], fmt, registry=v2))
+
+    assert isinstance(decoded, StartMigration)
+    assert decoded == before_options("StartMigration")
+    assert (decoded.spec.on_existing, decoded.spec.mode) == ("upsert", "full")
+
+
+def test_a_reader_before_the_options_reads_a_spec_with_them_without_them(v2: Registry) -> None:
+    value, headers = encode(SAMPLES["StartMigration"])
+
+    assert not set(OPTIONS) & v2.shapes["MigrationSpec"].names
+    assert decode_command(value, headers, registry=v2) == before_options("StartMigration")
