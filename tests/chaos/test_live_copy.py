@@ -119,7 +119,11 @@ def test_a_chunked_copy_of_a_live_table_is_exact_under_kill_9(
 ) -> None:
     source, target = databases
     copy_only = spec(
-        source_table=TABLE, target_table=TABLE, batch_size=CHUNK, parallelism=PARALLELISM
+        source_table=TABLE,
+        target_table=TABLE,
+        batch_size=CHUNK,
+        parallelism=PARALLELISM,
+        mode="copy-only",
     )
     with writing(source, TABLE, ROWS, RATE) as writer:
         plane.start(MIGRATION, copy_only)
