@@ -25,7 +25,13 @@ class RedactingFormatter(logging.Formatter):
 
 def configure_logging(settings: Settings) -> None:
     """Log to stderr at the settings' level (`debug`, `info`, `warning`...)."""
-    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
-    formatter = RedactingFormatter(secrets_of(settings))
+    log_to_stderr(settings.log_level, secrets_of(settings))
+
+
+def log_to_stderr(level: str, secrets: list[str]) -> None:
+    """Log to stderr at `level`, masking `secrets` (a process given them by
+    its parent rather than by settings of its own)."""
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
+    formatter = RedactingFormatter(secrets)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(formatter)

@@ -211,6 +211,12 @@ class PhaseSettings(Group):
     progress_interval_seconds: float = Field(
         default=0.5, ge=0, description="least time between two progress reports of a run"
     )
+    snapshot_lease_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="how long extract's snapshot outlives its phase worker with no copy"
+        " progress (or before the copy names it); then it ends and the copy starts over",
+    )
     breaker_failure_threshold: int = Field(
         default=5,
         ge=1,

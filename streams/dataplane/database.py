@@ -92,6 +92,11 @@ class Database:
             name=name,
         )
 
+    def conninfo(self) -> str:
+        """The libpq connection string, for a process of its own that connects
+        (streams.dataplane.keeper): it holds the secret, so never log it."""
+        return self._conninfo
+
     async def open(self) -> None:
         await self.pool.open(wait=False)
 

@@ -8,7 +8,9 @@ batch's bounds and rows) runs in a REPEATABLE READ transaction that first
 imports it (`SET TRANSACTION SNAPSHOT`), so all of them see the source as it
 was at one instant, whatever is written to it meanwhile.
 
-A snapshot lives only as long as its holder's transaction. One that can no
+A snapshot lives only as long as its holder's transaction. The keeper
+(streams.dataplane.keeper) holds one in a process of its own, so that it
+outlives a phase worker killed mid-copy. One that can no
 longer be imported (the holder's run ended: a pause, a restart, a killed
 worker; the source restarted) raises `SnapshotLost`: extract never goes on
 in a newer view, it starts over in a new snapshot (streams.dataplane.extract).
@@ -52,7 +54,7 @@ class Snapshot:
         return asdict(self)
 
 
-async def _export(conn: Conn) -> Snapshot:
+async def export(conn: Conn) -> Snapshot:
     await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     # held idle for the extract's life: a session's timeout would end it
     await conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
@@ -72,7 +74,7 @@ class Holder:
     async def take(self) -> Snapshot:
         """A new snapshot (the one held before, if any, is let go)."""
         await self.close()
-        self.conn, snapshot = await self.source.dedicated(_export)
+        self.conn, snapshot = await self.source.dedicated(export)
         self.snapshot = snapshot
         return snapshot
 
