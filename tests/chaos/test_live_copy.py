@@ -9,9 +9,10 @@ time once more chunks have committed. Then:
 1. the target equals the source as of the migration's snapshot, row by row
    (a trigger kept every row version with the transactions that wrote and
    ended it: the snapshot's `pg_current_snapshot()` says which it saw);
-2. every chunk committed once, and the attempts redone are no more than the
-   chunks the kills could cut short;
-3. the migration completed (reconciled) in the one snapshot it began in.
+2. the migration completed (reconciled) in the one snapshot it began in,
+   taken before the first kill;
+3. every chunk committed once, and the attempts redone are no more than the
+   chunks the kills could cut short.
 
 LIVE_COPY_ROWS (1000000), LIVE_COPY_KILLS (3), LIVE_COPY_CHUNK (rows a
 chunk, 5000), LIVE_COPY_STEP (chunks committed between kills, 3) and
@@ -135,32 +136,37 @@ def test_a_chunked_copy_of_a_live_table_is_exact_under_kill_9(
     assert len(kills) == KILLS, f"the copy ended after {len(kills)} kills: make it longer"
     checkpoints = chunk_log.extract_checkpoints(target, MIGRATION)
     snapshot = checkpoints[0][1]["snapshot"]
-    per_slice, rows, last_commit = chunk_log.commits(target, MIGRATION)
-    print(f"\n{writer.statements} writes ({dict(writer.tally)}); {len(per_slice)} chunks")
+    committed = chunk_log.commits(target, MIGRATION)
+    print(f"\n{writer.statements} writes: {dict(writer.tally)}")
+    print(f"{len(committed.per_slice)} chunks committed by {dict(committed.per_worker)}")
 
     # 1. The target is the source as the snapshot saw it, every row, every column.
     found = diff(as_of(source, TABLE, snapshot["xids"]), rows_of(target, TABLE))
     assert found.same, str(found)
     assert unkept_writes(source, TABLE) == 0  # the history kept every write
-    assert last_commit is not None
-    assert unseen_versions(source, TABLE, snapshot["xids"], last_commit) > 0  # it was live
-    assert rows == found.rows["expected"]
+    assert committed.last is not None
+    assert unseen_versions(source, TABLE, snapshot["xids"], committed.last) > 0  # it was live
+    assert committed.rows == found.rows["expected"]
+    figures = chunk_log.reconciled(target, MIGRATION)
+    assert figures is not None
+    assert figures["source_rows"] == figures["target_rows"] == found.rows["expected"]
 
-    # 2. Every chunk committed once; redone only what the kills cut short.
+    # 2. One snapshot, taken before the first kill and held through them all.
+    restarted = [position["restarted"] for _, position, _ in checkpoints if "restarted" in position]
+    assert not restarted, restarted
+    assert {position["snapshot"]["id"] for _, position, _ in checkpoints} == {snapshot["id"]}
+    assert datetime.fromisoformat(snapshot["taken_at"]) < kills[0]
+
+    # 3. Every chunk committed once; redone only what the kills cut short.
     attempts = chunk_log.attempts(target, MIGRATION)
     redone = chunk_log.redone_by_kill(attempts, kills)
     for i, at in enumerate(kills):
         print(f"kill {i + 1} at {at:%H:%M:%S.%f}: redone {describe(redone.get(i, []))}")
     print(f"redone with no kill between: {describe(redone.get(None, []))}")
-    assert set(per_slice.values()) == {1}, per_slice
-    assert {a.slice for a in attempts} == set(per_slice)
-    assert all(len(cut) <= IN_FLIGHT for cut in redone.values()), redone
-    assert sum(map(len, redone.values())) <= len(kills) * IN_FLIGHT
-
-    # 3. One snapshot, taken before the first kill and held through them all.
-    assert {position["snapshot"]["id"] for _, position, _ in checkpoints} == {snapshot["id"]}
-    assert not [position for _, position, _ in checkpoints if "restarted" in position]
-    assert datetime.fromisoformat(snapshot["taken_at"]) < kills[0]
+    assert set(committed.per_slice.values()) == {1}, committed.per_slice
+    assert {a.slice for a in attempts} == set(committed.per_slice)
+    assert all(len(redone.get(i, [])) <= IN_FLIGHT for i in range(len(kills))), redone
+    assert sum(map(len, redone.values())) <= len(kills) * IN_FLIGHT, redone
 
 
 def describe(attempts: list[chunk_log.Attempt]) -> str:

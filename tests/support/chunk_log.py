@@ -55,6 +55,17 @@ def extract_checkpoints(url: str, migration_id: str) -> list[tuple[int, dict[str
     )
 
 
+def reconciled(url: str, migration_id: str) -> dict[str, Any] | None:
+    """The figures reconcile recorded once it passed (None: it has not)."""
+    found = _rows(
+        url,
+        f"SELECT result FROM {STATE}.checkpoints"
+        " WHERE migration_id = %s AND phase = 'reconcile' AND done",
+        (migration_id,),
+    )
+    return found[0][0] if found else None
+
+
 def extract_done(url: str, migration_id: str) -> bool:
     found = extract_checkpoints(url, migration_id)
     return bool(found) and all(done for _, _, done in found)
@@ -71,16 +82,30 @@ def committed_since(url: str, migration_id: str, since: datetime) -> int:
     return int(n)
 
 
-def commits(url: str, migration_id: str) -> tuple[Counter[int], int, datetime | None]:
-    """Extract's commits per slice, the rows they hold, and the last one's time."""
+@dataclass(frozen=True)
+class Commits:
+    """Extract's committed chunks: how often each slice committed, by whom,
+    the rows they hold, and when the last one committed."""
+
+    per_slice: Counter[int]
+    per_worker: Counter[str]
+    rows: int
+    last: datetime | None
+
+
+def commits(url: str, migration_id: str) -> Commits:
     found = _rows(
         url,
-        f"SELECT slice, rows, committed_at FROM {STATE}.batches"
+        f"SELECT slice, worker, rows, committed_at FROM {STATE}.batches"
         " WHERE migration_id = %s AND phase = %s",
         (migration_id, EXTRACT),
     )
-    per_slice = Counter(s for s, _, _ in found)
-    return per_slice, sum(r for _, r, _ in found), max((at for _, _, at in found), default=None)
+    return Commits(
+        Counter(s for s, _, _, _ in found),
+        Counter(w for _, w, _, _ in found),
+        sum(r for _, _, r, _ in found),
+        max((at for _, _, _, at in found), default=None),
+    )
 
 
 def attempts(url: str, migration_id: str) -> list[Attempt]:
