@@ -21,9 +21,6 @@ class Limiter:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._slots = asyncio.Semaphore(limit)
-        # snapshot holders (one per running extract, each a source connection
-        # held for the extract's life): as many as batches in flight
-        self.holders = asyncio.Semaphore(limit)
         metrics.CONCURRENCY_LIMIT.set(limit)
 
     @asynccontextmanager

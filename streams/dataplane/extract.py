@@ -16,9 +16,13 @@ crash loses at most the chunks in flight. The mapping (rename, drop, cast,
 concat, trim, case, value map, default) runs in the source's SELECT, so the
 rows land once, in the target's shape.
 
+The snapshot is held by a keeper process of its own (streams.dataplane.keeper),
+not by the run: a paused, revoked or killed run leaves it, and the run that
+resumes the copy (in this process or another) goes on in it, chunk by chunk.
+
 The rule when a snapshot is lost: a copy goes on only in the snapshot it
-began in. A chunk that can no longer import it (its holder ended: the
-source restarted, or a pause or crash outlived the holder's lease) makes the
+began in. A chunk that can no longer import it (its keeper ended: the
+source restarted, or a pause or crash outlived the keeper's lease) makes the
 run empty staging, plan again in a new snapshot of its own, record why (a
 warning, and `restarted` in the first chunk's checkpoint) and copy from the
 start.
@@ -37,7 +41,7 @@ from psycopg import sql
 
 from domain import errors
 from domain.spec import Column
-from streams.dataplane import catalog, checkpoints, checksums, chunks, fit, metrics, staged
+from streams.dataplane import catalog, checkpoints, checksums, chunks, fit, keeper, metrics, staged
 from streams.dataplane.checkpoints import Checkpoint
 from streams.dataplane.chunks import Chunk
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
@@ -49,7 +53,7 @@ from streams.dataplane.errors import (
     SpecError,
     TransientError,
 )
-from streams.dataplane.snapshots import Holder, Snapshot, first_of, reading, snapshot_id
+from streams.dataplane.snapshots import Snapshot, reading, snapshot_id
 from streams.dataplane.sql import (
     STABLE_TEXT,
     copy_in,
@@ -107,22 +111,22 @@ async def run(ctx: PhaseContext) -> Outcome:
     copy = _Copy(ctx, defs, plan, spec.source_key, staged.key_column(plan, spec.source_key))
     if ctx.assisting:
         return await _chunks_of(copy, owner=False)
-    if not await first_of(ctx.limiter.holders, ctx.stop):
-        return Stopped(None)  # asked to stop while waiting for a holder's slot
-    holder = Holder(ctx.source)
-    try:
-        return await _extract(copy, holder)
-    finally:
-        await holder.close()
-        ctx.limiter.holders.release()
+    return await _extract(copy)
 
 
-async def _extract(copy: _Copy, holder: Holder) -> Outcome:
+async def _snapshot(copy: _Copy) -> Snapshot:
+    """A new snapshot of the source, held by a keeper process (streams.dataplane.keeper)."""
+    ctx = copy.ctx
+    lease = ctx.target.settings.phase.snapshot_lease_seconds
+    return await keeper.keep(ctx.source, ctx.target, ctx.migration_id, lease)
+
+
+async def _extract(copy: _Copy) -> Outcome:
     """Copy in the checkpoints' snapshot; start over in a new one when it is lost."""
     ctx = copy.ctx
     planned = await ctx.target.autocommit(lambda c: checkpoints.load(c, ctx.migration_id, PHASE))
     if not planned:
-        snapshot = await holder.take()
+        snapshot = await _snapshot(copy)
         await ctx.target.transaction(partial(_plan, copy, snapshot, None))
     await ctx.enlist()
     restarts = 0
@@ -133,7 +137,7 @@ async def _extract(copy: _Copy, holder: Holder) -> Outcome:
             if restarts == RESTARTS:
                 raise PhaseError(f"{lost}; gave up after {RESTARTS} new snapshots") from None
             restarts += 1
-            await _start_over(copy, holder, lost)
+            await _start_over(copy, lost)
 
 
 async def _plan(copy: _Copy, snapshot: Snapshot, why: str | None, conn: Conn) -> bool:
@@ -265,13 +269,11 @@ async def _all_or_none(works: list[Coroutine[None, None, None]]) -> None:
         raise
 
 
-async def _start_over(copy: _Copy, holder: Holder, lost: SnapshotLost) -> None:
+async def _start_over(copy: _Copy, lost: SnapshotLost) -> None:
     """Empty staging and plan again in a snapshot of this run's (unless
     another run did so first), saying why."""
     ctx = copy.ctx
-    snapshot = holder.alive()
-    if snapshot is None or snapshot.id == lost.snapshot_id:
-        snapshot = await holder.take()
+    snapshot = await _snapshot(copy)
     why = f"{lost}: re-copying from the start in snapshot {snapshot.id}"
 
     async def reset(conn: Conn) -> bool:

@@ -1,24 +1,21 @@
 """One consistent view of a migration's source: the snapshot extract reads.
 
-A holder connection of its own (outside the pool) opens a REPEATABLE READ,
-read-only transaction and exports its snapshot (`pg_export_snapshot()`); it
-stays open, idle in that transaction, for the extract's life. Every read of
-the source (the key checks, the figures reconcile compares against, each
-batch's bounds and rows) runs in a REPEATABLE READ transaction that first
-imports it (`SET TRANSACTION SNAPSHOT`), so all of them see the source as it
-was at one instant, whatever is written to it meanwhile.
+A keeper process of its own (streams.dataplane.keeper) opens a REPEATABLE
+READ, read-only transaction, exports its snapshot (`pg_export_snapshot()`,
+`export` here) and stays idle in that transaction while the copy needs it.
+Every read of the source (the key checks, the row count, each chunk's
+figures and rows) runs in a REPEATABLE READ transaction that first imports
+it (`SET TRANSACTION SNAPSHOT`, `reading` here), so all of them see the
+source as it was at one instant, whatever is written to it meanwhile.
 
-A snapshot lives only as long as its holder's transaction. The keeper
-(streams.dataplane.keeper) holds one in a process of its own, so that it
-outlives a phase worker killed mid-copy. One that can no
-longer be imported (the holder's run ended: a pause, a restart, a killed
-worker; the source restarted) raises `SnapshotLost`: extract never goes on
-in a newer view, it starts over in a new snapshot (streams.dataplane.extract).
+A snapshot lives only as long as its keeper's transaction. One that can no
+longer be imported (the keeper let go after its lease, or the source
+restarted) raises `SnapshotLost`: extract never goes on in a newer view, it
+starts over in a new snapshot (streams.dataplane.extract).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -36,7 +33,7 @@ EXPORT = (
     " (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()"
     " ELSE pg_current_wal_lsn() END)::text"
 )
-# What SET TRANSACTION SNAPSHOT raises for a snapshot whose holder is gone.
+# What SET TRANSACTION SNAPSHOT raises for a snapshot whose keeper is gone.
 GONE = (psycopg.errors.InvalidParameterValue, psycopg.errors.ObjectNotInPrerequisiteState)
 
 
@@ -63,31 +60,6 @@ async def export(conn: Conn) -> Snapshot:
     return Snapshot(*(str(v) for v in row))
 
 
-class Holder:
-    """The run's snapshot and the connection that keeps it alive."""
-
-    def __init__(self, source: Database) -> None:
-        self.source = source
-        self.conn: Conn | None = None
-        self.snapshot: Snapshot | None = None
-
-    async def take(self) -> Snapshot:
-        """A new snapshot (the one held before, if any, is let go)."""
-        await self.close()
-        self.conn, snapshot = await self.source.dedicated(export)
-        self.snapshot = snapshot
-        return snapshot
-
-    def alive(self) -> Snapshot | None:
-        """The snapshot held, unless its holder's connection is gone."""
-        return None if self.conn is None or self.conn.closed else self.snapshot
-
-    async def close(self) -> None:
-        conn, self.conn, self.snapshot = self.conn, None, None
-        if conn is not None and not conn.closed:
-            await conn.close()
-
-
 @asynccontextmanager
 async def reading(source: Database, snapshot_id: str | None) -> AsyncIterator[Conn]:
     """A source connection in a read-only REPEATABLE READ transaction that
@@ -101,7 +73,7 @@ async def reading(source: Database, snapshot_id: str | None) -> AsyncIterator[Co
                 sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id))
             )
         except GONE:
-            raise SnapshotLost(snapshot_id, "holder gone") from None
+            raise SnapshotLost(snapshot_id, "keeper gone") from None
         yield conn
 
 
@@ -109,21 +81,3 @@ def snapshot_id(position: dict[str, Any]) -> str | None:
     """The id of the snapshot a checkpoint's copy is read in (None: none)."""
     found = position.get("snapshot")
     return str(found["id"]) if isinstance(found, dict) and "id" in found else None
-
-
-async def first_of(slots: asyncio.Semaphore, stop: asyncio.Event) -> bool:
-    """Acquire one of `slots`, unless `stop` is set first (False)."""
-    if stop.is_set():
-        return False
-    acquire = asyncio.ensure_future(slots.acquire())
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({acquire, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        if acquire.done() and not acquire.cancelled():
-            slots.release()  # acquired just as this run was cancelled
-        raise
-    finally:
-        stopped.cancel()
-        acquire.cancel()  # no effect once acquired
-    return not acquire.cancelled()

@@ -106,7 +106,7 @@ async def outcome(ctx: PhaseContext) -> Any:
     return await asyncio.wait_for(runner.result_of(ctx, paused=lambda: True), BOUND)
 
 
-async def test_a_validation_statement_past_its_timeout_fails_the_phase_once_naming_the_rule(
+async def test_a_validation_statement_past_its_timeout_fails_the_phase_once_saying_so(
     source_url: str, target_url: str
 ) -> None:
     rule = {"rule": "foreign_key", "column": "ref", "table": "slow_refs", "references": "id"}
@@ -120,7 +120,7 @@ async def test_a_validation_statement_past_its_timeout_fails_the_phase_once_nami
         result = await outcome(await phase_context(databases, spec, "validate"))
 
         assert isinstance(result, PhaseErrored), result
-        assert "validation of rule 'foreign_key(ref)' was cancelled" in result.reason
+        assert "validation of the rules was cancelled" in result.reason  # one scan for all
         assert "statement timeout" in result.reason
         assert "PHASE_VALIDATION_TIMEOUT_SECONDS (1 s)" in result.reason
         assert tries(target_url) == 1
@@ -148,10 +148,11 @@ async def test_a_statement_past_the_statement_timeout_fails_the_phase_once(
 # The table whose lock holds up each phase's first statement that reads rows.
 LOCKED = {
     "extract": ("source", "people"),
-    "transform": ("target", staging_name("m-1", "raw")),
+    # the mapping ran in extract: transform reads only extract's checkpoints
+    "transform": ("target", "migrator_state.checkpoints"),
     "validate": ("target", staging_name("m-1", "rows")),
     "load": ("target", staging_name("m-1", "rows")),
-    "reconcile": ("target", staging_name("m-1", "raw")),  # the source is not read again
+    "reconcile": ("target", "people"),  # the target, swapped in; the source is not read again
 }
 
 

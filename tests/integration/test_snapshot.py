@@ -5,6 +5,7 @@ is gone says so and copies again from the start in a new one."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -75,6 +76,17 @@ def extract_checkpoint(target_url: str) -> dict[str, Any]:
     return extract_checkpoints(target_url)[0]
 
 
+async def keepers_gone(url: str) -> None:
+    """Wait until no keeper's session is left on the database at `url`."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE application_name = 'migrator-snapshot-keeper' AND datname = current_database()"
+    )
+    async with asyncio.timeout(30):
+        while fetch(url, query) != [(0,)]:  # noqa: ASYNC110 (polling another process's state)
+            await asyncio.sleep(0.05)
+
+
 class Writer:
     """After each batch of the extract, a few writes to the source: rows not
     copied yet updated and deleted, rows inserted among them and past them,
@@ -135,9 +147,7 @@ async def test_writes_during_extract_are_not_copied_and_reconcile_passes(
     assert result["source_checksum"] == result["target_checksum"]
 
 
-async def test_a_resumed_extract_whose_snapshot_is_gone_copies_again_in_a_new_one(
-    databases: Databases, source_url: str, target_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
+async def stopped_after_three_chunks(databases: Databases) -> None:
     first = await phase_context(databases, SPEC, "extract")
 
     def stop_after_three(progress: Progress) -> None:
@@ -146,9 +156,47 @@ async def test_a_resumed_extract_whose_snapshot_is_gone_copies_again_in_a_new_on
 
     first.report = stop_after_three
     assert isinstance(await runner.run(first), Stopped)
+
+
+async def test_a_resumed_extract_goes_on_in_its_snapshot_copying_only_what_is_left(
+    databases: Databases, source_url: str, target_url: str
+) -> None:
+    await stopped_after_three_chunks(databases)
+    before = fetch(source_url, "SELECT * FROM items ORDER BY id")
+    held = extract_checkpoint(target_url)["snapshot"]["id"]
+    copied = staged(target_url)
+    assert len(copied) == 30
+    # The keeper holds the snapshot past the run: rows change meanwhile, copied or not.
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute("UPDATE items SET name = 'after the pause' WHERE id IN (2, 398)")
+        conn.execute("DELETE FROM items WHERE id = 200")
+
+    assert await run_phase(databases, SPEC, "extract", run=2) == Finished(ROWS)
+
+    assert {p["snapshot"]["id"] for p in extract_checkpoints(target_url)} == {held}
+    assert "restarted" not in extract_checkpoint(target_url)
+    assert staged(target_url) == before  # as the snapshot saw it
+    attempts = fetch(
+        target_url,
+        "SELECT slice, count(*) FROM migrator_state.chunk_runs WHERE phase = 'extract'"
+        " GROUP BY slice HAVING count(*) > 1",
+    )
+    assert attempts == []  # no chunk copied twice: the three done were kept
+
+
+async def test_a_resumed_extract_whose_snapshot_is_gone_copies_again_in_a_new_one(
+    databases: Databases, source_url: str, target_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await stopped_after_three_chunks(databases)
     lost = extract_checkpoint(target_url)["snapshot"]["id"]
     assert len(staged(target_url)) == 30
-    # Its holder ended with the run; a row copied already changes meanwhile.
+    # Its keeper ends (as when the source restarts); a row copied already changes meanwhile.
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'migrator-snapshot-keeper' AND datname = current_database()"
+        )
+    await keepers_gone(source_url)
     with psycopg.connect(source_url, autocommit=True) as conn:
         conn.execute("UPDATE items SET name = 'after the pause' WHERE id = 2")
     reports: list[Progress] = []
@@ -159,7 +207,7 @@ async def test_a_resumed_extract_whose_snapshot_is_gone_copies_again_in_a_new_on
 
     position = extract_checkpoint(target_url)
     new = position["snapshot"]["id"]
-    why = f"snapshot {lost} lost (holder gone): re-copying from the start in snapshot {new}"
+    why = f"snapshot {lost} lost (keeper gone): re-copying from the start in snapshot {new}"
     assert new != lost
     assert position["restarted"] == why
     assert reports[0].rows_done == 0 and reports[0].rows_total == ROWS  # reported at once

@@ -281,8 +281,12 @@ async def test_the_keeper_lets_go_once_a_newer_snapshot_replaced_it(
     await until(lambda: log.says(f"snapshot {snapshot.id}: named by 1 extract slices"))
     newer, _ = await keep_one(databases, target, migration)  # as a restarted extract would
 
-    async def restart(conn: Conn) -> None:
-        await checkpoints.restart(conn, cp, {"snapshot": newer.as_json()}, ROWS)
+    async def restart(conn: Conn) -> None:  # as extract's start-over does: a new plan
+        await checkpoints.drop_phase(conn, migration, "extract")
+        await checkpoints.create(
+            conn,
+            Checkpoint(migration, "extract", 0, {"snapshot": newer.as_json()}, rows_total=ROWS),
+        )
 
     await target.transaction(restart)
 
