@@ -27,26 +27,73 @@ def _nullable(kind: str, **extra: Any) -> Schema:
 
 
 TIME = _nullable("string", format="date-time")
+SNAPSHOT: Schema = {
+    "type": "object",
+    "description": "the exported snapshot of the source a phase reads in (extract)",
+    "required": ["id", "taken_at", "lsn"],
+    "properties": {
+        "id": {"type": "string", "description": "as pg_export_snapshot() gave it"},
+        "taken_at": {"type": "string", "description": "when, by the source's clock"},
+        "lsn": {"type": "string", "description": "the source's WAL position then"},
+    },
+}
+SNAPSHOT_OR_NULL: Schema = {"oneOf": [_ref("Snapshot"), {"type": "null"}]}
+# The pace of a phase's current run (a migration's: its current phase's).
+PACE: dict[str, Schema] = {
+    "rows_per_second": {
+        **_nullable("number"),
+        "description": "rows done per second since the run was requested (a resumed run"
+        " counts only its own rows); null until time has passed",
+    },
+    "bytes_per_second": {
+        **_nullable("number"),
+        "description": "bytes streamed per second, likewise; null while none were counted",
+    },
+    "eta_seconds": {
+        **_nullable("number"),
+        "description": "seconds until rows_done reaches rows_total at rows_per_second, as of"
+        " the phase's last progress; 0 once done; null without a total, before any row"
+        " moved, and while paused, failed or cancelled",
+    },
+    "eta_at": {**TIME, "description": "when that is: the last progress's time plus eta_seconds"},
+}
 PHASE: Schema = {
     "type": "object",
-    "required": ["phase", "status", "run", "rows_done", "rows_total"],
+    "required": ["phase", "status", "run", "rows_done", "rows_total", "bytes_done"],
     "properties": {
         "phase": {"type": "string"},
         "status": {"enum": ["RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"]},
         "run": {"type": "integer"},
         "rows_done": {"type": "integer"},
         "rows_total": {"type": "integer"},
+        "bytes_done": {"type": "integer", "description": "bytes the phase streamed"},
         "checkpoint": _nullable("string"),
         "score": _nullable("number"),
         "reason": _nullable("string"),
         "started_at": {"type": "string"},
         "finished_at": _nullable("string"),
         "updated_at": {"type": "string"},
+        "snapshot": SNAPSHOT_OR_NULL,
+        "run_started_at": {
+            **TIME,
+            "description": "when the current run was requested (null: from before the read"
+            " model kept it)",
+        },
+        **PACE,
     },
 }
 MIGRATION: Schema = {
     "type": "object",
-    "required": ["migration_id", "status", "version", "spec", "rows_done", "rows_total", "phases"],
+    "required": [
+        "migration_id",
+        "status",
+        "version",
+        "spec",
+        "rows_done",
+        "rows_total",
+        "bytes_done",
+        "phases",
+    ],
     "properties": {
         "migration_id": {"type": "string"},
         "status": {"enum": [s.value for s in Status]},
@@ -58,8 +105,22 @@ MIGRATION: Schema = {
         },
         "run": {"type": "integer"},
         "checkpoint": _nullable("string"),
-        "rows_done": {"type": "integer"},
-        "rows_total": {"type": "integer"},
+        "rows_done": {"type": "integer", "description": "the current phase's"},
+        "rows_total": {"type": "integer", "description": "the current phase's"},
+        "bytes_done": {"type": "integer", "description": "bytes streamed, over every phase"},
+        "snapshot": {
+            **SNAPSHOT_OR_NULL,
+            "description": "the snapshot the source was last read in (by extract)",
+        },
+        **{
+            name: {**schema, "description": f"the current phase's: {schema['description']}"}
+            for name, schema in PACE.items()
+        },
+        "eta_seconds": {
+            **PACE["eta_seconds"],
+            "description": "when the current phase should end (later phases are not"
+            f" estimated): {PACE['eta_seconds']['description']}",
+        },
         "score": _nullable("number"),
         "reason": _nullable("string"),
         "created_at": TIME,
@@ -596,6 +657,7 @@ def document() -> dict[str, Any]:
                 "Migration": MIGRATION,
                 "Quarantine": QUARANTINE,
                 "Phase": PHASE,
+                "Snapshot": SNAPSHOT,
                 "Event": EVENT,
                 "EventList": EVENTS,
                 "MigrationPage": PAGE,

@@ -21,6 +21,7 @@ from domain.commands import (
     ResultEnvelope,
     ResumeMigration,
     RetryMigration,
+    SnapshotRef,
     StartMigration,
 )
 from domain.decide import decide, event_id
@@ -97,6 +98,7 @@ __all__ = [
     "ResumeMigration",
     "RetryMigration",
     "RunPhase",
+    "SnapshotRef",
     "StartMigration",
     "Status",
     "StopReason",

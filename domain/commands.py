@@ -47,6 +47,16 @@ class MigrationSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SnapshotRef:
+    """Which view of the source a phase read: the exported snapshot's id, when
+    it was taken (the source's clock) and the source's WAL position then."""
+
+    id: str
+    taken_at: str
+    lsn: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class CommandEnvelope(Named):
     """What every command carries: its idempotency key and its migration."""
 
@@ -103,15 +113,22 @@ class ResultEnvelope(Named):
 
 @dataclass(frozen=True, kw_only=True)
 class PhaseProgressed(ResultEnvelope):
+    """Rows and bytes done so far (over every run of the phase, as its
+    checkpoints count them); `snapshot`: the source snapshot it reads in."""
+
     rows_done: int
     rows_total: int
     checkpoint: str | None = None
+    bytes_done: int = 0
+    snapshot: SnapshotRef | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class PhaseSucceeded(ResultEnvelope):
     rows_done: int
     score: float | None = None
+    bytes_done: int = 0
+    snapshot: SnapshotRef | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

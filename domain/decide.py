@@ -174,11 +174,20 @@ def _progressed(state: MigrationState, res: PhaseProgressed, emit: Emitter) -> N
         rows_done=res.rows_done,
         rows_total=res.rows_total,
         checkpoint=res.checkpoint,
+        bytes_done=res.bytes_done,
+        snapshot=res.snapshot,
     )
 
 
 def _succeeded(state: MigrationState, res: PhaseSucceeded, emit: Emitter) -> None:
-    emit(ev.PhaseCompleted, phase=res.phase, rows_done=res.rows_done, score=res.score)
+    emit(
+        ev.PhaseCompleted,
+        phase=res.phase,
+        rows_done=res.rows_done,
+        score=res.score,
+        bytes_done=res.bytes_done,
+        snapshot=res.snapshot,
+    )
     following = next_phase(res.phase)
     if following is None:
         emit(ev.MigrationCompleted)

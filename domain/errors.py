@@ -41,6 +41,7 @@ package keeps its own small errors module whose classes subclass them.
     │   ├── StatementCancelled            the server cancelled a statement (its timeout)
     │   ├── Interrupted                   a stopping run's statement was cancelled
     │   ├── SnapshotLost                  extract's snapshot of the source is gone
+    │   ├── keeping.Refused               a snapshot keeper could not start holding
     │   ├── SpecError                     (above)
     │   ├── ValidationFailed              the score is below the spec's minimum
     │   └── ReconcileMismatch             target and transformed source differ

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.commands import MigrationSpec, Named
+from domain.commands import MigrationSpec, Named, SnapshotRef
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +44,8 @@ class PhaseProgressRecorded(EventEnvelope):
     rows_done: int
     rows_total: int
     checkpoint: str | None = None
+    bytes_done: int = 0
+    snapshot: SnapshotRef | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +53,8 @@ class PhaseCompleted(EventEnvelope):
     phase: str
     rows_done: int
     score: float | None = None
+    bytes_done: int = 0
+    snapshot: SnapshotRef | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from domain import MigrationState, PhaseStatus, evolve
+from domain import MigrationState, PhaseStatus, SnapshotRef, evolve
 from domain import events as ev
 from domain.events import Event, PhaseEvent
 from domain.frozen import replace
+from projections.pace import UNKNOWN, Done, Pace, RunStart, pace, restarted
 from projections.quarantine import Quarantine, Verdict, judge, stored_form
 
 OUTCOMES: dict[type[Event], str] = {
@@ -41,6 +43,10 @@ class Row:
 
 @dataclass(frozen=True)
 class PhaseRow:
+    """A phase's row. Its run's pace (`projections.pace`) is measured from
+    `run_started_at` and the rows and bytes done then (None: not known, a
+    row from before the read model kept it)."""
+
     migration_id: str
     phase: str
     status: PhaseStatus
@@ -53,6 +59,21 @@ class PhaseRow:
     score: float | None = None
     reason: str | None = None
     finished_at: str | None = None
+    bytes_done: int = 0
+    snapshot: SnapshotRef | None = None
+    run_started_at: str | None = None
+    run_rows_from: int = 0
+    run_bytes_from: int = 0
+    rows_per_second: float | None = None
+    bytes_per_second: float | None = None
+    eta_seconds: float | None = None
+    eta_at: str | None = None
+
+    @property
+    def run_start(self) -> RunStart | None:
+        if self.run_started_at is None:
+            return None
+        return RunStart(self.run_started_at, self.run_rows_from, self.run_bytes_from)
 
 
 PhaseKey = tuple[str, str]
@@ -183,26 +204,12 @@ def fold_phase(old: PhaseRow | None, state: MigrationState, event: Event) -> Pha
         return None
     if isinstance(event, ev.PhaseProgressRecorded):
         checkpoint = event.checkpoint if event.checkpoint is not None else old.checkpoint
-        return replace(
-            old,
-            rows_done=event.rows_done,
-            rows_total=event.rows_total,
-            checkpoint=checkpoint,
-            updated_at=at,
+        done = Done(at, event.rows_done, event.rows_total, event.bytes_done)
+        return _measured(
+            replace(old, checkpoint=checkpoint, snapshot=event.snapshot or old.snapshot), done
         )
     if isinstance(event, ev.PhaseCompleted):
-        total = max(old.rows_total, event.rows_done)
-        score = event.score if event.score is not None else old.score
-        return replace(
-            old,
-            status=PhaseStatus.COMPLETED,
-            rows_done=event.rows_done,
-            rows_total=total,
-            score=score,
-            checkpoint=None,
-            finished_at=at,
-            updated_at=at,
-        )
+        return _completed(old, event)
     if isinstance(event, ev.PhaseFailed):
         checkpoint = event.checkpoint if event.checkpoint is not None else old.checkpoint
         return replace(
@@ -211,11 +218,67 @@ def fold_phase(old: PhaseRow | None, state: MigrationState, event: Event) -> Pha
             reason=event.reason,
             checkpoint=checkpoint,
             updated_at=at,
+            **_NO_ETA,
         )
     return _stopped(old, event)
 
 
+def _completed(old: PhaseRow, event: ev.PhaseCompleted) -> PhaseRow:
+    at = event.occurred_at
+    # A phase that reported no progress (reconcile) still ends at done == total;
+    # bytes as the last progress counted them, unless the completion counted more.
+    total = max(old.rows_total, event.rows_done)
+    done = Done(at, event.rows_done, total, max(old.bytes_done, event.bytes_done))
+    score = event.score if event.score is not None else old.score
+    ended = replace(
+        old,
+        status=PhaseStatus.COMPLETED,
+        score=score,
+        snapshot=event.snapshot or old.snapshot,
+        checkpoint=None,
+        finished_at=at,
+    )
+    return replace(_measured(ended, done), eta_seconds=0.0, eta_at=at)
+
+
+def _measured(old: PhaseRow, done: Done) -> PhaseRow:
+    """The row at `done`, with its run's pace as of then."""
+    start = old.run_start
+    if start is not None and restarted(old.rows_done, old.bytes_done, done):
+        start = RunStart(done.at, done.rows, done.bytes)
+    return replace(
+        old,
+        rows_done=done.rows,
+        rows_total=done.rows_total,
+        bytes_done=done.bytes,
+        updated_at=done.at,
+        **_run_start(start),
+        **_pace(pace(start, done)),
+    )
+
+
+def _run_start(start: RunStart | None) -> dict[str, Any]:
+    if start is None:
+        return {"run_started_at": None, "run_rows_from": 0, "run_bytes_from": 0}
+    return {"run_started_at": start.at, "run_rows_from": start.rows, "run_bytes_from": start.bytes}
+
+
+def _pace(p: Pace) -> dict[str, Any]:
+    return {
+        "rows_per_second": p.rows_per_second,
+        "bytes_per_second": p.bytes_per_second,
+        "eta_seconds": p.eta_seconds,
+        "eta_at": p.eta_at,
+    }
+
+
+# A phase that is not running has no ETA (its rates stay: they were measured).
+_NO_ETA: dict[str, Any] = {"eta_seconds": None, "eta_at": None}
+
+
 def _requested(old: PhaseRow | None, event: ev.PhaseRequested) -> PhaseRow:
+    """A new run: from scratch, or (with a checkpoint) from where the last
+    one got to; either way measured from now, with no pace yet."""
     at = event.occurred_at
     if old is None or event.checkpoint is None:
         return PhaseRow(
@@ -225,6 +288,7 @@ def _requested(old: PhaseRow | None, event: ev.PhaseRequested) -> PhaseRow:
             run=event.run,
             started_at=at,
             updated_at=at,
+            run_started_at=at,
         )
     return replace(
         old,
@@ -234,6 +298,8 @@ def _requested(old: PhaseRow | None, event: ev.PhaseRequested) -> PhaseRow:
         reason=None,
         finished_at=None,
         updated_at=at,
+        **_run_start(RunStart(at, old.rows_done, old.bytes_done)),
+        **_pace(UNKNOWN),
     )
 
 
@@ -242,9 +308,9 @@ def _stopped(old: PhaseRow, event: Event) -> PhaseRow | None:
     if old.status in (PhaseStatus.COMPLETED, PhaseStatus.FAILED):
         return None
     if isinstance(event, ev.MigrationPaused):
-        return replace(old, status=PhaseStatus.PAUSED, updated_at=event.occurred_at)
+        return replace(old, status=PhaseStatus.PAUSED, updated_at=event.occurred_at, **_NO_ETA)
     if isinstance(event, ev.MigrationCancelled):
-        return replace(old, status=PhaseStatus.CANCELLED, updated_at=event.occurred_at)
+        return replace(old, status=PhaseStatus.CANCELLED, updated_at=event.occurred_at, **_NO_ETA)
     return None
 
 

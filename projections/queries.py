@@ -21,15 +21,32 @@ QUARANTINE = (
 )
 # A row without a spec has only rejections, unless its first event was quarantined.
 EXISTS = "(m.spec IS NOT NULL OR m.quarantine_reason IS NOT NULL)"
+# Each phase, and over them all: the bytes (summed) and the snapshot the
+# source was last read in (of the phase that named one last).
 PHASES = (
-    "COALESCE((SELECT json_agg(json_build_object("
+    "LEFT JOIN LATERAL (SELECT COALESCE(json_agg(json_build_object("
     "'phase', p.phase, 'status', p.status, 'run', p.run, 'rows_done', p.rows_done,"
-    " 'rows_total', p.rows_total, 'checkpoint', p.checkpoint, 'score', p.score,"
-    " 'reason', p.reason, 'started_at', p.started_at, 'finished_at', p.finished_at,"
-    " 'updated_at', p.updated_at) ORDER BY p.started_at, p.phase)"
-    " FROM migration_phases p WHERE p.migration_id = m.migration_id), '[]') AS phases"
+    " 'rows_total', p.rows_total, 'bytes_done', p.bytes_done, 'checkpoint', p.checkpoint,"
+    " 'score', p.score, 'reason', p.reason, 'started_at', p.started_at,"
+    " 'finished_at', p.finished_at, 'updated_at', p.updated_at, 'snapshot', p.snapshot,"
+    " 'run_started_at', p.run_started_at, 'rows_per_second', p.rows_per_second,"
+    " 'bytes_per_second', p.bytes_per_second, 'eta_seconds', p.eta_seconds,"
+    " 'eta_at', p.eta_at) ORDER BY p.started_at, p.phase), '[]') AS phases,"
+    " COALESCE(sum(p.bytes_done), 0)::bigint AS bytes_done,"
+    " (array_agg(p.snapshot ORDER BY p.updated_at DESC) FILTER"
+    " (WHERE p.snapshot IS NOT NULL))[1] AS snapshot"
+    " FROM migration_phases p WHERE p.migration_id = m.migration_id) ph ON true"
 )
-SELECT_MIGRATIONS = f"SELECT {MIGRATION_COLUMNS}, {QUARANTINE}, {PHASES} FROM migrations m"
+# A migration's pace is its current phase's: later phases are not guessed at,
+# so its ETA is when the current phase should end.
+PACE = "cur.rows_per_second, cur.bytes_per_second, cur.eta_seconds, cur.eta_at"
+CURRENT = (
+    "LEFT JOIN migration_phases cur ON cur.migration_id = m.migration_id AND cur.phase = m.phase"
+)
+SELECT_MIGRATIONS = (
+    f"SELECT {MIGRATION_COLUMNS}, ph.bytes_done, ph.snapshot, {PACE}, {QUARANTINE}, ph.phases"
+    f" FROM migrations m {PHASES} {CURRENT}"
+)
 EVENT_COLUMNS = "sequence, event_id, type, occurred_at, causation_id, payload"
 
 

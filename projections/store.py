@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
-from domain import MigrationSpec, MigrationState, Phase, PhaseStatus, Status
+from domain import MigrationSpec, MigrationState, Phase, PhaseStatus, SnapshotRef, Status
 from domain.events import Event
 from projections.exceptions import OffsetConflict
 from projections.fold import Folded, PhaseKey, PhaseRow, Row
@@ -55,6 +56,15 @@ PHASE_COLUMNS = (
     "started_at",
     "finished_at",
     "updated_at",
+    "bytes_done",
+    "snapshot",
+    "run_started_at",
+    "run_rows_from",
+    "run_bytes_from",
+    "rows_per_second",
+    "bytes_per_second",
+    "eta_seconds",
+    "eta_at",
 )
 PHASE_TYPES = (
     "text",
@@ -66,6 +76,15 @@ PHASE_TYPES = (
     "text",
     "timestamptz",
     "timestamptz",
+    "timestamptz",
+    "bigint",
+    "jsonb",
+    "timestamptz",
+    "bigint",
+    "bigint",
+    "float8",
+    "float8",
+    "float8",
     "timestamptz",
 )
 ROW_TYPES = (
@@ -170,7 +189,8 @@ async def load_phases(
 def _phase_row(
     mid: str, phase: str, status: str, run: int, done: int, total: int, *rest: Any
 ) -> PhaseRow:
-    checkpoint, score, reason, started, finished, updated = rest
+    checkpoint, score, reason, started, finished, updated, bytes_done, snapshot = rest[:8]
+    run_started, rows_from, bytes_from, rows_rate, bytes_rate, eta, eta_at = rest[8:]
     return PhaseRow(
         migration_id=mid,
         phase=phase,
@@ -184,6 +204,15 @@ def _phase_row(
         score=score,
         reason=reason,
         finished_at=_iso(finished),
+        bytes_done=bytes_done,
+        snapshot=SnapshotRef(**snapshot) if snapshot is not None else None,
+        run_started_at=_iso(run_started),
+        run_rows_from=rows_from,
+        run_bytes_from=bytes_from,
+        rows_per_second=rows_rate,
+        bytes_per_second=bytes_rate,
+        eta_seconds=eta,
+        eta_at=_iso(eta_at),
     )
 
 
@@ -298,7 +327,7 @@ def _row_values(row: Row, feed: int) -> tuple[Any, ...]:
 
 async def _upsert_phases(conn: Conn, phases: Iterable[PhaseRow]) -> None:
     columns = ("migration_id", "phase", *PHASE_COLUMNS)
-    data = [tuple(getattr(p, c) for c in columns) for p in phases]
+    data = [_phase_values(p, columns) for p in phases]
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in PHASE_COLUMNS)
     await conn.execute(
         f"INSERT INTO migration_phases ({', '.join(columns)})"
@@ -306,6 +335,12 @@ async def _upsert_phases(conn: Conn, phases: Iterable[PhaseRow]) -> None:
         f" ON CONFLICT (migration_id, phase) DO UPDATE SET {updates}",
         _columns_of(data, len(columns)),
     )
+
+
+def _phase_values(phase: PhaseRow, columns: Sequence[str]) -> tuple[Any, ...]:
+    snapshot = phase.snapshot
+    text = json.dumps(asdict(snapshot)) if snapshot is not None else None
+    return tuple(text if c == "snapshot" else getattr(phase, c) for c in columns)
 
 
 def _unnest(types: Sequence[str]) -> str:

@@ -43,6 +43,7 @@ from domain import (
     ResumeMigration,
     RetryMigration,
     RunPhase,
+    SnapshotRef,
     StartMigration,
 )
 from domain.commands import Command, PhaseResult
@@ -79,12 +80,14 @@ EVENT_TYPES = _by_name(
     CommandRejected,
 )
 TASK_TYPES = _by_name(RunPhase, PausePhase, CancelPhase)
+# Records that travel only inside others (a field's type), never on their own.
+NESTED_TYPES = _by_name(MigrationSpec, SnapshotRef)
 CLASSES: dict[str, type[Any]] = {
     **COMMAND_TYPES,
     **RESULT_TYPES,
     **EVENT_TYPES,
     **TASK_TYPES,
-    "MigrationSpec": MigrationSpec,
+    **NESTED_TYPES,
 }
 
 

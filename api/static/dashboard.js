@@ -5,11 +5,14 @@
 // localStorage; "?transport=poll" forces polling. A migration the read model
 // holds in quarantine (a gap, a fork or an unstorable event in its log) is
 // marked, with its reason, and counted in the header. A failed (paused,
-// cancelled) migration shows its reason; its events are a click away. Before
-// a token is known the page asks only /whoami, which answers without one.
+// cancelled) migration shows its reason; its events are a click away. Its pace
+// is the bytes streamed over every phase, the current phase's rates and, while
+// it runs, that phase's ETA (later phases are not estimated). Before a token is
+// known the page asks only /whoami, which answers without one.
 "use strict";
 
 const API = "/api/v1";
+const RUNS = ["RUNNING", "PAUSING"];
 const ACTIONS = { pause: ["RUNNING"], resume: ["PAUSED"], cancel: ["PENDING", "RUNNING", "PAUSING", "PAUSED", "FAILED"], retry: ["FAILED"] };
 const rows = new Map();
 let token = "";
@@ -53,7 +56,7 @@ function render(m) {
   if (!tr) {
     tr = document.createElement("tr");
     tr.dataset.id = m.migration_id;
-    for (const name of ["id", "status", "phase", "progress", "score", "version", "updated", "actions"]) {
+    for (const name of ["id", "status", "phase", "progress", "pace", "score", "version", "updated", "actions"]) {
       const td = document.createElement("td");
       td.className = name;
       tr.appendChild(td);
@@ -73,7 +76,9 @@ function render(m) {
   tr.dataset.status = m.status;
   tr.dataset.quarantined = m.quarantine ? "true" : "false";
   cell("phase").textContent = m.phase || "";
+  cell("phase").title = m.snapshot ? `source read in snapshot ${m.snapshot.id}, taken ${m.snapshot.taken_at} at LSN ${m.snapshot.lsn}` : "";
   renderProgress(cell("progress"), m.rows_done, m.rows_total);
+  renderPace(cell("pace"), m);
   cell("score").textContent = m.score == null ? "" : Number(m.score).toFixed(3);
   cell("version").firstChild.textContent = m.version;
   cell("updated").textContent = m.updated_at ? new Date(m.updated_at).toLocaleTimeString() : "";
@@ -96,6 +101,41 @@ function renderProgress(td, done, total) {
   } else {
     td.textContent = done > 0 ? `${count(done)} rows` : "—";
   }
+}
+
+const size = (bytes) => {
+  const units = ["bytes", "kB", "MB", "GB", "TB", "PB"];
+  let value = Number(bytes), unit = 0;
+  while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit += 1; }
+  return unit === 0 ? `${Math.round(value)} bytes` : `${value.toFixed(1)} ${units[unit]}`;
+};
+const rate = (perSecond) => perSecond >= 10 ? count(Math.round(perSecond)) : String(Number(perSecond.toPrecision(2)));
+
+// The two largest units: 45s, 3m 20s, 2h 05m, 3d 04h.
+function duration(seconds) {
+  const whole = Math.round(seconds);
+  const [d, h, m, s] = [Math.floor(whole / 86400), Math.floor(whole / 3600) % 24, Math.floor(whole / 60) % 60, whole % 60];
+  const two = (n) => String(n).padStart(2, "0");
+  if (d) return `${d}d ${two(h)}h`;
+  if (h) return `${h}h ${two(m)}m`;
+  if (m) return `${m}m ${two(s)}s`;
+  return `${s}s`;
+}
+
+// Bytes, rates and ETA, each only when known; the ETA only while the phase runs.
+function renderPace(td, m) {
+  td.innerHTML = "";
+  const parts = [];
+  if (m.bytes_done > 0) parts.push(size(m.bytes_done));
+  if (m.rows_per_second != null) parts.push(`${rate(m.rows_per_second)} rows/s`);
+  if (m.bytes_per_second != null) parts.push(`${size(m.bytes_per_second)}/s`);
+  td.textContent = parts.join(" · ");
+  if (m.eta_seconds == null || !RUNS.includes(m.status)) return;
+  const eta = document.createElement("span");
+  eta.className = "eta";
+  eta.textContent = `${m.phase} ETA ${duration(m.eta_seconds)}`;
+  eta.title = `${m.phase} should end at ${new Date(m.eta_at).toLocaleString()} at its pace so far; later phases are not estimated`;
+  td.appendChild(eta);
 }
 
 function renderReason(td, reason) {

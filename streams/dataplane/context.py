@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from domain import MigrationSpec, RunPhase
+from domain import MigrationSpec, RunPhase, SnapshotRef
 from domain.spec import ColumnMapping, Rule
 from streams.dataplane import metrics
 from streams.dataplane.checkpoints import Checkpoint
@@ -45,9 +45,15 @@ async def _alone() -> None:
 
 @dataclass(frozen=True)
 class Progress:
+    """A phase's progress over all its slices: rows and bytes done (each
+    slice's `position["bytes"]`), the checkpoint as text, and the snapshot
+    the slices read the source in (extract's `position["snapshot"]`)."""
+
     rows_done: int
     rows_total: int
     checkpoint: str
+    bytes_done: int = 0
+    snapshot: SnapshotRef | None = None
 
 
 @dataclass
@@ -77,21 +83,48 @@ class PhaseContext:
         return self.task.migration_id
 
     def progress(self, slices: list[Checkpoint]) -> None:
-        done = sum(cp.rows_done for cp in slices)
-        total = sum(cp.rows_total for cp in slices)
-        text = slices[0].text() if len(slices) == 1 else _summary(slices)
-        self.report(Progress(done, total, text))
+        self.report(progress_of(slices))
+
+
+def progress_of(slices: list[Checkpoint]) -> Progress:
+    """The phase's progress, summed over its slices."""
+    text = slices[0].text() if len(slices) == 1 else _summary(slices)
+    return Progress(
+        rows_done=sum(cp.rows_done for cp in slices),
+        rows_total=sum(cp.rows_total for cp in slices),
+        checkpoint=text,
+        bytes_done=sum(_bytes(cp) for cp in slices),
+        snapshot=_snapshot(slices),
+    )
+
+
+def _bytes(cp: Checkpoint) -> int:
+    return int(cp.position.get("bytes") or 0)
+
+
+def _snapshot(slices: list[Checkpoint]) -> SnapshotRef | None:
+    """The snapshot the first slice that names one reads in."""
+    for cp in slices:
+        named = cp.position.get("snapshot")
+        if isinstance(named, dict):
+            return SnapshotRef(id=named["id"], taken_at=named["taken_at"], lsn=named["lsn"])
+    return None
 
 
 def _summary(slices: list[Checkpoint]) -> str:
-    return json.dumps(
-        {
-            "slices": [
-                {"after": s.position.get("after"), "rows": s.rows_done, "done": s.done}
-                for s in slices
-            ]
-        }
-    )
+    """Many slices (chunks) in a few figures, the same size for ten or ten
+    thousand: how many there are, done and in flight (started, not done),
+    and their rows and bytes."""
+    done = sum(1 for cp in slices if cp.done)
+    started = sum(1 for cp in slices if not cp.done and (cp.batches or cp.rows_done))
+    summary = {
+        "chunks": len(slices),
+        "done": done,
+        "in_flight": started,
+        "rows": sum(cp.rows_done for cp in slices),
+        "bytes": sum(_bytes(cp) for cp in slices),
+    }
+    return json.dumps(summary, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from config import exits
 from config.logs import log_to_stderr
 from config.redaction import redact
 from streams.dataplane.database import Conn
+from streams.dataplane.errors import PhaseError
 from streams.dataplane.failures import Failure, classify
 from streams.dataplane.lease import Seen, verdict
 from streams.dataplane.snapshots import Snapshot, export
@@ -82,7 +83,7 @@ class Request:
         return cls(**{**found, "secrets": tuple(found.get("secrets", ()))})
 
 
-class Refused(Exception):
+class Refused(PhaseError):
     """The keeper could not start holding: which connection, and what happened."""
 
     def __init__(self, connection: str, failure: Failure) -> None:

@@ -43,6 +43,7 @@ from domain import (
     PhaseHalted,
     PhaseProgressed,
     PhaseResult,
+    PhaseSucceeded,
     PhaseTask,
     RunPhase,
     StopReason,
@@ -188,6 +189,9 @@ class Scheduler:
             result = replace(result, checkpoint=run.last.checkpoint)
         if isinstance(result, PhaseHalted) and result.checkpoint is None and run.last is not None:
             result = replace(result, checkpoint=run.last.checkpoint)  # stopped mid-statement
+        if isinstance(result, PhaseSucceeded) and run.last is not None:
+            # what the run's last progress counted: the bytes and the snapshot
+            result = replace(result, bytes_done=run.last.bytes_done, snapshot=run.last.snapshot)
         return result
 
     async def _context(self, run: Run) -> PhaseContext:
@@ -250,6 +254,8 @@ class Scheduler:
                 rows_done=progress.rows_done,
                 rows_total=progress.rows_total,
                 checkpoint=progress.checkpoint,
+                bytes_done=progress.bytes_done,
+                snapshot=progress.snapshot,
             )
             self._spawn(self.send(result))
 

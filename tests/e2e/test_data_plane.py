@@ -17,7 +17,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from config import KafkaNames, Settings
 from config.connections import Connection
-from domain import PhaseProgressRecorded, replay
+from domain import PhaseCompleted, PhaseProgressRecorded, SnapshotRef, replay
 from streams.kafka.reader import read_committed
 from tests.support.data_plane import data_plane, spec
 from tests.support.processes import eventually
@@ -117,14 +117,22 @@ def test_a_100k_row_table_arrives_transformed_row_for_row(
     assert not mismatched, mismatched[:3]
     # 1 in 13 emails is NULL: the score is the share of rows keeping every rule.
     assert state.score == pytest.approx(1 - (100_000 // 13) / 100_000)
-    # Extract's progress events name the one snapshot it read the source in.
-    extract = [
-        json.loads(e.checkpoint)
+    # Every chunk of extract was read in one snapshot, and its events name it.
+    chunks = fetch(
+        target_url,
+        "SELECT position->'snapshot' AS snapshot FROM migrator_state.checkpoints"
+        " WHERE migration_id = 'm-big' AND phase = 'extract'",
+    )
+    assert len(chunks) == 20  # 100,000 rows, 5,000 a chunk
+    assert all(c["snapshot"] == chunks[0]["snapshot"] for c in chunks)
+    assert chunks[0]["snapshot"]["id"] and chunks[0]["snapshot"]["lsn"]
+    named = {k: v for k, v in chunks[0]["snapshot"].items() if k != "xids"}
+    carried = {
+        e.snapshot
         for e in events
-        if isinstance(e, PhaseProgressRecorded) and e.phase == "extract" and e.checkpoint
-    ]
-    assert extract and all(c["snapshot"] == extract[0]["snapshot"] for c in extract)
-    assert extract[0]["snapshot"]["id"] and extract[0]["snapshot"]["lsn"]
+        if isinstance(e, PhaseProgressRecorded | PhaseCompleted) and e.phase == "extract"
+    }
+    assert carried == {SnapshotRef(**named)}
     # The connections' secret is in no event, no log line, and not in staging.
     assert all(secret not in json.dumps(e.__dict__, default=str) for e in events)
     assert all(secret not in log for log in logs)
@@ -134,7 +142,7 @@ def test_a_100k_row_table_arrives_transformed_row_for_row(
     assert leftovers == [{"n": 0}]
 
 
-def test_pause_mid_load_then_resume_completes_equal(
+def test_pause_mid_extract_then_resume_completes_equal(
     settings: Settings,
     topics: KafkaNames,
     tmp_path: Path,
@@ -143,22 +151,23 @@ def test_pause_mid_load_then_resume_completes_equal(
     connections: dict[str, Connection],
 ) -> None:
     create_customers(source_url, 30_000)
-    slow = {"PHASE_CONCURRENCY": "1"}  # one batch at a time: a load long enough to pause
+    slow = {"PHASE_CONCURRENCY": "1"}  # one chunk at a time: an extract long enough to pause
     with data_plane(settings, topics, tmp_path, connections, phase_env=slow) as plane:
         plane.producer.produce(topics.phase_tasks, b"not a task", b"m-pause")  # a poison task
         plane.start("m-pause", spec(batch_size=100, parallelism=2))
-        eventually(lambda: loaded_rows(target_url, "m-pause") > 0, timeout=120)
+        eventually(lambda: copied_rows(target_url, "m-pause") > 0, timeout=120)
         plane.pause("m-pause")
         paused = plane.wait_for("m-pause", "PAUSED")
-        assert paused.phase == "load"
-        held = loaded_rows(target_url, "m-pause")
+        assert paused.phase == "extract"
+        held = copied_rows(target_url, "m-pause")
         assert 0 < held < 30_000
         plane.resume("m-pause")
         plane.wait_for("m-pause", "COMPLETED")
         (dead,) = read_committed(settings, topics.dlq(topics.phase_tasks))
 
     assert table_digest(source_url) == table_digest(target_url)
-    assert_batches_tile(target_url, "m-pause", "load", 30_000)
+    # resumed in the snapshot it began in, no chunk copied twice
+    assert_chunks_tile(target_url, "m-pause", 30_000, redone=0)
     headers = dict(dead.headers)
     assert dead.value == b"not a task" and dead.key == b"m-pause"
     assert headers["kafka_dlt-original-topic"] == topics.phase_tasks.encode()
@@ -230,9 +239,9 @@ def test_a_killed_phase_worker_is_replaced_and_no_row_is_written_twice(
     slow = {"PHASE_CONCURRENCY": "1"}
     with data_plane(settings, topics, tmp_path, connections, 2, slow) as plane:
         plane.start("m-kill", spec(batch_size=100, parallelism=2))
-        eventually(lambda: loaded_rows(target_url, "m-kill") > 0, timeout=120)
+        eventually(lambda: copied_rows(target_url, "m-kill") > 0, timeout=120)
         holder = last_writer(target_url)
-        plane.procs.kill(holder)  # the worker running the load dies mid-batch
+        plane.procs.kill(holder)  # the worker running the extract dies mid-chunk
         del plane.procs.running[holder]
         state = plane.wait_for("m-kill", "COMPLETED", "FAILED", timeout=180)
         assert state.status.value == "COMPLETED", state.reason
@@ -241,7 +250,8 @@ def test_a_killed_phase_worker_is_replaced_and_no_row_is_written_twice(
     assert table_digest(source_url) == table_digest(target_url)
     writes = fetch(target_url, "SELECT n, count(*) AS keys FROM writes GROUP BY n")
     assert writes == [{"n": 1, "keys": 30_000}]
-    assert_batches_tile(target_url, "m-kill", "load", 30_000)
+    # at most the chunk in flight (PHASE_CONCURRENCY 1) was copied again
+    assert_chunks_tile(target_url, "m-kill", 30_000, redone=1)
 
 
 def test_one_tables_chunks_are_copied_by_both_phase_workers_each_once(
@@ -275,12 +285,12 @@ def test_one_tables_chunks_are_copied_by_both_phase_workers_each_once(
     assert table_digest(source_url) == table_digest(target_url)
 
 
-def loaded_rows(target_url: str, migration_id: str) -> int:
+def copied_rows(target_url: str, migration_id: str) -> int:
     rows = (
         fetch(
             target_url,
             "SELECT coalesce(sum(rows_done), 0) AS n FROM migrator_state.checkpoints"
-            f" WHERE migration_id = '{migration_id}' AND phase = 'load'",
+            f" WHERE migration_id = '{migration_id}' AND phase = 'extract'",
         )
         if has_state(target_url)
         else [{"n": 0}]
@@ -327,21 +337,32 @@ def count_writes(url: str) -> None:
         )
 
 
-def assert_batches_tile(url: str, migration_id: str, phase: str, total: int) -> None:
-    """The batch log: per slice, each batch starts where the last one ended,
-    and the batches add up to every row once."""
-    batches = fetch(
+def assert_chunks_tile(url: str, migration_id: str, total: int, redone: int) -> None:
+    """Extract's batch log: each chunk committed once, each starting where the
+    one before it ends, all of them every row once, in one snapshot; and at
+    most `redone` chunk attempts beyond one per chunk."""
+    chunks = fetch(
         url,
         "SELECT slice, after_key, upto_key, rows FROM migrator_state.batches"
-        f" WHERE migration_id = '{migration_id}' AND phase = '{phase}' ORDER BY committed_at",
+        f" WHERE migration_id = '{migration_id}' AND phase = 'extract' ORDER BY slice",
     )
-    by_slice: dict[int, list[dict[str, Any]]] = {}
-    for batch in batches:
-        by_slice.setdefault(batch["slice"], []).append(batch)
-    for chain in by_slice.values():
-        for before, after in itertools.pairwise(chain):
-            assert after["after_key"] == before["upto_key"], (before, after)
-    assert sum(b["rows"] for b in batches) == total
+    assert [c["slice"] for c in chunks] == list(range(len(chunks)))
+    assert chunks[0]["after_key"] is None and chunks[-1]["upto_key"] is None
+    for before, after in itertools.pairwise(chunks):
+        assert after["after_key"] == before["upto_key"], (before, after)
+    assert sum(c["rows"] for c in chunks) == total
+    snapshots = fetch(
+        url,
+        "SELECT DISTINCT position->'snapshot'->>'id' AS id FROM migrator_state.checkpoints"
+        f" WHERE migration_id = '{migration_id}' AND phase = 'extract'",
+    )
+    assert len(snapshots) == 1
+    (attempts,) = fetch(
+        url,
+        "SELECT count(*) AS n FROM migrator_state.chunk_runs"
+        f" WHERE migration_id = '{migration_id}' AND phase = 'extract'",
+    )
+    assert len(chunks) <= attempts["n"] <= len(chunks) + redone
 
 
 def test_a_target_outage_fails_the_phase_and_retry_resumes_it(
@@ -369,7 +390,7 @@ def test_a_target_outage_fails_the_phase_and_retry_resumes_it(
     target_db = str(conninfo_to_dict(target_url)["dbname"])
     with data_plane(settings, topics, tmp_path, connections, phase_env=env) as plane:
         plane.start("m-outage", spec(batch_size=100))
-        eventually(lambda: loaded_rows(target_url, "m-outage") > 0, timeout=120)
+        eventually(lambda: copied_rows(target_url, "m-outage") > 0, timeout=120)
         with psycopg.connect(stack.database_url, autocommit=True) as admin:
             admin.execute(f'ALTER DATABASE "{target_db}" ALLOW_CONNECTIONS false')
             admin.execute(
@@ -378,7 +399,7 @@ def test_a_target_outage_fails_the_phase_and_retry_resumes_it(
                 (target_db,),
             )
         failed = plane.wait_for("m-outage", "FAILED", "COMPLETED")
-        assert failed.status.value == "FAILED" and failed.phase == "load"
+        assert failed.status.value == "FAILED" and failed.phase == "extract"
         reason = failed.reason or ""
         assert "warehouse: database is not accepting connections" in reason, reason
         assert "not currently accepting connections" in reason, reason
@@ -387,7 +408,7 @@ def test_a_target_outage_fails_the_phase_and_retry_resumes_it(
 
         with psycopg.connect(stack.database_url, autocommit=True) as admin:
             admin.execute(f'ALTER DATABASE "{target_db}" ALLOW_CONNECTIONS true')
-        held = loaded_rows(target_url, "m-outage")
+        held = copied_rows(target_url, "m-outage")
         plane.retry("m-outage")
         plane.wait_for("m-outage", "COMPLETED")
         assert 'migrator_breaker_state{connection="warehouse"} 0.0' in scrape(port)
@@ -397,7 +418,9 @@ def test_a_target_outage_fails_the_phase_and_retry_resumes_it(
     assert fetch(target_url, "SELECT n, count(*) AS keys FROM writes GROUP BY n") == [
         {"n": 1, "keys": 30_000}
     ]
-    assert_batches_tile(target_url, "m-outage", "load", 30_000)
+    # the retry went on in the snapshot (its keeper outlived the outage); the
+    # chunk in flight when the target went away was copied again
+    assert_chunks_tile(target_url, "m-outage", 30_000, redone=1)
 
 
 def test_a_hundred_small_migrations_at_once_all_complete(

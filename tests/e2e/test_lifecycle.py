@@ -150,7 +150,7 @@ def test_the_watch_command_follows_a_migration_to_its_end(
     done = subprocess.run(
         [sys.executable, "-m", "cli", "watch", "m-watch", "--api-url", base_url(settings)],
         cwd=ROOT,
-        env={**process_env(settings), "API_TOKEN": OPERATOR_TOKEN, "COLUMNS": "120"},
+        env={**process_env(settings), "API_TOKEN": OPERATOR_TOKEN, "COLUMNS": "200"},
         capture_output=True,
         text=True,
         timeout=120,
@@ -160,6 +160,9 @@ def test_the_watch_command_follows_a_migration_to_its_end(
     final = json.loads(done.stdout)
     assert final["status"] == "COMPLETED" and final["phase"] == "reconcile"
     assert "COMPLETED  reconcile" in done.stderr and "100/100" in done.stderr
+    # the bytes of its five phases (the simulator counts 10 kB each) and the last one's rate
+    assert final["bytes_done"] == 50_000 and "50.0 kB" in done.stderr
+    assert final["rows_per_second"] > 0 and " rows/s" in done.stderr
 
 
 def test_watch_says_what_is_wrong_for_an_unknown_migration(

@@ -11,17 +11,23 @@ import asyncio
 import base64
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jsonschema_rs
 import pytest
 
-from config import Settings
+from api.openapi import DOCUMENT
+from config import KafkaNames, Settings
 from projections.projector import Projector
+from tests.support.event_log import paced, write_log
+from tests.support.phase_simulator import BYTES_PER_ROW, ROWS, SNAPSHOT
 from tests.support.processes import Processes, eventually, group_is_stable
 from tests.support.read_side import (
+    AT,
     OPERATOR,
     VIEWER,
     bearer,
@@ -35,6 +41,10 @@ from tests.support.system import SPEC
 
 pytestmark = pytest.mark.integration
 PHASE_SECONDS = "2"
+MIGRATION = jsonschema_rs.validator_for(
+    {"$ref": "#/components/schemas/Migration", "components": DOCUMENT["components"]},
+    validate_formats=True,
+)
 
 
 @dataclass
@@ -53,6 +63,15 @@ class System:
         status, answer = await self.call("POST", "/api/v1/migrations?wait=true", body=body)
         assert (status, answer["outcome"]) == (200, "accepted"), answer
         return mid
+
+    async def until_version(self, mid: str, version: int) -> dict[str, Any]:
+        """Poll the migration until the read model has it at `version`."""
+        async with asyncio.timeout(90):
+            while True:
+                status, row = await self.call("GET", f"/api/v1/migrations/{mid}")
+                if status == 200 and row["version"] >= version:
+                    return dict(row)
+                await asyncio.sleep(0.1)
 
     async def until(self, mid: str, *statuses: str) -> dict[str, Any]:
         """Long-poll the migration until it is in one of `statuses`."""
@@ -282,6 +301,43 @@ async def test_one_migration_shows_progress_phases_and_its_history(system: Syste
     sequences = [e["sequence"] for e in history["events"]]
     assert sequences == list(range(1, done["version"] + 1))
     assert [e["sequence"] for e in tail["events"]] == [4, 5]
+    # bytes over every phase; extract's snapshot; a done phase has nothing left to go
+    assert {p["bytes_done"] for p in done["phases"]} == {ROWS * BYTES_PER_ROW}
+    assert done["bytes_done"] == 5 * ROWS * BYTES_PER_ROW
+    assert done["snapshot"] == done["phases"][0]["snapshot"] == asdict(SNAPSHOT)
+    assert [p["snapshot"] for p in done["phases"][1:]] == [None] * 4
+    assert (done["eta_seconds"], {p["eta_seconds"] for p in done["phases"]}) == (0, {0})
+    assert MIGRATION.is_valid(done), list(MIGRATION.iter_errors(done))
+
+
+async def test_a_running_migration_shows_its_bytes_snapshot_rates_and_eta(
+    system: System,
+) -> None:
+    mid = f"m-{uuid.uuid4().hex[:8]}"
+    history = paced(mid)  # 10 s into extract: 50 of 100 rows, 5,000 bytes
+    names = KafkaNames(
+        app_id=system.settings.kafka.app_id, prefix=system.settings.kafka.topic_prefix
+    )
+    await asyncio.to_thread(write_log, system.settings, names, history)
+
+    row = await system.until_version(mid, len(history))
+    async with system.session.ws_connect(
+        f"{system.url}/api/v1/migrations/{mid}/live", headers=bearer(VIEWER)
+    ) as ws:
+        await ws.receive_json(timeout=30)
+        pushed = (await ws.receive_json(timeout=30))["migration"]
+
+    (extract,) = row["phases"]
+    assert MIGRATION.is_valid(row), list(MIGRATION.iter_errors(row))
+    for shown in (row, extract, pushed):
+        assert (shown["rows_done"], shown["rows_total"], shown["bytes_done"]) == (50, 100, 5000)
+        assert (shown["rows_per_second"], shown["bytes_per_second"]) == (5.0, 500.0)
+        assert shown["eta_seconds"] == 10.0
+        assert datetime.fromisoformat(shown["eta_at"]) == datetime.fromisoformat(AT) + timedelta(
+            seconds=20
+        )
+        assert shown["snapshot"] == asdict(SNAPSHOT)
+    assert datetime.fromisoformat(extract["run_started_at"]) == datetime.fromisoformat(AT)
 
 
 # --- live ---------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The dashboard says why: in Debian's headless Chromium (Playwright), against
 the API served in-process over a projected read model. A failed migration
 shows its reason, and its events a click away; a phase without a row count
-shows its rows or a dash, not 0/0; and a page opened without a token asks
-nothing that answers 401. A screenshot goes to .local/artifacts/."""
+shows its rows or a dash, not 0/0; a running one shows its bytes, rates and
+ETA; and a page opened without a token asks nothing that answers 401. A
+screenshot goes to .local/artifacts/."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 
 from config import KafkaNames, Settings
 from domain import events as ev
-from tests.support.event_log import interleaved, projecting, until, write_log
+from tests.support.event_log import interleaved, paced, projecting, until, write_log
 from tests.support.processes import ROOT
 from tests.support.read_side import SPEC, VIEWER, lifecycle, serving, with_tokens
 
@@ -34,13 +35,17 @@ if shutil.which(CHROMIUM) is None:
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
+MIDS = ("m-failed", "m-counting", "m-waiting", "m-pacing")
+
+
 def histories() -> list[list[ev.Event]]:
-    """Failed in transform; counting rows of a phase without a total; just started."""
+    """Failed in transform; counting rows of a phase without a total; just
+    started; half way through extract at a known pace."""
     failed = lifecycle("m-failed", replace(SPEC, source_table="flaky_customers"))
     started, requested, progress = lifecycle("m-counting")[:3]
     assert isinstance(progress, ev.PhaseProgressRecorded)
     counting = [started, requested, replace(progress, rows_done=1234, rows_total=0)]
-    return [failed, counting, lifecycle("m-waiting")[:2]]
+    return [failed, counting, lifecycle("m-waiting")[:2], paced("m-pacing")]
 
 
 def browse(url: str, visit: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
@@ -77,16 +82,22 @@ def the_rows(url: str) -> Callable[[Any], dict[str, Any]]:
         row = page.locator('tr[data-id="m-failed"]')
         sync_api.expect(row.locator("td.status")).to_contain_text("FAILED", timeout=30_000)
         reason = row.locator("td.status").inner_text().removeprefix("FAILED").strip()
-        progress = {
-            mid: page.locator(f'tr[data-id="{mid}"] td.progress').inner_text().strip()
-            for mid in ("m-failed", "m-counting", "m-waiting")
+        cells = {
+            (mid, name): page.locator(f'tr[data-id="{mid}"] td.{name}').inner_text().strip()
+            for mid in MIDS
+            for name in ("progress", "pace")
         }
         row.locator("a.events").click()
         events = page.locator('tr.events[data-for="m-failed"] li')
         sync_api.expect(events.last).to_contain_text("MigrationFailed")
         SHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOT), full_page=True)
-        return {"reason": reason, "progress": progress, "last_event": events.last.inner_text()}
+        return {
+            "reason": reason,
+            "progress": {mid: cells[mid, "progress"] for mid in MIDS},
+            "pace": {mid: cells[mid, "pace"] for mid in MIDS},
+            "last_event": events.last.inner_text(),
+        }
 
     return visit
 
@@ -121,6 +132,17 @@ async def test_a_row_says_why_it_failed_and_counts_what_it_can(dashboard: str) -
     shown = await asyncio.to_thread(browse, dashboard, the_rows(dashboard))
 
     assert shown["reason"] == FAILED
-    assert shown["progress"] == {"m-failed": "—", "m-counting": "1,234 rows", "m-waiting": "—"}
+    assert shown["progress"] == {
+        "m-failed": "—",
+        "m-counting": "1,234 rows",
+        "m-waiting": "—",
+        "m-pacing": "50/100",
+    }
+    assert shown["pace"] == {
+        "m-failed": "10.0 kB",  # extract's bytes; transform failed before it counted any
+        "m-counting": "5.0 kB",  # no time passed: no rate
+        "m-waiting": "",
+        "m-pacing": "5.0 kB · 5 rows/s · 500 bytes/s\nextract ETA 10s",
+    }
     assert shown["last_event"].startswith("MigrationFailed")
     assert shown["last_event"].endswith(f"— {FAILED}")

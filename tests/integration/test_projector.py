@@ -148,5 +148,5 @@ async def test_an_offset_moved_by_another_projector_is_refused(settings: Setting
 async def test_schema_migrations_apply_once(settings: Settings) -> None:
     dsn = settings.database.url.get_secret_value()
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        assert await apply_schema(conn) == [1, 2, 3, 4, 5]
+        assert await apply_schema(conn) == [1, 2, 3, 4, 5, 6]
         assert await apply_schema(conn) == []

@@ -11,7 +11,8 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,24 @@ from prometheus_client import REGISTRY
 
 from api.app import api_database_url
 from config import KafkaNames, Settings
-from domain import Event, MigrationSpec, Status, replay
+from domain import (
+    Event,
+    Input,
+    MigrationSpec,
+    PauseMigration,
+    PhaseHalted,
+    PhaseProgressed,
+    ResumeMigration,
+    StartMigration,
+    Status,
+    replay,
+)
 from projections.projector import Projector
 from projections.store import CHANNEL
+from tests.support.event_log import timed
+from tests.support.phase_simulator import SNAPSHOT
 from tests.support.processes import ROOT, process_env
-from tests.support.read_side import lifecycle, prepare_schema, publish
+from tests.support.read_side import AT, SPEC, lifecycle, prepare_schema, publish
 
 pytestmark = pytest.mark.integration
 
@@ -254,3 +268,44 @@ async def test_the_api_role_reads_the_read_model_and_cannot_write_it(
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 await conn.execute(sql.encode())
+
+
+async def test_a_runs_pace_is_measured_from_its_stored_start_across_batches(
+    settings: Settings, topics: KafkaNames
+) -> None:
+    start = StartMigration(command_id="c-pace", migration_id="m-pace", spec=SPEC)
+    first = PhaseProgressed(
+        result_id="r-1",
+        migration_id="m-pace",
+        phase="extract",
+        run=1,
+        rows_done=50,
+        rows_total=100,
+        checkpoint="50",
+        bytes_done=5000,
+        snapshot=SNAPSHOT,
+    )
+    pause = PauseMigration(command_id="c-pause", migration_id="m-pace")
+    halt = PhaseHalted(result_id="h", migration_id="m-pace", phase="extract", run=1)
+    resume = ResumeMigration(command_id="c-resume", migration_id="m-pace")
+    again = replace(first, result_id="r-2", run=2, rows_done=90, checkpoint="90", bytes_done=9000)
+    again = replace(again, snapshot=None)  # the snapshot named before is kept
+    inputs: list[tuple[float, Input]] = [(0, start), (10, first), (12, pause), (15, halt)]
+    history = timed("m-pace", *inputs, (60, resume), (80, again))
+    at_pause, after = history[:5], history[5:]
+
+    await publish(settings, topics, at_pause)
+    await project_until(settings, "SELECT max(version) FROM migrations", len(at_pause))
+    paused = await rows(settings, "SELECT * FROM migration_phases")
+    await publish(settings, topics, after)  # folded onto the rows the first projector stored
+    await project_until(settings, "SELECT max(version) FROM migrations", len(history))
+    (resumed,) = await rows(settings, "SELECT * FROM migration_phases")
+
+    assert [(p["status"], p["rows_per_second"], p["eta_seconds"]) for p in paused] == [
+        ("PAUSED", 5.0, None)
+    ]
+    assert (resumed["run_rows_from"], resumed["run_bytes_from"]) == (50, 5000)
+    assert (resumed["rows_per_second"], resumed["bytes_per_second"]) == (2.0, 200.0)
+    assert (resumed["eta_seconds"], resumed["bytes_done"]) == (5.0, 9000)
+    assert resumed["snapshot"] == asdict(SNAPSHOT)
+    assert resumed["eta_at"] == datetime.fromisoformat(AT) + timedelta(seconds=85)

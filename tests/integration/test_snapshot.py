@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from domain import MigrationSpec
+from domain import MigrationSpec, SnapshotRef
 from domain.state import PHASES
 from streams.dataplane import runner
 from streams.dataplane.context import Finished, Progress, Stopped
@@ -97,10 +97,12 @@ class Writer:
         self.writes, self.done = writes, 0
         self.reports: list[dict[str, Any]] = []
         self.counts: list[tuple[int, int]] = []  # (rows done, rows total) per report
+        self.snapshots: list[SnapshotRef | None] = []  # the snapshot each report names
 
     def __call__(self, progress: Progress) -> None:
         self.reports.append(json.loads(progress.checkpoint))
         self.counts.append((progress.rows_done, progress.rows_total))
+        self.snapshots.append(progress.snapshot)
         if self.done == self.writes:
             return
         self.done += 1
@@ -132,6 +134,8 @@ async def test_writes_during_extract_are_not_copied_and_reconcile_passes(
     assert len(writer.reports) == ROWS // SPEC.batch_size  # a report after each chunk
     assert all(s == snapshots[0] for s in snapshots)  # one snapshot, named by every chunk
     assert set(snapshots[0]) == {"id", "taken_at", "xids", "lsn"}
+    named = {k: v for k, v in snapshots[0].items() if k != "xids"}
+    assert set(writer.snapshots) == {SnapshotRef(**named)}  # what the progress events carry
     # progress counts up to the snapshot's row count, against that count
     assert {total for _, total in writer.counts} == {ROWS}
     assert [done for done, _ in writer.counts] == sorted(done for done, _ in writer.counts)

@@ -45,6 +45,10 @@ class DataPlane:
         )
         self.producer.flush(30)
 
+    def close(self) -> None:
+        """Let the producer go (a failed test's traceback may keep this object)."""
+        self.producer.close()
+
     def start(self, migration_id: str, spec: MigrationSpec) -> None:
         self.send(StartMigration(command_id=_id(), migration_id=migration_id, spec=spec))
 

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -21,6 +22,7 @@ from domain import (
     Input,
     MigrationState,
     PauseMigration,
+    PhaseProgressed,
     ResumeMigration,
     StartMigration,
     decide,
@@ -30,7 +32,7 @@ from domain import (
 from projections.projector import Projector
 from schemas import encode
 from streams.kafka.clients import producer_config
-from tests.support.phase_simulator import answer
+from tests.support.phase_simulator import SNAPSHOT, answer
 from tests.support.read_side import AT, SPEC
 
 
@@ -62,6 +64,38 @@ def paused_then_resumed(migration_id: str, reason: str) -> tuple[list[Event], li
     resume = ResumeMigration(command_id=f"c-{migration_id}-r", migration_id=migration_id)
     _, resumed = _fold(state, resume)
     return started + paused, resumed
+
+
+def timed(migration_id: str, *inputs: tuple[float, Input]) -> list[Event]:
+    """The events `inputs` cause, each decided at its own time: `seconds`
+    after AT. Nothing answers the phase tasks: the inputs hold the results."""
+    state, out = MigrationState(migration_id=migration_id), []
+    start = datetime.fromisoformat(AT)
+    for seconds, given in inputs:
+        at = (start + timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
+        for event in decide(state, given, at):
+            state = evolve(state, event)
+            out.append(event)
+    return out
+
+
+def paced(migration_id: str) -> list[Event]:
+    """A migration 10 s into its extract and half way: 50 of 100 rows and
+    5,000 bytes, read in the simulator's SNAPSHOT. Its pace: 5 rows/s,
+    500 bytes/s, 10 s to go (at AT + 20 s)."""
+    start = StartMigration(command_id=f"c-{migration_id}", migration_id=migration_id, spec=SPEC)
+    progress = PhaseProgressed(
+        result_id=f"r-{migration_id}",
+        migration_id=migration_id,
+        phase="extract",
+        run=1,
+        rows_done=50,
+        rows_total=100,
+        checkpoint="50",
+        bytes_done=5000,
+        snapshot=SNAPSHOT,
+    )
+    return timed(migration_id, (0, start), (10, progress))
 
 
 def _fold(

@@ -1,7 +1,8 @@
 """A simulated phase worker, for tests until the real phases exist.
 
 It reads `migration.phase-tasks` (read_committed) and answers each RunPhase
-with progress and success (or, for a source table named `flaky*`, an error on
+with progress and success (counting BYTES_PER_ROW bytes a row, and naming
+SNAPSHOT in extract's) (or, for a source table named `flaky*`, an error on
 the first run of `transform`), each PausePhase with PhaseHalted. Result ids are
 derived from the task, so a task handled twice (after a crash) repeats
 results the orchestrator already knows: it drops them.
@@ -30,6 +31,7 @@ from domain import (
     PhaseSucceeded,
     PhaseTask,
     RunPhase,
+    SnapshotRef,
     answer_fields,
 )
 from schemas import RecordError, decode_task, encode
@@ -38,6 +40,8 @@ from streams.kafka.consumed import Consumed
 
 log = logging.getLogger("phase-simulator")
 ROWS = 100
+BYTES_PER_ROW = 100
+SNAPSHOT = SnapshotRef(id="00000003-00000002-1", taken_at="2026-01-01 00:00:00+00", lsn="0/1A2B3C")
 
 
 def answer(task: PhaseTask) -> list[PhaseResult]:
@@ -58,6 +62,7 @@ def answer(task: PhaseTask) -> list[PhaseResult]:
                 checkpoint="40",
             )
         ]
+    snapshot = SNAPSHOT if task.phase == "extract" else None
     return [
         PhaseProgressed(
             result_id=f"{task.task_id}:p1",
@@ -65,8 +70,17 @@ def answer(task: PhaseTask) -> list[PhaseResult]:
             rows_done=ROWS // 2,
             rows_total=ROWS,
             checkpoint=str(ROWS // 2),
+            bytes_done=ROWS // 2 * BYTES_PER_ROW,
+            snapshot=snapshot,
         ),
-        PhaseSucceeded(result_id=f"{task.task_id}:done", **answers, rows_done=ROWS, score=1.0),
+        PhaseSucceeded(
+            result_id=f"{task.task_id}:done",
+            **answers,
+            rows_done=ROWS,
+            score=1.0,
+            bytes_done=ROWS * BYTES_PER_ROW,
+            snapshot=snapshot,
+        ),
     ]
 
 

@@ -42,6 +42,7 @@ from domain import (
     ResumeMigration,
     RetryMigration,
     RunPhase,
+    SnapshotRef,
     StartMigration,
     Status,
     decide,
@@ -330,6 +331,19 @@ def test_progress_records_rows_and_checkpoint() -> None:
     )
     assert (state.rows_done, state.rows_total, state.checkpoint) == (30, 100, "k-30")
     assert state.status is Status.RUNNING and tasks(s, events) == []
+
+
+def test_progress_and_completion_carry_their_bytes_and_snapshot_into_the_events() -> None:
+    s = running()
+    snapshot = SnapshotRef(id="00000003-1B-1", taken_at="2026-01-01 00:00:00+00", lsn="0/16")
+
+    (recorded,) = when(s, replace(progressed(s), bytes_done=4096, snapshot=snapshot))[0]
+    completed, _ = when(s, replace(succeeded(s), bytes_done=8192, snapshot=snapshot))[0]
+
+    assert isinstance(recorded, PhaseProgressRecorded)
+    assert (recorded.bytes_done, recorded.snapshot) == (4096, snapshot)
+    assert isinstance(completed, PhaseCompleted)
+    assert (completed.bytes_done, completed.snapshot) == (8192, snapshot)
 
 
 def test_progress_without_a_checkpoint_keeps_the_last_one() -> None:

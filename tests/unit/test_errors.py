@@ -42,6 +42,7 @@ from streams.dataplane.errors import (
     TransientError,
     ValidationFailed,
 )
+from streams.dataplane.keeping import Refused
 from streams.kafka.errors import NoSuchTopic, ProduceQueueFull, TransactionAborted
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +69,7 @@ TREE: dict[type[BaseException], tuple[tuple[type, ...], bool, int]] = {
     StatementCancelled: ((PhaseError,), False, 500),
     Interrupted: ((PhaseError,), False, 500),
     SnapshotLost: ((PhaseError,), False, 500),
+    Refused: ((PhaseError,), False, 500),
     phase_errors.SpecError: ((PhaseError, SpecError), False, 422),
     ValidationFailed: ((PhaseError,), False, 500),
     ReconcileMismatch: ((PhaseError,), False, 500),

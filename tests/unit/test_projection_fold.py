@@ -5,9 +5,23 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from domain import MigrationPaused, MigrationPausing, MigrationSpec, replay
-from projections.fold import Row, fold_batch
+from domain import (
+    Input,
+    MigrationPaused,
+    MigrationPausing,
+    MigrationSpec,
+    PauseMigration,
+    PhaseHalted,
+    PhaseProgressed,
+    PhaseSucceeded,
+    ResumeMigration,
+    SnapshotRef,
+    StartMigration,
+    replay,
+)
+from projections.fold import PhaseRow, Row, fold_batch
 from projections.quarantine import stored_form
+from tests.support.event_log import timed
 from tests.support.read_side import lifecycle
 
 FLAKY = MigrationSpec(
@@ -101,3 +115,95 @@ def test_a_stored_row_at_a_later_version_makes_earlier_events_repeats() -> None:
 
     assert [e.sequence for e in folded.duplicates] == [1, 2, 3, 4]
     assert [e.sequence for e in folded.history] == [5, 6]
+
+
+# --- pace: rates and ETA of a phase's run, from the events' times ---------------
+
+SNAPSHOT = SnapshotRef(id="00000003-1B-1", taken_at="2026-01-01 00:00:00+00", lsn="0/16")
+
+
+def at(seconds: int) -> str:
+    return f"2026-01-01T00:{seconds // 60:02d}:{seconds % 60:02d}.000+00:00"
+
+
+def progress(rows: int, nbytes: int, run: int = 1, rid: str = "") -> PhaseProgressed:
+    return PhaseProgressed(
+        result_id=rid or f"p-{run}-{rows}",
+        migration_id="m-pace",
+        phase="extract",
+        run=run,
+        rows_done=rows,
+        rows_total=100,
+        checkpoint=str(rows),
+        bytes_done=nbytes,
+        snapshot=SNAPSHOT,
+    )
+
+
+START = StartMigration(command_id="c-start", migration_id="m-pace", spec=FLAKY)
+
+
+def extract_after(*inputs: tuple[int, Input]) -> PhaseRow:
+    return fold_batch({}, {}, timed("m-pace", (0, START), *inputs)).phases["m-pace", "extract"]
+
+
+def test_progress_gives_the_phase_its_bytes_snapshot_rates_and_eta() -> None:
+    row = extract_after((10, progress(50, 5000)))
+
+    assert (row.rows_done, row.bytes_done, row.snapshot) == (50, 5000, SNAPSHOT)
+    assert (row.rows_per_second, row.bytes_per_second) == (5.0, 500.0)
+    assert (row.eta_seconds, row.eta_at) == (10.0, "2026-01-01T00:00:20+00:00")
+
+
+def test_a_requested_phase_has_no_pace_until_its_first_progress() -> None:
+    row = extract_after()
+
+    assert (row.run_started_at, row.rows_per_second, row.eta_seconds) == (at(0), None, None)
+
+
+def test_a_paused_phase_has_no_eta_and_a_resumed_run_is_measured_from_its_resume() -> None:
+    pause = PauseMigration(command_id="c-pause", migration_id="m-pace")
+    halt = PhaseHalted(
+        result_id="h-1", migration_id="m-pace", phase="extract", run=1, checkpoint="50"
+    )
+    resume = ResumeMigration(command_id="c-resume", migration_id="m-pace")
+    until_paused = [(10, progress(50, 5000)), (12, pause), (15, halt)]
+
+    paused = extract_after(*until_paused)
+    resumed = extract_after(*until_paused, (60, resume), (80, progress(90, 9000, run=2)))
+
+    assert (paused.status, paused.eta_seconds, paused.rows_per_second) == ("PAUSED", None, 5.0)
+    assert (resumed.run_started_at, resumed.run_rows_from) == (at(60), 50)
+    assert (resumed.rows_per_second, resumed.bytes_per_second) == (2.0, 200.0)
+    assert resumed.eta_seconds == 5.0
+
+
+def test_a_copy_started_over_is_measured_again_from_where_it_restarted() -> None:
+    row = extract_after((10, progress(50, 5000)), (20, progress(0, 0, rid="again")))
+
+    assert (row.run_started_at, row.run_rows_from, row.rows_per_second) == (at(20), 0, None)
+
+
+def test_a_completed_phase_keeps_its_bytes_and_snapshot_its_runs_rates_and_eta_zero() -> None:
+    done = PhaseSucceeded(
+        result_id="d-1", migration_id="m-pace", phase="extract", run=1, rows_done=100
+    )
+
+    row = extract_after((10, progress(50, 5000)), (20, done))
+
+    assert (row.status, row.rows_done, row.bytes_done, row.snapshot) == (
+        "COMPLETED",
+        100,
+        5000,
+        SNAPSHOT,
+    )
+    assert (row.rows_per_second, row.bytes_per_second) == (5.0, 250.0)
+    assert (row.eta_seconds, row.eta_at) == (0.0, at(20))
+
+
+def test_a_failed_phase_has_no_eta() -> None:
+    history = lifecycle("m-f", FLAKY)
+
+    transform = fold_batch({}, {}, history).phases["m-f", "transform"]
+
+    assert (transform.status, transform.eta_seconds, transform.eta_at) == ("FAILED", None, None)

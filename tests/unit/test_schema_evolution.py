@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import replace
@@ -65,6 +66,12 @@ EXPECTED: dict[tuple[str, str], object] = {
         for version in ("v1", "v2", "v3")
         for name in ("RunPhase", "PausePhase", "CancelPhase")
         if (version, name) != ("v1", "CancelPhase")
+    },
+    # before v3 progress and completion counted no bytes and named no snapshot
+    **{
+        (version, name): dataclasses.replace(SAMPLES[name], bytes_done=0, snapshot=None)
+        for version in ("v1", "v2")
+        for name in ("PhaseProgressed", "PhaseProgressRecorded", "PhaseSucceeded", "PhaseCompleted")
     },
 }
 
@@ -201,7 +208,7 @@ def test_json_from_an_old_writer_takes_the_default_but_an_old_reader_rejects_new
     new_json, _ = encode(PROGRESS, "json")
 
     assert decode_result(old_json, registry=new) == WITHOUT_CHECKPOINT
-    with pytest.raises(RecordError, match="unknown field\\(s\\) checkpoint"):
+    with pytest.raises(RecordError, match="unknown field\\(s\\) bytes_done, checkpoint, snapshot"):
         decode_result(new_json, registry=old)  # JSON has no writer schema to resolve
 
 
