@@ -16,7 +16,9 @@ with `ctx.assisting`: it claims unfinished chunks until none is left. An
 assist never answers (only the owner reports progress and the outcome); its
 failure is logged and ends that assist alone. An assist is ignored where the
 migration runs already (as owner, or as an assist of that run or a newer
-one) or when its run is older than the latest seen here; an owner's task
+one) or when its run is older than the latest seen here; a worker that has
+as many runs as its batch limit (PHASE_CONCURRENCY) lets it pass, as help is
+optional and more runs would only wait for connections. An owner's task
 takes over from an assist of the same run. A pause or cancel of a run that
 enlisted is relayed the same way, after its assists, so assists stop on the
 paths every run stops on; a revoked partition or a shutdown stops the
@@ -117,6 +119,10 @@ class Scheduler:
             done()  # a stale or repeated task: the newer run is in hand
             return
         self._remember(task.migration_id, max(task.run, latest))
+        if task.assist and len(self.active) >= self.limiter.limit:
+            log.info("%s: busy with %d runs, not assisting", task.migration_id, len(self.active))
+            done()  # help is optional: the owner copies what no one else takes
+            return
         if before is not None:
             before.request_stop(StopReason.SUPERSEDED)
         run = Run(task, partition)

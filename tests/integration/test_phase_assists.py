@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import psycopg
 import pytest
@@ -84,10 +84,12 @@ def extract(monkeypatch: pytest.MonkeyPatch) -> StandIn:
 
 @pytest.fixture
 def worker(settings: Settings, topics: KafkaNames, target_url: str) -> Iterator[None]:
-    """One phase worker: it holds every partition of phase-tasks."""
+    """One phase worker: it holds every partition of phase-tasks, and one
+    batch at a time (so one run keeps it busy)."""
     both = connection_for(target_url)  # the stand-in reads no source
+    connections = {"legacy": both, "warehouse": both}
     mine = settings.replace(
-        phase={"worker_id": WORKER, "connections": {"legacy": both, "warehouse": both}}
+        phase={"worker_id": WORKER, "connections": connections, "concurrency": 1}
     )
     with running(mine) as failed:
         eventually(
@@ -166,7 +168,8 @@ def cancelled(target_url: str) -> bool:
 def send(producer: Producer, topics: KafkaNames, task: PhaseTask, partition: int) -> None:
     value, headers = encode(task)
     described: list[tuple[str, str | bytes | None]] = [*headers]
-    producer.produce(topics.phase_tasks, value, MID.encode(), partition, headers=described)
+    key = task.migration_id.encode()
+    producer.produce(topics.phase_tasks, value, key, partition, headers=described)
     producer.flush(30)
 
 
@@ -299,3 +302,17 @@ def test_the_cancel_of_an_enlisted_run_is_relayed_after_it_and_only_the_owner_cl
     eventually(lambda: committed(settings, topics) == {0: 2, 1: 4, 2: 2})
     assert extract.ends == ["stopped", "stopped"] and cancelled(target_url)
     assert results(settings, topics) == []  # a cancel has no answer
+
+
+def test_a_busy_worker_lets_an_assist_pass(
+    settings: Settings, topics: KafkaNames, extract: StandIn, worker: None, producer: Producer
+) -> None:
+    other = replace(run(5), task_id="m-other:5", migration_id="m-other")
+    send(producer, topics, other, partition=0)  # one run: as many as its batch limit
+    eventually(lambda: extract.runs == [(5, False)])
+
+    send(producer, topics, run(1, assist=True), partition=1)
+
+    eventually(lambda: committed(settings, topics)[1] == 2)  # + the other run's relay
+    assert extract.runs == [(5, False)]
+    assert results(settings, topics) == []
