@@ -1,10 +1,12 @@
 """extract: the source table into staging (`rows_*` in the target database)
 in one pass, chunk by chunk, every read in one snapshot of the source.
 
-Planning (once per copy, in the snapshot): the key is checked (no NULL, no
-repeated value), the rows counted, and the table cut into chunks
-(streams.dataplane.chunks); the staging table is created in the mapping's
-shape, without indexes; each chunk gets a checkpoint naming the snapshot.
+Planning (once per copy, in the snapshot): the key is checked (no NULL in
+any of its columns, no repeated value or combination: streams.dataplane.fit),
+the rows counted, and the table cut into chunks (streams.dataplane.chunks; by
+the key's first column, for a composite key); the staging table is created
+in the mapping's shape, without indexes; each chunk gets a checkpoint naming
+the snapshot.
 
 Copying: a run claims an unfinished chunk (several runs, in this process or
 in other members of the group, share them; see checkpoints.claim) and, in
@@ -80,8 +82,8 @@ class _Copy:
     ctx: PhaseContext
     defs: list[tuple[str, str]]
     plan: tuple[Column, ...]
-    key: str  # the source's key
-    staged_key: str  # the key as the mapping names it
+    key: tuple[str, ...]  # the source's key columns
+    staged_key: tuple[str, ...]  # the key's columns as the mapping names them
 
     @property
     def src(self) -> sql.Identifier:
@@ -96,19 +98,24 @@ class _Copy:
         return [c.target for c in self.plan]
 
     @property
+    def chunked_by(self) -> str:
+        """The column chunks are ranges of: the key's (its first, for a composite key)."""
+        return self.key[0]
+
+    @property
     def key_type(self) -> str:
-        return dict(self.defs)[self.key]
+        return dict(self.defs)[self.chunked_by]
 
 
 async def run(ctx: PhaseContext) -> Outcome:
     spec = ctx.spec
     defs = await ctx.source.autocommit(lambda c: catalog.column_defs(c, spec.source_table))
-    await fit.prepare(ctx, [n for n, _ in defs])  # the key and every column type, before any copy
+    key = await fit.prepare(ctx, [n for n, _ in defs])  # the key and every type, before any copy
     try:
         plan = ctx.mapping.plan([n for n, _ in defs])
     except errors.SpecError as exc:  # the spec does not fit this source: a phase's failure
         raise SpecError(str(exc)) from None
-    copy = _Copy(ctx, defs, plan, spec.source_key, staged.key_column(plan, spec.source_key))
+    copy = _Copy(ctx, defs, plan, key, staged.key_columns(plan, key))
     if ctx.assisting:
         return await _chunks_of(copy, owner=False)
     return await _extract(copy)
@@ -149,9 +156,15 @@ async def _plan(copy: _Copy, snapshot: Snapshot, why: str | None, conn: Conn) ->
     if await checkpoints.load(conn, ctx.migration_id, PHASE):
         return False
     async with reading(ctx.source, snapshot.id) as source:
-        total = await checked_key(source, ctx.spec.source_table, copy.key)
+        total = await fit.checked_key(source, ctx.spec.source_table, copy.key)
         cuts = await chunks.plan(
-            source, ctx.spec.source_table, copy.key, copy.key_type, total, ctx.spec.batch_size
+            source,
+            ctx.spec.source_table,
+            copy.chunked_by,
+            copy.key_type,
+            total,
+            ctx.spec.batch_size,
+            unique=len(copy.key) == 1,
         )
     if await catalog.exists(conn, staging_name(ctx.migration_id, "rows")):
         await conn.execute(sql.SQL("TRUNCATE {}").format(copy.rows))
@@ -228,7 +241,7 @@ async def _chunk(copy: _Copy, native: list[bool], conn: Conn) -> Checkpoint | No
         return None
     await ctx.target.autocommit(lambda c: checkpoints.log_attempt(c, cp, ctx.worker_id))
     cut = Chunk.of(cp.position["chunk"])
-    where = cut.where(copy.key)
+    where = cut.where(copy.chunked_by)
     exprs = [expression(c) for c in copy.plan]
     copied = 0
     async with reading(ctx.source, snapshot_id(cp.position)) as source:
@@ -295,22 +308,3 @@ async def _start_over(copy: _Copy, lost: SnapshotLost) -> None:
 async def _lock_plan(conn: Conn, migration_id: str) -> None:
     """One planning (or re-planning) of a migration's copy at a time."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"extract:{migration_id}",))
-
-
-async def checked_key(source: Conn, name: str, key: str) -> int:
-    """The source's row count, once its key is known to identify every row:
-    no NULL and no repeated value (SpecError saying which, before any copy)."""
-    total, nulls = await catalog.count_keys(source, name, key)
-    if nulls:
-        raise SpecError(
-            f"source key {key} of {name} is NULL in {nulls} of {total} rows;"
-            " the key must identify every row"
-        )
-    if not await catalog.has_unique_index(source, name, key):
-        repeated, sample = await catalog.repeated_keys(source, name, key)
-        if repeated:
-            raise SpecError(
-                f"source key {key} of {name} is not unique: {repeated} values occur more"
-                f" than once, e.g. {', '.join(sample)}"
-            )
-    return total
