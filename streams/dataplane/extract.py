@@ -55,6 +55,7 @@ from streams.dataplane.errors import (
     SpecError,
     TransientError,
 )
+from streams.dataplane.relay import relay
 from streams.dataplane.snapshots import Snapshot, reading, snapshot_id
 from streams.dataplane.sql import (
     STABLE_TEXT,
@@ -243,22 +244,17 @@ async def _chunk(copy: _Copy, native: list[bool], conn: Conn) -> Checkpoint | No
     cut = Chunk.of(cp.position["chunk"])
     where = cut.where(copy.chunked_by)
     exprs = [expression(c) for c in copy.plan]
-    copied = 0
-    async with reading(ctx.source, snapshot_id(cp.position)) as source:
+    snapshot = snapshot_id(cp.position)
+    async with reading(ctx.source, snapshot) as source:
         await source.execute(STABLE_TEXT)
-        row = await (
-            await source.execute(checksums.figures(exprs, native, copy.src, where))
-        ).fetchone()
-        assert row is not None
-        rows, checksum = int(row[0]), int(row[1])
-        into = conn.cursor()
-        async with (
-            source.cursor().copy(copy_out(copy.src, select_list(copy.plan), where)) as out,
-            into.copy(copy_in(copy.rows, copy.names)) as writer,
-        ):
-            async for data in out:
-                copied += len(data)
-                await writer.write(data)
+        figures = checksums.figures(exprs, native, copy.src, where)
+        row = await (await source.execute(figures)).fetchone()
+    assert row is not None
+    rows, checksum = int(row[0]), int(row[1])
+    into = conn.cursor()
+    async with into.copy(copy_in(copy.rows, copy.names)) as writer:
+        query = copy_out(copy.src, select_list(copy.plan), where)
+        copied = await relay(ctx.source, snapshot, query, writer.write)
     if into.rowcount != rows:
         raise PhaseError(
             f"chunk {cp.slice} of {ctx.spec.source_table}: {into.rowcount} rows copied,"
