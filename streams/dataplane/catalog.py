@@ -117,6 +117,13 @@ async def count(conn: Conn, name: str) -> int:
     return int(row[0]) if row else 0
 
 
+async def size(conn: Conn, name: str) -> int:
+    """The bytes of table `name`'s rows (its heap, without indexes)."""
+    query = "SELECT pg_relation_size(%s::regclass)"
+    row = await (await conn.execute(query, (regname(name),))).fetchone()
+    return int(row[0]) if row else 0
+
+
 async def exists(conn: Conn, name: str) -> bool:
     row = await (
         await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (regname(name),))

@@ -21,6 +21,9 @@ rows land once, in the target's shape.
 The snapshot is held by a keeper process of its own (streams.dataplane.keeper),
 not by the run: a paused, revoked or killed run leaves it, and the run that
 resumes the copy (in this process or another) goes on in it, chunk by chunk.
+A table below PHASE_SNAPSHOT_KEEPER_MIN_BYTES (8 MiB) is copied in a snapshot
+the run holds on a connection of its own: a process per tiny copy costs more than copying it
+again after a crash.
 
 The rule when a snapshot is lost: a copy goes on only in the snapshot it
 began in. A chunk that can no longer import it (its keeper ended: the
@@ -56,7 +59,7 @@ from streams.dataplane.errors import (
     TransientError,
 )
 from streams.dataplane.relay import relay
-from streams.dataplane.snapshots import Snapshot, reading, snapshot_id
+from streams.dataplane.snapshots import Holder, Snapshot, reading, snapshot_id
 from streams.dataplane.sql import (
     STABLE_TEXT,
     copy_in,
@@ -122,30 +125,55 @@ async def run(ctx: PhaseContext) -> Outcome:
     return await _extract(copy)
 
 
-async def _snapshot(copy: _Copy) -> Snapshot:
-    """A new snapshot of the source, held by a keeper process (streams.dataplane.keeper)."""
+class _Kept:
+    """Snapshots held by keeper processes (streams.dataplane.keeper): they
+    outlive the run, so a resumed copy goes on in them."""
+
+    def __init__(self, copy: _Copy) -> None:
+        self.ctx = copy.ctx
+
+    async def take(self) -> Snapshot:
+        ctx = self.ctx
+        lease = ctx.target.settings.phase.snapshot_lease_seconds
+        return await keeper.keep(ctx.source, ctx.target, ctx.migration_id, lease)
+
+    async def close(self) -> None:
+        """The keeper lets go by itself once the copy no longer needs it."""
+
+
+async def _holder(copy: _Copy) -> _Kept | Holder:
+    """Who holds the copy's snapshots: a keeper process, or this run for a
+    table below PHASE_SNAPSHOT_KEEPER_MIN_BYTES (a process per tiny copy
+    would cost more than copying it again after a crash)."""
     ctx = copy.ctx
-    lease = ctx.target.settings.phase.snapshot_lease_seconds
-    return await keeper.keep(ctx.source, ctx.target, ctx.migration_id, lease)
+    size = await ctx.source.autocommit(lambda c: catalog.size(c, ctx.spec.source_table))
+    small = size < ctx.target.settings.phase.snapshot_keeper_min_bytes
+    return Holder(ctx.source) if small else _Kept(copy)
 
 
 async def _extract(copy: _Copy) -> Outcome:
     """Copy in the checkpoints' snapshot; start over in a new one when it is lost."""
     ctx = copy.ctx
-    planned = await ctx.target.autocommit(lambda c: checkpoints.load(c, ctx.migration_id, PHASE))
-    if not planned:
-        snapshot = await _snapshot(copy)
-        await ctx.target.transaction(partial(_plan, copy, snapshot, None))
-    await ctx.enlist()
-    restarts = 0
-    while True:
-        try:
-            return await _chunks_of(copy, owner=True)
-        except SnapshotLost as lost:
-            if restarts == RESTARTS:
-                raise PhaseError(f"{lost}; gave up after {RESTARTS} new snapshots") from None
-            restarts += 1
-            await _start_over(copy, lost)
+    holder = await _holder(copy)
+    try:
+        planned = await ctx.target.autocommit(
+            lambda c: checkpoints.load(c, ctx.migration_id, PHASE)
+        )
+        if not planned:
+            snapshot = await holder.take()
+            await ctx.target.transaction(partial(_plan, copy, snapshot, None))
+        await ctx.enlist()
+        restarts = 0
+        while True:
+            try:
+                return await _chunks_of(copy, owner=True)
+            except SnapshotLost as lost:
+                if restarts == RESTARTS:
+                    raise PhaseError(f"{lost}; gave up after {RESTARTS} new snapshots") from None
+                restarts += 1
+                await _start_over(copy, await holder.take(), lost)
+    finally:
+        await holder.close()
 
 
 async def _plan(copy: _Copy, snapshot: Snapshot, why: str | None, conn: Conn) -> bool:
@@ -278,11 +306,10 @@ async def _all_or_none(works: list[Coroutine[None, None, None]]) -> None:
         raise
 
 
-async def _start_over(copy: _Copy, lost: SnapshotLost) -> None:
-    """Empty staging and plan again in a snapshot of this run's (unless
-    another run did so first), saying why."""
+async def _start_over(copy: _Copy, snapshot: Snapshot, lost: SnapshotLost) -> None:
+    """Empty staging and plan again in `snapshot` (unless another run started
+    over first), saying why."""
     ctx = copy.ctx
-    snapshot = await _snapshot(copy)
     why = f"{lost}: re-copying from the start in snapshot {snapshot.id}"
 
     async def reset(conn: Conn) -> bool:

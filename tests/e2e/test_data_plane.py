@@ -151,7 +151,9 @@ def test_pause_mid_extract_then_resume_completes_equal(
     connections: dict[str, Connection],
 ) -> None:
     create_customers(source_url, 30_000)
-    slow = {"PHASE_CONCURRENCY": "1"}  # one chunk at a time: an extract long enough to pause
+    # one chunk at a time: an extract long enough to pause; its snapshot kept
+    # by a keeper process, which a table this small would not get by default
+    slow = {"PHASE_CONCURRENCY": "1", "PHASE_SNAPSHOT_KEEPER_MIN_BYTES": "0"}
     with data_plane(settings, topics, tmp_path, connections, phase_env=slow) as plane:
         plane.producer.produce(topics.phase_tasks, b"not a task", b"m-pause")  # a poison task
         plane.start("m-pause", spec(batch_size=100, parallelism=2))
@@ -236,7 +238,7 @@ def test_a_killed_phase_worker_is_replaced_and_no_row_is_written_twice(
 ) -> None:
     create_customers(source_url, 30_000)
     count_writes(target_url)
-    slow = {"PHASE_CONCURRENCY": "1"}
+    slow = {"PHASE_CONCURRENCY": "1", "PHASE_SNAPSHOT_KEEPER_MIN_BYTES": "0"}
     with data_plane(settings, topics, tmp_path, connections, 2, slow) as plane:
         plane.start("m-kill", spec(batch_size=100, parallelism=2))
         eventually(lambda: copied_rows(target_url, "m-kill") > 0, timeout=120)
@@ -348,6 +350,7 @@ def test_a_target_outage_fails_the_phase_and_retry_resumes_it(
     port = free_port()
     env = {
         "PHASE_CONCURRENCY": "1",
+        "PHASE_SNAPSHOT_KEEPER_MIN_BYTES": "0",
         "PHASE_RETRY_ATTEMPTS": "4",
         "PHASE_RETRY_BUDGET_SECONDS": "8",
         "PHASE_RETRY_MAX_SECONDS": "0.5",
