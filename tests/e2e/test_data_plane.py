@@ -412,16 +412,19 @@ def test_a_hundred_small_migrations_at_once_all_complete(
 
         def finished() -> dict[str, str] | None:
             events = plane.events()
+            states = [replay(f"m-{i}", events.get(f"m-{i}", [])) for i in range(count)]
             statuses = {
-                f"m-{i}": replay(f"m-{i}", events.get(f"m-{i}", [])).status.value
-                for i in range(count)
+                f"m-{i}": f"{state.status.value} {state.reason or ''}".strip()
+                for i, state in enumerate(states)
             }
-            done = all(s in ("COMPLETED", "FAILED") for s in statuses.values())
+            done = all(state.status.value in ("COMPLETED", "FAILED") for state in states)
             return statuses if done else None
 
         statuses = eventually(finished, timeout=300, every=2)
 
-    assert set(statuses.values()) == {"COMPLETED"}, statuses
+    assert set(statuses.values()) == {"COMPLETED"}, {
+        m: s for m, s in statuses.items() if s != "COMPLETED"
+    }
     for i in range(count):
         assert table_digest(source_url, f"t{i}") == table_digest(target_url, f"t{i}")
 
