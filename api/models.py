@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -18,19 +19,22 @@ from pydantic import (
 from api.spec_schema import (
     COLUMN_MAPPING,
     COPY_ONLY,
+    IDENTIFIER,
     MODE,
     NO_NUL,
     ON_EXISTING,
     RULE,
+    SOURCE_KEY,
+    SOURCE_KEY_PATTERN,
     regex_refusal,
 )
 from domain import MigrationSpec
 from domain.errors import SpecError
 from domain.options import Mode, OnExisting, check_copy_only, parse_mode, parse_on_existing
-from domain.spec import parse_spec_parts
+from domain.spec import parse_source_key, parse_spec_parts
 from ops.dead_letters.requests import whole_number
 
-NAME = r"^[A-Za-z_][A-Za-z0-9_.]{0,127}$"
+NAME = f"^{IDENTIFIER}$"
 MIGRATION_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
 RESERVED_IDS = ("pause-all", "resume-all")  # /api/v1/migrations/<these> are the bulk routes
 # Checked by the domain's parser (check_spec_parts), documented as api.spec_schema says.
@@ -42,13 +46,15 @@ Rules = Annotated[
 ]
 
 
-def _domain(parse: Callable[[object], str]) -> Callable[[str], str]:
+def _domain(parse: Callable[[object], object]) -> Callable[[str], str]:
     """A domain parser as a pydantic validator: its SpecError becomes the
-    ValueError pydantic reports as the field's error; the value stays text."""
+    ValueError pydantic reports as the field's error; the value stays the
+    text as given."""
 
     def check(value: str) -> str:
         try:
-            return str(parse(value))
+            parse(value)
+            return value
         except SpecError as exc:
             raise ValueError(str(exc)) from exc
 
@@ -60,6 +66,13 @@ OnExistingText = Annotated[
     str, AfterValidator(_domain(parse_on_existing)), WithJsonSchema(ON_EXISTING)
 ]
 ModeText = Annotated[str, AfterValidator(_domain(parse_mode)), WithJsonSchema(MODE)]
+# Names checked by the pattern, each once by domain.spec (which a pattern cannot say).
+SourceKeyText = Annotated[
+    str,
+    StringConstraints(pattern=SOURCE_KEY_PATTERN),
+    AfterValidator(_domain(parse_source_key)),
+    WithJsonSchema(SOURCE_KEY),
+]
 
 
 def check_spec_parts(mode: str, mapping: dict[str, Any], rules: list[dict[str, Any]]) -> None:
@@ -82,7 +95,7 @@ class SpecIn(BaseModel):
 
     source_connection: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     source_table: str = Field(pattern=NAME)
-    source_key: str = Field(pattern=NAME)
+    source_key: SourceKeyText
     target_connection: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     target_table: str = Field(pattern=NAME)
     mapping: Mapping = Field(default_factory=dict)

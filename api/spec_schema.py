@@ -1,7 +1,9 @@
-"""The JSON Schema of a spec's mapping, rules and options: the shapes
-`domain.spec` and `domain.options` parse, so that what the document calls
-valid the parser accepts, and what the parser refuses the document calls
-invalid (a test holds the two equal).
+"""The JSON Schema of a spec's source key, mapping, rules and options: the
+shapes `domain.spec` and `domain.options` parse, so that what the document
+calls valid the parser accepts, and what the parser refuses the document
+calls invalid (a test holds the two equal). One exception, stated in the
+key's description: a pattern cannot say that a composite key names each
+column once; the parser refuses a repeated one.
 
 A rule's `pattern` is `format: regex` (ECMA-262), which `regex_refusal`
 checks as a JSON Schema validator does; the parser also compiles it with
@@ -19,7 +21,14 @@ from typing import Any
 import jsonschema_rs
 
 from domain.options import Mode, OnExisting
-from domain.spec import CAST_PATTERN, MAX_NAME, MAX_PATTERN, RULE_KEYS, RuleKind
+from domain.spec import (
+    CAST_PATTERN,
+    MAX_KEY_COLUMNS,
+    MAX_NAME,
+    MAX_PATTERN,
+    RULE_KEYS,
+    RuleKind,
+)
 
 Schema = dict[str, Any]
 NO_NUL = "^[^\\x00]*$"
@@ -141,6 +150,16 @@ def regex_refusal(rules: Sequence[Mapping[str, Any]]) -> str | None:
     return None
 
 
+# A table or column name the API takes (a source key's column is one of them).
+IDENTIFIER = "[A-Za-z_][A-Za-z0-9_.]{0,127}"
+SOURCE_KEY_PATTERN = f"^{IDENTIFIER}( *, *{IDENTIFIER}){{0,{MAX_KEY_COLUMNS - 1}}}$"
+SOURCE_KEY: Schema = {
+    "type": "string",
+    "pattern": SOURCE_KEY_PATTERN,
+    "description": "the column that identifies a source row, or several separated by commas"
+    f" (a composite key, its columns in that order; each named once, at most {MAX_KEY_COLUMNS})",
+    "examples": ["id", "tenant_id, id"],
+}
 ON_EXISTING: Schema = {
     "type": "string",
     "enum": [o.value for o in OnExisting],

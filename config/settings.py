@@ -217,6 +217,13 @@ class PhaseSettings(Group):
         description="how long extract's snapshot outlives its phase worker with no copy"
         " progress (or before the copy names it); then it ends and the copy starts over",
     )
+    snapshot_keeper_min_bytes: int = Field(
+        default=8 << 20,
+        ge=0,
+        description="source tables this large or larger have extract's snapshot held by a"
+        " keeper process that outlives the phase worker; a smaller one is held by the run"
+        " (a crash then copies it again, whole)",
+    )
     breaker_failure_threshold: int = Field(
         default=5,
         ge=1,

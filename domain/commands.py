@@ -28,8 +28,10 @@ class Named:
 class MigrationSpec:
     """What to copy where. Connections are names configured on the workers.
 
-    `on_existing` and `mode` hold the text the record carried; domain.options
-    says what they mean, and `domain.spec.parse_spec` checks and types them.
+    `source_key` names the key column, or several separated by commas (a
+    composite key: `"tenant_id, id"`). It, `on_existing` and `mode` hold the
+    text the record carried; domain.options and domain.spec say what they
+    mean, and `domain.spec.parse_spec` checks and types them.
     """
 
     source_connection: str

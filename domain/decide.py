@@ -1,7 +1,8 @@
 """decide: the events an input (command or phase result) causes in a state.
 
-A command that does not fit the state, or a start whose spec's options are
-wrong (domain.options: checked here, before any phase runs), is answered by
+A command that does not fit the state, or a start whose spec's options or
+source key are wrong (domain.options, domain.spec: checked here, before any
+phase runs), is answered by
 `CommandRejected` with the reason; a command or result seen before causes
 nothing; a stale result (of another run or phase, or after the migration
 stopped) causes nothing.
@@ -29,6 +30,7 @@ from domain.commands import (
 from domain.errors import SpecError
 from domain.events import Event
 from domain.options import parse_options
+from domain.spec import parse_source_key
 from domain.state import PHASES, TERMINAL, MigrationState, Status, next_phase
 
 
@@ -115,6 +117,7 @@ def _start(state: MigrationState, cmd: StartMigration, emit: Emitter) -> None:
     spec = cmd.spec
     try:
         parse_options(spec.on_existing, spec.mode, spec.mapping, spec.rules)
+        parse_source_key(spec.source_key)
     except SpecError as exc:
         emit.reject(cmd, f"invalid spec: {exc}")
         return

@@ -1,9 +1,15 @@
-"""The declarative parts of a spec: the column mapping and the validation rules.
+"""The declarative parts of a spec: the source key, the column mapping and the
+validation rules.
 
 Pure: parsed and checked here (the API rejects a bad spec with the message),
 turned into SQL in `streams.dataplane.sql`. Nothing in a spec is code: a cast is
 a type name of a restricted shape, every name is quoted as an identifier and
 every value travels as a literal.
+
+Source key: the column that identifies a source row, or several separated by
+commas (`"tenant_id, id"`: a composite key, its columns in that order; spaces
+around a name are ignored), each named once, at most MAX_KEY_COLUMNS (an
+index's limit in PostgreSQL). The record keeps the text as it was given.
 
 Mapping: `{target_column: how}` applied to the source columns, which pass
 through unchanged unless the mapping says otherwise. `how` is
@@ -35,8 +41,8 @@ engine's automaton grows with it. The validation phase's statement timeout
 Names are 1 to 63 characters. `api.spec_schema` states all of this as JSON
 Schema for the API's document; a change here is a change there.
 
-`parse_spec` parses a whole spec: its mapping, its rules and its options
-(`on_existing`, `mode`: domain.options).
+`parse_spec` parses a whole spec: its options (`on_existing`, `mode`:
+domain.options), its key, its mapping and its rules.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from typing import Any, TypeVar
 
 from domain.commands import MigrationSpec
 from domain.errors import SpecError
-from domain.options import Mode, OnExisting, parse_options
+from domain.options import SHOWN, Mode, OnExisting, parse_options
 from domain.text import unstorable
 
 MAX_NAME = 63
@@ -60,6 +66,7 @@ CAST_PATTERN = (
 )
 CAST = re.compile(CAST_PATTERN)  # fullmatch: no newline slips past "$"
 MAX_PATTERN = 256
+MAX_KEY_COLUMNS = 32  # PostgreSQL's INDEX_MAX_KEYS: the target's primary key is an index
 # Escapes that PostgreSQL's ARE engine reads as a back reference (a nonzero
 # digit, octal or not) or that other dialects use for one (\k<name>).
 BACKREF_ESCAPES = frozenset("123456789k")
@@ -162,6 +169,7 @@ class ParsedSpec:
     rules: tuple[Rule, ...]
     on_existing: OnExisting
     mode: Mode
+    key: tuple[str, ...]  # the source key's columns, in order
 
     @property
     def copy_only(self) -> bool:
@@ -172,8 +180,31 @@ class ParsedSpec:
 def parse_spec(spec: MigrationSpec) -> ParsedSpec:
     """Parse a whole spec; SpecError says what is wrong (the options first)."""
     on_existing, mode = parse_options(spec.on_existing, spec.mode, spec.mapping, spec.rules)
+    key = parse_source_key(spec.source_key)
     mapping, rules = parse_spec_parts(spec.mapping, spec.rules)
-    return ParsedSpec(mapping, rules, on_existing, mode)
+    return ParsedSpec(mapping, rules, on_existing, mode, key)
+
+
+def parse_source_key(text: object) -> tuple[str, ...]:
+    """The source key's columns, in order: one name, or several separated by
+    commas. SpecError when a name is empty or repeated, or there are too many."""
+    if not isinstance(text, str) or not all(part.strip() for part in text.split(",")):
+        shown = repr(text) if len(repr(text)) <= SHOWN else f"{repr(text)[:SHOWN]}…"
+        raise SpecError(
+            f"source_key must name a column, or several separated by commas, not {shown}"
+        )
+    names = tuple(_stored(part.strip(), "source_key") for part in text.split(","))
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise SpecError(f"source_key names {', '.join(repeated)} more than once")
+    if len(names) > MAX_KEY_COLUMNS:
+        raise SpecError(f"source_key has {len(names)} columns; a key has at most {MAX_KEY_COLUMNS}")
+    return names
+
+
+def key_text(columns: Sequence[str]) -> str:
+    """A key as messages name it: `id`, or `(tenant_id, id)` for a composite key."""
+    return columns[0] if len(columns) == 1 else f"({', '.join(columns)})"
 
 
 def parse_spec_parts(

@@ -9,6 +9,11 @@ in one target transaction.
 - A key without an ordering (or a table planned without one): ranges of the
   table's pages by `ctid`, which PostgreSQL reads with a TID range scan.
 
+A composite key is cut by its first column, which need not be unique: the
+ranges still hold every row once, but a value held by many rows cannot be
+split. When that column's values give fewer than half the chunks asked for
+(a few tenants in a big table, say), the table is cut by `ctid` instead.
+
 Ranges are half-open, `lo <= x < hi`; the first has no lower bound and the
 last no upper bound, so together they cover every row of the snapshot,
 whatever its values, exactly once.
@@ -86,12 +91,30 @@ def _between(edges: list[str], by: str) -> list[Chunk]:
 
 
 async def plan(
-    conn: Conn, name: str, key: str, key_type: str, rows: int, chunk_rows: int
+    conn: Conn,
+    name: str,
+    key: str,
+    key_type: str,
+    rows: int,
+    chunk_rows: int,
+    *,
+    unique: bool = True,
 ) -> list[Chunk]:
-    """The chunks of source table `name` (read in `conn`'s snapshot)."""
+    """The chunks of source table `name` (read in `conn`'s snapshot), by
+    column `key` (of type `key_type`; `unique`: no value in two rows)."""
     parts = count_for(rows, chunk_rows)
     if parts == 1:
         return [Chunk("key", None, None)]
+    cuts = await _key_ranges(conn, name, key, key_type, rows, parts)
+    if cuts is None or (not unique and 2 * len(cuts) < parts):
+        return page_ranges(await _pages(conn, name), parts)
+    return cuts
+
+
+async def _key_ranges(
+    conn: Conn, name: str, key: str, key_type: str, rows: int, parts: int
+) -> list[Chunk] | None:
+    """About `parts` ranges of `key`'s values (None: its type has no ordering)."""
     if key_type in INTEGERS:
         query = sql.SQL("SELECT min({k})::bigint, max({k})::bigint FROM {t}").format(
             k=sql.Identifier(key), t=table(name)
@@ -102,7 +125,7 @@ async def plan(
         return integer_ranges(int(row[0]), int(row[1]), parts)
     if await _orderable(conn, key_type):
         return _between(await _sampled_edges(conn, name, key, rows, parts), "key")
-    return page_ranges(await _pages(conn, name), parts)
+    return None
 
 
 async def _orderable(conn: Conn, key_type: str) -> bool:

@@ -1,10 +1,12 @@
 """extract: the source table into staging (`rows_*` in the target database)
 in one pass, chunk by chunk, every read in one snapshot of the source.
 
-Planning (once per copy, in the snapshot): the key is checked (no NULL, no
-repeated value), the rows counted, and the table cut into chunks
-(streams.dataplane.chunks); the staging table is created in the mapping's
-shape, without indexes; each chunk gets a checkpoint naming the snapshot.
+Planning (once per copy, in the snapshot): the key is checked (no NULL in
+any of its columns, no repeated value or combination: streams.dataplane.fit),
+the rows counted, and the table cut into chunks (streams.dataplane.chunks; by
+the key's first column, for a composite key); the staging table is created
+in the mapping's shape, without indexes; each chunk gets a checkpoint naming
+the snapshot.
 
 Copying: a run claims an unfinished chunk (several runs, in this process or
 in other members of the group, share them; see checkpoints.claim) and, in
@@ -19,6 +21,9 @@ rows land once, in the target's shape.
 The snapshot is held by a keeper process of its own (streams.dataplane.keeper),
 not by the run: a paused, revoked or killed run leaves it, and the run that
 resumes the copy (in this process or another) goes on in it, chunk by chunk.
+A table below PHASE_SNAPSHOT_KEEPER_MIN_BYTES (8 MiB) is copied in a snapshot
+the run holds on a connection of its own: a process per tiny copy costs more than copying it
+again after a crash.
 
 The rule when a snapshot is lost: a copy goes on only in the snapshot it
 began in. A chunk that can no longer import it (its keeper ended: the
@@ -53,7 +58,8 @@ from streams.dataplane.errors import (
     SpecError,
     TransientError,
 )
-from streams.dataplane.snapshots import Snapshot, reading, snapshot_id
+from streams.dataplane.relay import relay
+from streams.dataplane.snapshots import Holder, Snapshot, reading, snapshot_id
 from streams.dataplane.sql import (
     STABLE_TEXT,
     copy_in,
@@ -80,8 +86,8 @@ class _Copy:
     ctx: PhaseContext
     defs: list[tuple[str, str]]
     plan: tuple[Column, ...]
-    key: str  # the source's key
-    staged_key: str  # the key as the mapping names it
+    key: tuple[str, ...]  # the source's key columns
+    staged_key: tuple[str, ...]  # the key's columns as the mapping names them
 
     @property
     def src(self) -> sql.Identifier:
@@ -96,48 +102,78 @@ class _Copy:
         return [c.target for c in self.plan]
 
     @property
+    def chunked_by(self) -> str:
+        """The column chunks are ranges of: the key's (its first, for a composite key)."""
+        return self.key[0]
+
+    @property
     def key_type(self) -> str:
-        return dict(self.defs)[self.key]
+        return dict(self.defs)[self.chunked_by]
 
 
 async def run(ctx: PhaseContext) -> Outcome:
     spec = ctx.spec
     defs = await ctx.source.autocommit(lambda c: catalog.column_defs(c, spec.source_table))
-    await fit.prepare(ctx, [n for n, _ in defs])  # the key and every column type, before any copy
+    key = await fit.prepare(ctx, [n for n, _ in defs])  # the key and every type, before any copy
     try:
         plan = ctx.mapping.plan([n for n, _ in defs])
     except errors.SpecError as exc:  # the spec does not fit this source: a phase's failure
         raise SpecError(str(exc)) from None
-    copy = _Copy(ctx, defs, plan, spec.source_key, staged.key_column(plan, spec.source_key))
+    copy = _Copy(ctx, defs, plan, key, staged.key_columns(plan, key))
     if ctx.assisting:
         return await _chunks_of(copy, owner=False)
     return await _extract(copy)
 
 
-async def _snapshot(copy: _Copy) -> Snapshot:
-    """A new snapshot of the source, held by a keeper process (streams.dataplane.keeper)."""
+class _Kept:
+    """Snapshots held by keeper processes (streams.dataplane.keeper): they
+    outlive the run, so a resumed copy goes on in them."""
+
+    def __init__(self, copy: _Copy) -> None:
+        self.ctx = copy.ctx
+
+    async def take(self) -> Snapshot:
+        ctx = self.ctx
+        lease = ctx.target.settings.phase.snapshot_lease_seconds
+        return await keeper.keep(ctx.source, ctx.target, ctx.migration_id, lease)
+
+    async def close(self) -> None:
+        """The keeper lets go by itself once the copy no longer needs it."""
+
+
+async def _holder(copy: _Copy) -> _Kept | Holder:
+    """Who holds the copy's snapshots: a keeper process, or this run for a
+    table below PHASE_SNAPSHOT_KEEPER_MIN_BYTES (a process per tiny copy
+    would cost more than copying it again after a crash)."""
     ctx = copy.ctx
-    lease = ctx.target.settings.phase.snapshot_lease_seconds
-    return await keeper.keep(ctx.source, ctx.target, ctx.migration_id, lease)
+    size = await ctx.source.autocommit(lambda c: catalog.size(c, ctx.spec.source_table))
+    small = size < ctx.target.settings.phase.snapshot_keeper_min_bytes
+    return Holder(ctx.source) if small else _Kept(copy)
 
 
 async def _extract(copy: _Copy) -> Outcome:
     """Copy in the checkpoints' snapshot; start over in a new one when it is lost."""
     ctx = copy.ctx
-    planned = await ctx.target.autocommit(lambda c: checkpoints.load(c, ctx.migration_id, PHASE))
-    if not planned:
-        snapshot = await _snapshot(copy)
-        await ctx.target.transaction(partial(_plan, copy, snapshot, None))
-    await ctx.enlist()
-    restarts = 0
-    while True:
-        try:
-            return await _chunks_of(copy, owner=True)
-        except SnapshotLost as lost:
-            if restarts == RESTARTS:
-                raise PhaseError(f"{lost}; gave up after {RESTARTS} new snapshots") from None
-            restarts += 1
-            await _start_over(copy, lost)
+    holder = await _holder(copy)
+    try:
+        planned = await ctx.target.autocommit(
+            lambda c: checkpoints.load(c, ctx.migration_id, PHASE)
+        )
+        if not planned:
+            snapshot = await holder.take()
+            await ctx.target.transaction(partial(_plan, copy, snapshot, None))
+        await ctx.enlist()
+        restarts = 0
+        while True:
+            try:
+                return await _chunks_of(copy, owner=True)
+            except SnapshotLost as lost:
+                if restarts == RESTARTS:
+                    raise PhaseError(f"{lost}; gave up after {RESTARTS} new snapshots") from None
+                restarts += 1
+                await _start_over(copy, await holder.take(), lost)
+    finally:
+        await holder.close()
 
 
 async def _plan(copy: _Copy, snapshot: Snapshot, why: str | None, conn: Conn) -> bool:
@@ -149,9 +185,15 @@ async def _plan(copy: _Copy, snapshot: Snapshot, why: str | None, conn: Conn) ->
     if await checkpoints.load(conn, ctx.migration_id, PHASE):
         return False
     async with reading(ctx.source, snapshot.id) as source:
-        total = await checked_key(source, ctx.spec.source_table, copy.key)
+        total = await fit.checked_key(source, ctx.spec.source_table, copy.key)
         cuts = await chunks.plan(
-            source, ctx.spec.source_table, copy.key, copy.key_type, total, ctx.spec.batch_size
+            source,
+            ctx.spec.source_table,
+            copy.chunked_by,
+            copy.key_type,
+            total,
+            ctx.spec.batch_size,
+            unique=len(copy.key) == 1,
         )
     if await catalog.exists(conn, staging_name(ctx.migration_id, "rows")):
         await conn.execute(sql.SQL("TRUNCATE {}").format(copy.rows))
@@ -228,24 +270,19 @@ async def _chunk(copy: _Copy, native: list[bool], conn: Conn) -> Checkpoint | No
         return None
     await ctx.target.autocommit(lambda c: checkpoints.log_attempt(c, cp, ctx.worker_id))
     cut = Chunk.of(cp.position["chunk"])
-    where = cut.where(copy.key)
+    where = cut.where(copy.chunked_by)
     exprs = [expression(c) for c in copy.plan]
-    copied = 0
-    async with reading(ctx.source, snapshot_id(cp.position)) as source:
+    snapshot = snapshot_id(cp.position)
+    async with reading(ctx.source, snapshot) as source:
         await source.execute(STABLE_TEXT)
-        row = await (
-            await source.execute(checksums.figures(exprs, native, copy.src, where))
-        ).fetchone()
-        assert row is not None
-        rows, checksum = int(row[0]), int(row[1])
-        into = conn.cursor()
-        async with (
-            source.cursor().copy(copy_out(copy.src, select_list(copy.plan), where)) as out,
-            into.copy(copy_in(copy.rows, copy.names)) as writer,
-        ):
-            async for data in out:
-                copied += len(data)
-                await writer.write(data)
+        figures = checksums.figures(exprs, native, copy.src, where)
+        row = await (await source.execute(figures)).fetchone()
+    assert row is not None
+    rows, checksum = int(row[0]), int(row[1])
+    into = conn.cursor()
+    async with into.copy(copy_in(copy.rows, copy.names)) as writer:
+        query = copy_out(copy.src, select_list(copy.plan), where)
+        copied = await relay(ctx.source, snapshot, query, writer.write)
     if into.rowcount != rows:
         raise PhaseError(
             f"chunk {cp.slice} of {ctx.spec.source_table}: {into.rowcount} rows copied,"
@@ -269,11 +306,10 @@ async def _all_or_none(works: list[Coroutine[None, None, None]]) -> None:
         raise
 
 
-async def _start_over(copy: _Copy, lost: SnapshotLost) -> None:
-    """Empty staging and plan again in a snapshot of this run's (unless
-    another run did so first), saying why."""
+async def _start_over(copy: _Copy, snapshot: Snapshot, lost: SnapshotLost) -> None:
+    """Empty staging and plan again in `snapshot` (unless another run started
+    over first), saying why."""
     ctx = copy.ctx
-    snapshot = await _snapshot(copy)
     why = f"{lost}: re-copying from the start in snapshot {snapshot.id}"
 
     async def reset(conn: Conn) -> bool:
@@ -295,22 +331,3 @@ async def _start_over(copy: _Copy, lost: SnapshotLost) -> None:
 async def _lock_plan(conn: Conn, migration_id: str) -> None:
     """One planning (or re-planning) of a migration's copy at a time."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"extract:{migration_id}",))
-
-
-async def checked_key(source: Conn, name: str, key: str) -> int:
-    """The source's row count, once its key is known to identify every row:
-    no NULL and no repeated value (SpecError saying which, before any copy)."""
-    total, nulls = await catalog.count_keys(source, name, key)
-    if nulls:
-        raise SpecError(
-            f"source key {key} of {name} is NULL in {nulls} of {total} rows;"
-            " the key must identify every row"
-        )
-    if not await catalog.has_unique_index(source, name, key):
-        repeated, sample = await catalog.repeated_keys(source, name, key)
-        if repeated:
-            raise SpecError(
-                f"source key {key} of {name} is not unique: {repeated} values occur more"
-                f" than once, e.g. {', '.join(sample)}"
-            )
-    return total

@@ -7,13 +7,16 @@
 - An existing target table gets the staged rows by the spec's `on_existing`
   policy: `replace` (its rows are replaced, TRUNCATE and INSERT in one
   transaction), `append` (inserted; a key already there fails the load) or
-  `upsert` (inserted, or updated by key; it needs a unique key on the column).
+  `upsert` (inserted, or updated by key; it needs a unique key on the key's
+  columns, all of them for a composite key).
 
 Either way the load is all or nothing, and the checkpoint that says so
 commits with it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from psycopg import sql
 
@@ -22,7 +25,7 @@ from streams.dataplane import catalog, checkpoints, staged
 from streams.dataplane.checkpoints import Checkpoint
 from streams.dataplane.context import Finished, Outcome, PhaseContext
 from streams.dataplane.database import Conn
-from streams.dataplane.sql import merge, staging, staging_name, table
+from streams.dataplane.sql import columns, merge, staging, staging_name, table
 
 PHASE = "load"
 SWAPPED = "swapped"
@@ -55,7 +58,7 @@ async def run(ctx: PhaseContext) -> Outcome:
         return Finished(await ctx.target.transaction(load))
 
 
-async def _swap_in(conn: Conn, migration_id: str, name: str, key: str) -> None:
+async def _swap_in(conn: Conn, migration_id: str, name: str, key: Sequence[str]) -> None:
     """Make the staging table the target table `name`, then index it."""
     parts = table_parts(name)
     if len(parts) == 1:
@@ -76,7 +79,7 @@ async def _swap_in(conn: Conn, migration_id: str, name: str, key: str) -> None:
     )
     target, index = sql.Identifier(schema, relname), sql.Identifier(f"{relname}_pkey"[:63])
     await conn.execute(
-        sql.SQL("CREATE UNIQUE INDEX {} ON {} ({})").format(index, target, sql.Identifier(key))
+        sql.SQL("CREATE UNIQUE INDEX {} ON {} ({})").format(index, target, columns(key))
     )
     await conn.execute(
         sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY USING INDEX {}").format(

@@ -6,7 +6,7 @@ never reads the source again, which may have changed since, so a source that
 takes writes meanwhile reconciles against what was copied. It reads the
 target once: the whole table when load swapped the staged rows in or
 replaced the target's rows, else (append, upsert) the target's rows whose
-key was staged. Checksums hash each value by its type where the type is
+key (every column of it) was staged. Checksums hash each value by its type where the type is
 built in, else by its text (streams.dataplane.checksums).
 
 On a match the staging table (if any is left) is dropped in the transaction
@@ -25,7 +25,7 @@ from streams.dataplane.checkpoints import Checkpoint
 from streams.dataplane.context import Finished, Outcome, PhaseContext
 from streams.dataplane.database import Conn
 from streams.dataplane.errors import ReconcileMismatch
-from streams.dataplane.sql import STABLE_TEXT, staging, staging_name, table
+from streams.dataplane.sql import STABLE_TEXT, key_match, staging, staging_name, table
 
 PHASE = "reconcile"
 WHOLE = frozenset({"swapped", "replace"})  # how load left the target: it is the staged rows
@@ -61,12 +61,13 @@ async def _reconcile(ctx: PhaseContext, conn: Conn) -> Finished:
     source = await staged.read(conn, mid)
     how = await _how_loaded(conn, mid)
     target = table(ctx.spec.target_table)
-    key = sql.Identifier(source.key)
     where: sql.Composable | None = None
     values: list[sql.Composable] = [sql.SQL("s.{}").format(sql.Identifier(n)) for n in source.names]
     if how not in WHOLE:
         rows = staging(mid, "rows")
-        where = sql.SQL("EXISTS (SELECT 1 FROM {} AS w WHERE w.{k} = s.{k})").format(rows, k=key)
+        where = sql.SQL("EXISTS (SELECT 1 FROM {} AS w WHERE {})").format(
+            rows, key_match(source.key, "w", "s")
+        )
         types = dict(await catalog.column_defs(conn, staging_name(mid, "rows")))
         # the target's own columns may be typed otherwise: hash them as staged
         values = [

@@ -60,6 +60,27 @@ async def export(conn: Conn) -> Snapshot:
     return Snapshot(*(str(v) for v in row))
 
 
+class Holder:
+    """A snapshot held by a connection of this process, for one run: a small
+    copy's (streams.dataplane.extract), which starts over whole if the run
+    ends before it does."""
+
+    def __init__(self, source: Database) -> None:
+        self.source = source
+        self.conn: Conn | None = None
+
+    async def take(self) -> Snapshot:
+        """A new snapshot (the one held before, if any, is let go)."""
+        await self.close()
+        self.conn, snapshot = await self.source.dedicated(export)
+        return snapshot
+
+    async def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None and not conn.closed:
+            await conn.close()
+
+
 @asynccontextmanager
 async def reading(source: Database, snapshot_id: str | None) -> AsyncIterator[Conn]:
     """A source connection in a read-only REPEATABLE READ transaction that
@@ -73,7 +94,7 @@ async def reading(source: Database, snapshot_id: str | None) -> AsyncIterator[Co
                 sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id))
             )
         except GONE:
-            raise SnapshotLost(snapshot_id, "keeper gone") from None
+            raise SnapshotLost(snapshot_id, "no longer held") from None
         yield conn
 
 

@@ -42,8 +42,29 @@ def staging(migration_id: str, stage: str) -> sql.Identifier:
     return table(staging_name(migration_id, stage))
 
 
-def columns(names: Sequence[str]) -> sql.Composed:
-    return sql.SQL(", ").join(sql.Identifier(n) for n in names)
+def columns(names: Sequence[str], alias: str | None = None) -> sql.Composed:
+    """`a, b`, or `alias.a, alias.b`."""
+    return sql.SQL(", ").join(_column(n, alias) for n in names)
+
+
+def _column(name: str, alias: str | None) -> sql.Composable:
+    if alias is None:
+        return sql.Identifier(name)
+    return sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(name))
+
+
+def key_text(key: Sequence[str], alias: str) -> sql.Composed:
+    """A row's key as text: its one column's, or a composite key's row, `(1,7)`."""
+    if len(key) == 1:
+        return sql.SQL("{}::text").format(_column(key[0], alias))
+    return sql.SQL("ROW({})::text").format(columns(key, alias))
+
+
+def key_match(key: Sequence[str], left: str, right: str) -> sql.Composed:
+    """`left.a = right.a AND left.b = right.b`: the two rows have one key."""
+    return sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(_column(k, left), _column(k, right)) for k in key
+    )
 
 
 def copy_out(src: sql.Identifier, exprs: sql.Composable, where: sql.Composable) -> sql.Composed:
@@ -152,15 +173,15 @@ def _range(c: sql.Composable, low: object, high: object) -> sql.Composable:
     return sql.SQL(" OR ").join(bounds)
 
 
-def rules_scan(rules: Sequence[Rule], rows: sql.Identifier, key: str) -> sql.Composed:
+def rules_scan(rules: Sequence[Rule], rows: sql.Identifier, key: Sequence[str]) -> sql.Composed:
     """One scan of `rows`: all rows, rows breaking any rule, then per rule the
-    rows breaking it and up to SAMPLE_KEYS of their keys."""
+    rows breaking it and up to SAMPLE_KEYS of their keys (in key order)."""
     conds = [failing(r, rows) for r in rules]
     per_rule = [
         sql.SQL(
             "count(*) FILTER (WHERE {c}),"
-            " (array_agg(s.{k}::text ORDER BY s.{k}) FILTER (WHERE {c}))[1:{n}]"
-        ).format(c=c, k=sql.Identifier(key), n=SAMPLE_KEYS)
+            " (array_agg({text} ORDER BY {order}) FILTER (WHERE {c}))[1:{n}]"
+        ).format(c=c, text=key_text(key, "s"), order=columns(key, "s"), n=SAMPLE_KEYS)
         for c in conds
     ]
     anyone = sql.SQL(" OR ").join(conds) if conds else sql.SQL("false")
@@ -170,16 +191,20 @@ def rules_scan(rules: Sequence[Rule], rows: sql.Identifier, key: str) -> sql.Com
 
 
 def merge(
-    target: sql.Identifier, rows: sql.Identifier, names: Sequence[str], key: str, how: str
+    target: sql.Identifier,
+    rows: sql.Identifier,
+    names: Sequence[str],
+    key: Sequence[str],
+    how: str,
 ) -> sql.Composed:
     """Insert every staged row into an existing target: `append` as they are,
-    `upsert` updating the rows whose key is there already."""
+    `upsert` updating the rows whose key (all its columns) is there already."""
     insert = sql.SQL("INSERT INTO {target} ({cols}) SELECT {cols} FROM {rows}").format(
         target=target, cols=columns(names), rows=rows
     )
     if how != "upsert":
         return insert
-    others = [n for n in names if n != key]
+    others = [n for n in names if n not in key]
     action = (
         sql.SQL("DO UPDATE SET {}").format(
             sql.SQL(", ").join(
@@ -189,4 +214,4 @@ def merge(
         if others
         else sql.SQL("DO NOTHING")
     )
-    return sql.SQL("{} ON CONFLICT ({}) {}").format(insert, sql.Identifier(key), action)
+    return sql.SQL("{} ON CONFLICT ({}) {}").format(insert, columns(key), action)

@@ -1,14 +1,19 @@
 """What extract leaves for the phases after it, read from its checkpoints:
 the staged rows' key and columns, how each column is hashed, the snapshot it
 read, and the source's figures in that snapshot (rows counted when the copy
-was planned; rows and checksum of every chunk as it was copied)."""
+was planned; rows and checksum of every chunk as it was copied).
+
+The key is recorded as one column's name (`"key": "id"`, as it always was)
+or, for a composite key, the list of its columns (`"key": ["tenant_id",
+"id"]`); either reads as the tuple of the key's columns."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from domain.spec import Column
+from domain.spec import Column, key_text
 from streams.dataplane import checkpoints
 from streams.dataplane.database import Conn
 from streams.dataplane.errors import PhaseError, SpecError
@@ -19,7 +24,7 @@ EXTRACT = "extract"
 
 @dataclass(frozen=True)
 class Staged:
-    key: str  # the staged rows' key column (the source key, as mapped)
+    key: tuple[str, ...]  # the staged rows' key columns (the source key's, as mapped)
     names: tuple[str, ...]  # the staged columns, in order
     native: tuple[bool, ...]  # per column: hashed by its type (else by its text)
     planned_rows: int  # the source's rows when the copy was planned
@@ -38,9 +43,16 @@ class Staged:
         }
 
 
-def plan_position(key: str, names: list[str], native: list[bool], rows: int) -> dict[str, Any]:
+def plan_position(
+    key: Sequence[str], names: list[str], native: list[bool], rows: int
+) -> dict[str, Any]:
     """What the first chunk's checkpoint records about the whole copy."""
-    return {"key": key, "columns": names, "native": native, "source": {"rows": rows}}
+    recorded: str | list[str] = key[0] if len(key) == 1 else list(key)
+    return {"key": recorded, "columns": names, "native": native, "source": {"rows": rows}}
+
+
+def _key_of(recorded: str | list[str]) -> tuple[str, ...]:
+    return (recorded,) if isinstance(recorded, str) else tuple(str(k) for k in recorded)
 
 
 async def read(conn: Conn, migration_id: str) -> Staged:
@@ -49,7 +61,7 @@ async def read(conn: Conn, migration_id: str) -> Staged:
         raise PhaseError("extract left no checkpoint: nothing was staged")
     first = found[0].position
     return Staged(
-        key=str(first["key"]),
+        key=_key_of(first["key"]),
         names=tuple(first["columns"]),
         native=tuple(bool(n) for n in first["native"]),
         planned_rows=int(first["source"]["rows"]),
@@ -60,12 +72,21 @@ async def read(conn: Conn, migration_id: str) -> Staged:
     )
 
 
-def key_column(plan: tuple[Column, ...], source_key: str) -> str:
-    """The staged rows' key: the column computed from the source key alone."""
+def key_columns(plan: tuple[Column, ...], source_key: Sequence[str]) -> tuple[str, ...]:
+    """The staged rows' key: per source key column, the column computed from it alone."""
+    return tuple(_key_column(plan, column, source_key) for column in source_key)
+
+
+def _key_column(plan: tuple[Column, ...], source: str, source_key: Sequence[str]) -> str:
     for column in plan:
-        if column.sources == (source_key,) and column.is_plain:
+        if column.sources == (source,) and column.is_plain:
             return column.target
     for column in plan:
-        if column.sources == (source_key,):
+        if column.sources == (source,):
             return column.target
-    raise SpecError(f"the mapping drops the source key {source_key}; keep or rename it")
+    if len(source_key) == 1:
+        raise SpecError(f"the mapping drops the source key {source}; keep or rename it")
+    raise SpecError(
+        f"the mapping drops {source}, a column of the source key {key_text(source_key)};"
+        " keep or rename it"
+    )

@@ -4,8 +4,8 @@ is a subquery of that scan).
 
 A rule's score is the share of rows that keep it; the overall score is the
 share of rows that keep every rule. Below the spec's minimum the phase fails
-with a report of the failing rules and sample keys (and a retry scores
-again). Without rules nothing is read: the score is 1.
+with a report of the failing rules and sample keys (a composite key's as a
+row, `(1,7)`; and a retry scores again). Without rules nothing is read: the score is 1.
 
 The scan may run PHASE_VALIDATION_TIMEOUT_SECONDS (set for its transaction
 only); one that runs longer fails the phase at once and is not retried: it
@@ -14,7 +14,7 @@ would run as long again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -73,7 +73,7 @@ async def limit_time(ctx: PhaseContext, conn: Conn) -> None:
     await conn.execute(f"SET LOCAL statement_timeout = {ms}")
 
 
-async def _scan(ctx: PhaseContext, conn: Conn, key: str) -> Finished | str:
+async def _scan(ctx: PhaseContext, conn: Conn, key: Sequence[str]) -> Finished | str:
     """The phase's result, or the report of why it fails."""
     await limit_time(ctx, conn)
     rows = staging(ctx.migration_id, "rows")

@@ -1,5 +1,7 @@
 """Source keys the data plane takes or refuses, against real PostgreSQL: any
-orderable key type migrates row for row; a NULL or repeated key is refused
+orderable key type migrates row for row, and so does a composite key (into a
+new target and merged into an existing one); a NULL or repeated key, or a
+NULL in a column of a composite key or a repeated combination, is refused
 before anything is copied, with a reason that says so."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import pytest
 
 from domain import MigrationSpec
 from domain.state import PHASES
+from streams.dataplane import catalog
 from streams.dataplane.database import Databases
 from streams.dataplane.errors import SpecError
 from tests.support.phases import run_phase
@@ -48,7 +51,27 @@ def source_url(stack: Stack, unique: str) -> Iterator[str]:
                 "INSERT INTO repeats VALUES ('a', '1'), ('b', '2'), ('a', '3'), ('c', '4'),"
                 " ('c', '5'), ('d', '6')"
             )
+            conn.execute(COMPOSITE)
         yield url
+
+
+# Two-column keys: neither column is unique on its own. `pairs` has 30 tenants
+# (its chunks are ranges of tenant_id), `few_tenants` 3 (too few values to cut
+# into as many chunks as asked: its chunks are page ranges); 600 rows each.
+COMPOSITE = """
+CREATE TABLE pairs (tenant_id int, id int, v text, PRIMARY KEY (tenant_id, id));
+INSERT INTO pairs SELECT t, i, 'row ' || t || '/' || i
+  FROM generate_series(1, 30) t, generate_series(1, 20) i;
+CREATE TABLE few_tenants (tenant_id int, id int, v text, PRIMARY KEY (tenant_id, id));
+INSERT INTO few_tenants SELECT t, i, 'row ' || t || '/' || i
+  FROM generate_series(1, 3) t, generate_series(1, 200) i;
+CREATE TABLE pair_nulls (tenant_id int, id int, v text);
+INSERT INTO pair_nulls VALUES (1, 1, 'a'), (1, NULL, 'b'), (2, 1, 'c'), (2, 2, 'd');
+CREATE TABLE pair_repeats (tenant_id int, id int, v text);
+INSERT INTO pair_repeats VALUES (1, 7, 'a'), (1, 8, 'b'), (2, 3, 'c'), (1, 7, 'd'),
+  (2, 7, 'e'), (2, 3, 'f');
+CREATE TABLE unique_ids (tenant_id int, id int UNIQUE, v text);
+"""
 
 
 def spec_for(table: str, **fields: Any) -> MigrationSpec:
@@ -128,3 +151,130 @@ def _staging_tables(url: str) -> list[tuple[Any, ...]]:
             "SELECT table_name FROM information_schema.tables"
             " WHERE table_schema = 'migrator_staging'"
         ).fetchall()
+
+
+def composite(table: str, **fields: Any) -> MigrationSpec:
+    """A spec keyed by (tenant_id, id), about 50 rows a chunk."""
+    return spec_for(table, source_key="tenant_id, id", batch_size=50, **fields)
+
+
+def chunks_by(url: str, migration: str) -> set[str]:
+    """What extract's chunks are ranges of: key values or ctid pages."""
+    with psycopg.connect(url) as conn:
+        found = conn.execute(
+            "SELECT DISTINCT position->'chunk'->>'by' FROM migrator_state.checkpoints"
+            " WHERE migration_id = %s AND phase = 'extract'",
+            (migration,),
+        ).fetchall()
+    return {str(r[0]) for r in found}
+
+
+def query(url: str, statement: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(statement).fetchall()
+
+
+PAIRS = "SELECT tenant_id, id, v FROM {} ORDER BY 1, 2"
+
+
+@pytest.mark.parametrize(("table", "by"), [("pairs", "key"), ("few_tenants", "ctid")])
+async def test_a_composite_key_migrates_row_for_row_into_a_new_table(
+    databases: Databases, source_url: str, target_url: str, table: str, by: str
+) -> None:
+    spec = composite(
+        table,
+        mapping={"tenant": "tenant_id"},  # a key column renamed: the key follows it
+        rules=({"rule": "range", "column": "id", "min": 3},),  # ids 1 and 2 fail
+        min_score=0.5,
+    )
+
+    for phase in PHASES:
+        await run_phase(databases, spec, phase, migration_id=f"m-{table}")
+
+    target = query(target_url, f"SELECT tenant, id, v FROM {table} ORDER BY 1, 2")
+    assert len(target) == 600 and target == query(source_url, PAIRS.format(table))
+    warehouse = await databases.get("warehouse")
+    primary = await warehouse.autocommit(lambda c: catalog.primary_key_columns(c, table))
+    assert primary == ["tenant", "id"]
+    chunks, logged, moved = _chunk_log(target_url, f"m-{table}")
+    assert chunks > 1 and (logged, moved) == (chunks, 600)
+    assert chunks_by(target_url, f"m-{table}") == {by}
+    ((result,),) = query(
+        target_url, "SELECT result FROM migrator_state.checkpoints WHERE phase = 'validate'"
+    )
+    samples = ["(1,1)", "(1,2)", "(2,1)", "(2,2)", "(3,1)"]  # in key order
+    assert result["rules"]["range(id)"]["samples"] == samples
+
+
+async def test_a_composite_key_upserts_into_an_existing_table_by_all_its_columns(
+    databases: Databases, source_url: str, target_url: str
+) -> None:
+    with psycopg.connect(target_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE pairs (tenant_id int, id int, v text, PRIMARY KEY (tenant_id, id))"
+        )
+        # two rows the copy changes; two it leaves, one in a tenant the source has
+        conn.execute(
+            "INSERT INTO pairs VALUES (1, 1, 'old'), (2, 5, 'old'), (1, 999, 'kept'),"
+            " (99, 1, 'kept')"
+        )
+
+    for phase in PHASES:
+        await run_phase(databases, composite("pairs"), phase, migration_id="m-upsert")
+
+    expected = sorted(
+        [*query(source_url, PAIRS.format("pairs")), (1, 999, "kept"), (99, 1, "kept")]
+    )
+    assert query(target_url, PAIRS.format("pairs")) == expected
+    ((loaded, reconciled),) = query(
+        target_url,
+        "SELECT (SELECT result->>'how' FROM migrator_state.checkpoints"
+        "        WHERE migration_id = 'm-upsert' AND phase = 'load'),"
+        " (SELECT result->>'target_rows' FROM migrator_state.checkpoints"
+        "        WHERE migration_id = 'm-upsert' AND phase = 'reconcile')",
+    )
+    assert (loaded, reconciled) == ("upsert", "600")  # the two kept rows are not the copy's
+
+
+async def test_a_null_in_a_column_of_a_composite_key_is_refused_before_any_copy(
+    databases: Databases, target_url: str
+) -> None:
+    with pytest.raises(SpecError) as refused:
+        await run_phase(databases, composite("pair_nulls"), "extract", migration_id="m-pn")
+
+    assert str(refused.value) == (
+        "source key (tenant_id, id) of pair_nulls has a NULL column in 1 of 4 rows"
+        " (NULL: id in 1); the key must identify every row"
+    )
+    assert _staging_tables(target_url) == []
+
+
+async def test_a_repeated_combination_is_refused_before_any_copy_with_samples(
+    databases: Databases, target_url: str
+) -> None:
+    with pytest.raises(SpecError) as refused:
+        await run_phase(databases, composite("pair_repeats"), "extract", migration_id="m-pr")
+
+    assert str(refused.value) == (
+        "source key (tenant_id, id) of pair_repeats is not unique: 2 combinations occur"
+        " more than once, e.g. (1,7), (2,3)"
+    )
+    assert _staging_tables(target_url) == []
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "held"),
+    [
+        ("pairs", ("tenant_id", "id"), True),
+        ("pairs", ("id", "tenant_id"), True),  # the index's columns, in any order
+        ("pairs", ("tenant_id",), False),
+        ("unique_ids", ("tenant_id", "id"), True),  # id alone is unique: so is every pair
+        ("unique_ids", ("tenant_id",), False),
+        ("pair_repeats", ("tenant_id", "id"), False),
+    ],
+)
+async def test_a_unique_index_on_the_keys_columns_spares_the_scan_for_repeats(
+    databases: Databases, table: str, key: tuple[str, ...], held: bool
+) -> None:
+    legacy = await databases.get("legacy")
+    assert await legacy.autocommit(lambda c: catalog.has_unique_index(c, table, key)) is held

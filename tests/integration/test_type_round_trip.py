@@ -15,6 +15,7 @@ import pytest
 from domain import MigrationSpec
 from domain.state import PHASES
 from streams.dataplane.database import Databases
+from streams.dataplane.relay import psql
 from tests.support.phases import legacy_and_warehouse, run_phase
 from tests.support.stack import Stack
 from tests.support.tables import fresh_database
@@ -193,9 +194,18 @@ def differences(
     return found
 
 
+@pytest.mark.parametrize("relay", ["psql", "python"])
 async def test_every_type_travels_there_and_back_row_for_row(
-    forward: Databases, backward: Databases, source_url: str, target_url: str
+    forward: Databases,
+    backward: Databases,
+    source_url: str,
+    target_url: str,
+    relay: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("PHASE_COPY_RELAY", relay)  # psql's C client, or the worker itself
+    if relay == "psql":
+        assert psql() is not None
     original = text_rows(source_url, "every_type")
     assert len(original) == 5 and all(v is None for v in original[3][1:])
 

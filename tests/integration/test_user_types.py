@@ -1,7 +1,7 @@
 """User-defined column types against real PostgreSQL: extract gives the
 target the enums, domains and composite types it lacks (base types first), or
 refuses the migration before anything is copied, naming the column and the
-type; a composite key is refused as such."""
+type."""
 
 from __future__ import annotations
 
@@ -39,8 +39,6 @@ INSERT INTO tickets VALUES (1, 'new');
 CREATE TYPE visit AS (at timestamptz, feeling mood);
 CREATE TABLE visits (id int PRIMARY KEY, history visit[]);
 INSERT INTO visits VALUES (1, ARRAY[ROW(now(), 'ok')::visit]);
-CREATE TABLE lines (order_id int, line int, item text, PRIMARY KEY (order_id, line));
-INSERT INTO lines VALUES (1, 1, 'a'), (1, 2, 'b');
 """
 
 
@@ -174,17 +172,6 @@ async def test_a_type_whose_schema_the_target_lacks_is_refused(
     for phase in ("extract", "transform", "load"):
         await run_phase(databases, spec_for("tickets"), phase, migration_id="m-2")
     assert execute(target_url, "SELECT state::text FROM tickets") == [("new",)]
-
-
-async def test_a_composite_key_is_refused_as_such(databases: Databases, target_url: str) -> None:
-    with pytest.raises(SpecError) as refused:
-        await run_phase(databases, spec_for("lines", key="order_id, line"), "extract")
-
-    assert str(refused.value).startswith(
-        "source key order_id, line is not a column of lines; its primary key"
-        " (order_id, line) has 2 columns, and composite keys are not supported"
-    )
-    assert nothing_staged(target_url)
 
 
 async def test_a_type_nested_in_a_column_type_is_named_with_it(

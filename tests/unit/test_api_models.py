@@ -37,6 +37,9 @@ def test_the_options_reach_the_domain_spec_as_given() -> None:
         ({"on_existing": None}, "spec.on_existing"),
         ({"mode": "fast"}, "spec.mode"),
         ({"mode": ["full"]}, "spec.mode"),
+        ({"source_key": "id; DROP TABLE y"}, "spec.source_key"),
+        ({"source_key": "tenant_id,, id"}, "spec.source_key"),
+        ({"source_key": ["tenant_id", "id"]}, "spec.source_key"),
     ],
 )
 def test_bad_specs_are_refused_naming_the_field(change: dict[str, object], field: str) -> None:
@@ -44,6 +47,14 @@ def test_bad_specs_are_refused_naming_the_field(change: dict[str, object], field
         CreateMigrationIn.model_validate({"spec": {**SPEC, **change}})
 
     assert field in {".".join(map(str, e["loc"])) for e in caught.value.errors()}
+
+
+def test_a_composite_key_reaches_the_domain_spec_as_given() -> None:
+    body = {"spec": {**SPEC, "source_key": "tenant_id, id"}}
+
+    spec = CreateMigrationIn.model_validate(body).spec.to_domain()
+
+    assert spec.source_key == "tenant_id, id"
 
 
 def test_an_idempotency_key_fixes_the_ids() -> None:
@@ -67,6 +78,7 @@ def test_an_idempotency_key_fixes_a_steering_command_per_migration_and_kind() ->
         ({"rules": [{"rule": "sometimes", "column": "age"}]}, "rules[0].rule must be one of"),
         ({"on_existing": "merge"}, "on_existing must be one of ['replace', 'append', 'upsert']"),
         ({"mode": "copy_only"}, "mode must be one of ['full', 'copy-only'], not 'copy_only'"),
+        ({"source_key": "id, tenant_id, id"}, "source_key names id more than once"),
         (
             {"mode": "copy-only", "mapping": {"full_name": "name"}},
             "mapping must be empty when mode is 'copy-only'",

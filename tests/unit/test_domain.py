@@ -255,6 +255,8 @@ def test_start_of_an_existing_migration_is_rejected() -> None:
             {"mode": "copy-only", "rules": ({"rule": "not_null", "column": "email"},)},
             "invalid spec: rules must be empty when mode is 'copy-only'",
         ),
+        ({"source_key": "tenant_id, id, tenant_id"}, "invalid spec: source_key names tenant_id"),
+        ({"source_key": "id,"}, "invalid spec: source_key must name a column, or several"),
     ],
 )
 def test_start_with_a_wrong_option_is_rejected_before_any_phase(

@@ -72,6 +72,7 @@ ENVIRONMENT = {
     "PHASE_VALIDATION_TIMEOUT_SECONDS": "20",
     "PHASE_PROGRESS_INTERVAL_SECONDS": "0",
     "PHASE_SNAPSHOT_LEASE_SECONDS": "90",
+    "PHASE_SNAPSHOT_KEEPER_MIN_BYTES": "0",
     "PHASE_BREAKER_FAILURE_THRESHOLD": "8",
     "PHASE_BREAKER_RESET_SECONDS": "2.5",
     "OPS_DLQ_MAX_ATTEMPTS": "6",
@@ -143,6 +144,7 @@ def test_every_variable_lands_in_its_group(monkeypatch: pytest.MonkeyPatch) -> N
     assert p.retry_budget_seconds == 45.0
     assert (p.statement_timeout_seconds, p.progress_interval_seconds) == (60.0, 0.0)
     assert p.snapshot_lease_seconds == 90.0
+    assert p.snapshot_keeper_min_bytes == 0
     assert (p.breaker_failure_threshold, p.breaker_reset_seconds) == (8, 2.5)
     assert (s.ops.dlq_max_attempts, s.ops.metrics_interval_seconds) == (6, 3.0)
     assert (s.fault.worker, s.fault.worker_batch) == ("kill_after_commit", 4)
