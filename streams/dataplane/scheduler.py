@@ -10,7 +10,7 @@ its statements in flight are cancelled on the server (the batch rolls back).
 
 Assists spread one run's chunks over the group. The owner's run (of the task
 the orchestrator wrote) calls `ctx.enlist()` once its chunks are planned; the
-scheduler then relays the same RunPhase, marked `assist`, to every other
+scheduler then broadcasts the same RunPhase, marked `assist`, to every other
 partition of the topic. Whoever holds such a partition runs the same phase
 with `ctx.assisting`: it claims unfinished chunks until none is left. An
 assist never answers (only the owner reports progress and the outcome); its
@@ -20,7 +20,7 @@ one) or when its run is older than the latest seen here; a worker that has
 as many runs as its batch limit (PHASE_CONCURRENCY) lets it pass, as help is
 optional and more runs would only wait for connections. An owner's task
 takes over from an assist of the same run. A pause or cancel of a run that
-enlisted is relayed the same way, after its assists, so assists stop on the
+enlisted is broadcast the same way, after its assists, so assists stop on the
 paths every run stops on; a revoked partition or a shutdown stops the
 assists it carries, silently, and the partition's next holder takes them up.
 
@@ -61,7 +61,7 @@ from streams.dataplane.errors import PhaseError, SpecError
 log = logging.getLogger(__name__)
 Send = Callable[[PhaseResult], Awaitable[None]]
 # Sends a task to every partition of the phase-tasks topic but the given one.
-Relay = Callable[[PhaseTask, int], Awaitable[None]]
+Broadcast = Callable[[PhaseTask, int], Awaitable[None]]
 Done = Callable[[], None]
 SILENT = frozenset({StopReason.REVOKED, StopReason.SHUTDOWN})
 REMEMBERED = 100_000  # migrations whose latest run number is kept
@@ -75,7 +75,7 @@ class Run:
     why: StopReason | None = None
     job: asyncio.Task[None] | None = None
     last: Progress | None = None
-    enlisting: asyncio.Task[None] | None = None  # relaying the run to the group
+    enlisting: asyncio.Task[None] | None = None  # broadcasting the run to the group
 
     @property
     def assist(self) -> bool:
@@ -93,11 +93,12 @@ class Scheduler:
         databases: Databases,
         limiter: Limiter,
         send: Send,
-        relay: Relay,
+        broadcast: Broadcast,
         worker_id: str,
         progress_interval: float = 0.5,
     ) -> None:
-        self.databases, self.limiter, self.send, self.relay = databases, limiter, send, relay
+        self.databases, self.limiter, self.send = databases, limiter, send
+        self.broadcast = broadcast
         self.worker_id, self.progress_interval = worker_id, progress_interval
         self.active: dict[str, Run] = {}
         self.latest: dict[str, int] = {}  # the newest run seen, per migration
@@ -223,22 +224,24 @@ class Scheduler:
         )
 
     async def _enlist(self, run: Run) -> None:
-        """Relay an owner's run, once, to the group's other members (in the
+        """Broadcast an owner's run, once, to the group's other members (in the
         background: the run goes on meanwhile)."""
         if not run.assist and run.enlisting is None and not run.stop.is_set():
-            run.enlisting = self._spawn(self._relay(replace(run.task, assist=True), run.partition))
+            run.enlisting = self._spawn(
+                self._broadcast(replace(run.task, assist=True), run.partition)
+            )
 
     async def _pass_on(self, run: Run, task: PausePhase | CancelPhase) -> None:
-        """Relay a pause or cancel of a run that enlisted, after its assists."""
+        """Broadcast a pause or cancel of a run that enlisted, after its assists."""
         if run.enlisting is not None:
             await asyncio.wait({run.enlisting})
-            await self._relay(replace(task, assist=True), run.partition)
+            await self._broadcast(replace(task, assist=True), run.partition)
 
-    async def _relay(self, task: PhaseTask, partition: int) -> None:
+    async def _broadcast(self, task: PhaseTask, partition: int) -> None:
         try:
-            await self.relay(task, partition)
+            await self.broadcast(task, partition)
         except Exception as exc:  # assists only speed a run up; it goes on alone
-            log.warning("%s: relaying %s failed: %s", task.migration_id, task.type, exc)
+            log.warning("%s: broadcasting %s failed: %s", task.migration_id, task.type, exc)
 
     def _reporter(self, run: Run) -> Callable[[Progress], None]:
         last_sent = [0.0]

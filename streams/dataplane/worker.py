@@ -7,7 +7,7 @@ committed once its run has ended and its result is written (at least once);
 the checkpoints in the target database make a repeated task resume, not
 redo. Undecodable tasks go to the dead-letter topic with error headers.
 
-The worker also writes to `migration.phase-tasks`: the scheduler relays a
+The worker also writes to `migration.phase-tasks`: the scheduler broadcasts a
 run (marked `assist`) to every partition but the run's own, so the group's
 other members help with it (streams.dataplane.scheduler). The partitions are
 named explicitly, from the producer's metadata of the topic; the key stays
@@ -60,7 +60,7 @@ class PhaseWorker:
             self.databases,
             Limiter(settings.phase.concurrency),
             self.send,
-            self.relay,
+            self.broadcast,
             self.worker_id,
             settings.phase.progress_interval_seconds,
         )
@@ -113,7 +113,7 @@ class PhaseWorker:
             self.names.phase_results, value, key=result.migration_id.encode(), headers=headers
         )
 
-    async def relay(self, task: PhaseTask, home: int) -> None:
+    async def broadcast(self, task: PhaseTask, home: int) -> None:
         """Send `task` to every partition of the phase-tasks topic but `home`."""
         topic = self.names.phase_tasks
         value, headers = encode(task)

@@ -1,7 +1,7 @@
 """Assists on a real broker and a real target database: a phase worker (in
-this process, in a thread of its own) relays an enlisting run to the other
+this process, in a thread of its own) broadcasts an enlisting run to the other
 partitions of phase-tasks, and the pause of that run after it; it runs an
-assist it is sent without ever answering for it, stops it on a relayed pause,
+assist it is sent without ever answering for it, stops it on a broadcast pause,
 logs its failure, and ignores an assist that is stale or whose migration it
 runs already. Extract is replaced by a stand-in that records its runs and
 holds each until it is released or stopped."""
@@ -193,14 +193,14 @@ def committed(settings: Settings, topics: KafkaNames) -> dict[int, int]:
         consumer.close()
 
 
-def test_an_enlisting_run_is_relayed_to_every_other_partition_and_so_is_its_pause(
+def test_an_enlisting_run_is_broadcast_to_every_other_partition_and_so_is_its_pause(
     settings: Settings, topics: KafkaNames, extract: StandIn, worker: None, producer: Producer
 ) -> None:
     send(producer, topics, run(1), partition=0)
 
     key = MID.encode()
-    relayed = [(key, run(1, assist=True))]
-    eventually(lambda: tasks(settings, topics, 1) == tasks(settings, topics, 2) == relayed)
+    broadcast = [(key, run(1, assist=True))]
+    eventually(lambda: tasks(settings, topics, 1) == tasks(settings, topics, 2) == broadcast)
     # The worker holds those partitions too: it ignores its own run's assists.
     eventually(lambda: committed(settings, topics)[1] == committed(settings, topics)[2] == 1)
     assert extract.runs == [(1, False)]
@@ -209,16 +209,16 @@ def test_an_enlisting_run_is_relayed_to_every_other_partition_and_so_is_its_paus
 
     (halted,) = eventually(lambda: results(settings, topics))
     assert isinstance(halted, PhaseHalted) and halted.run == 1
-    paused = [*relayed, (key, pause(1, assist=True))]
+    paused = [*broadcast, (key, pause(1, assist=True))]
     eventually(lambda: tasks(settings, topics, 1) == tasks(settings, topics, 2) == paused)
     eventually(lambda: committed(settings, topics) == {0: 2, 1: 2, 2: 2})
     assert results(settings, topics) == [halted]
 
 
-def test_an_assist_runs_the_phase_answers_nothing_and_stops_on_a_relayed_pause(
+def test_an_assist_runs_the_phase_answers_nothing_and_stops_on_a_broadcast_pause(
     settings: Settings, topics: KafkaNames, extract: StandIn, worker: None, producer: Producer
 ) -> None:
-    send(producer, topics, run(1, assist=True), partition=1)  # as another worker relays it
+    send(producer, topics, run(1, assist=True), partition=1)  # as another worker broadcasts it
     eventually(lambda: extract.runs == [(1, True)])
 
     send(producer, topics, pause(1, assist=True), partition=1)
@@ -250,7 +250,9 @@ def test_a_failed_assist_is_logged_and_ends_that_assist_only(
 
     send(producer, topics, run(1), partition=0)  # the owner's run of it goes on
     eventually(lambda: extract.runs == [(1, True), (1, False)])
-    eventually(lambda: committed(settings, topics) == {0: 0, 1: 2, 2: 1})  # relays ignored
+    eventually(
+        lambda: committed(settings, topics) == {0: 0, 1: 2, 2: 1}
+    )  # its own broadcasts ignored
     extract.release.set()
     (done,) = eventually(lambda: results(settings, topics))
     assert isinstance(done, PhaseSucceeded) and done.rows_done == 7
@@ -266,7 +268,9 @@ def test_the_owners_task_takes_over_an_assist_and_a_stale_assist_is_ignored(
 
     eventually(lambda: extract.runs == [(2, True), (2, False)])
     assert extract.ends == ["stopped"]
-    eventually(lambda: committed(settings, topics) == {0: 0, 1: 2, 2: 1})  # relays ignored
+    eventually(
+        lambda: committed(settings, topics) == {0: 0, 1: 2, 2: 1}
+    )  # its own broadcasts ignored
     extract.release.set()
     (done,) = eventually(lambda: results(settings, topics))
     assert isinstance(done, PhaseSucceeded) and done.run == 2
@@ -278,7 +282,7 @@ def test_the_owners_task_takes_over_an_assist_and_a_stale_assist_is_ignored(
     assert results(settings, topics) == [done]
 
 
-def test_the_cancel_of_an_enlisted_run_is_relayed_after_it_and_only_the_owner_cleans_up(
+def test_the_cancel_of_an_enlisted_run_is_broadcast_after_it_and_only_the_owner_cleans_up(
     settings: Settings,
     topics: KafkaNames,
     target_url: str,
@@ -297,8 +301,8 @@ def test_the_cancel_of_an_enlisted_run_is_relayed_after_it_and_only_the_owner_cl
     eventually(lambda: tasks(settings, topics, 2) == [(key, run(2, assist=True))])
     send(producer, topics, cancel(2), partition=0)
 
-    relayed = [(key, run(2, assist=True)), (key, cancel(2, assist=True))]
-    eventually(lambda: tasks(settings, topics, 2) == relayed)
+    broadcast = [(key, run(2, assist=True)), (key, cancel(2, assist=True))]
+    eventually(lambda: tasks(settings, topics, 2) == broadcast)
     eventually(lambda: committed(settings, topics) == {0: 2, 1: 4, 2: 2})
     assert extract.ends == ["stopped", "stopped"] and cancelled(target_url)
     assert results(settings, topics) == []  # a cancel has no answer
@@ -313,6 +317,6 @@ def test_a_busy_worker_lets_an_assist_pass(
 
     send(producer, topics, run(1, assist=True), partition=1)
 
-    eventually(lambda: committed(settings, topics)[1] == 2)  # + the other run's relay
+    eventually(lambda: committed(settings, topics)[1] == 2)  # + the other run's broadcast
     assert extract.runs == [(5, False)]
     assert results(settings, topics) == []
