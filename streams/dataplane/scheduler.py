@@ -1,4 +1,5 @@
-"""One run at a time per migration, on this worker.
+"""One owner's run (and at most one assist) at a time per migration, on
+this worker.
 
 Tasks of a migration arrive in order (one partition). A RunPhase starts a
 run; a newer run of the same migration first stops the older one and waits
@@ -18,11 +19,13 @@ failure is logged and ends that assist alone. An assist is ignored where the
 migration runs already (as owner, or as an assist of that run or a newer
 one) or when its run is older than the latest seen here; a worker that has
 as many runs as its batch limit (PHASE_CONCURRENCY) lets it pass, as help is
-optional and more runs would only wait for connections. An owner's task
-takes over from an assist of the same run. A pause or cancel of a run that
-enlisted is broadcast the same way, after its assists, so assists stop on the
-paths every run stops on; a revoked partition or a shutdown stops the
-assists it carries, silently, and the partition's next holder takes them up.
+optional and more runs would only wait for connections. An owner's task that
+reaches a worker assisting its migration starts beside the assist, which
+goes on until no chunk is left (stopping it would cut a chunk short). A
+pause or cancel of a run that enlisted is broadcast the same way, after its
+assists, so assists stop on the paths every run stops on; a revoked
+partition or a shutdown stops the assists it carries, silently, and the
+partition's next holder takes them up.
 
 The mark is a field of the task (`assist`, an Avro field with a default),
 not a Kafka header: it decides whether the receiver may answer, so it is
@@ -100,7 +103,8 @@ class Scheduler:
         self.databases, self.limiter, self.send = databases, limiter, send
         self.broadcast = broadcast
         self.worker_id, self.progress_interval = worker_id, progress_interval
-        self.active: dict[str, Run] = {}
+        self.active: dict[str, Run] = {}  # the owners' runs
+        self.assists: dict[str, Run] = {}
         self.latest: dict[str, int] = {}  # the newest run seen, per migration
         self.jobs: set[asyncio.Task[None]] = set()
 
@@ -114,21 +118,26 @@ class Scheduler:
             self._cancel(task, done)
 
     def _start(self, task: RunPhase, partition: int, done: Done) -> None:
-        before = self.active.get(task.migration_id)
-        latest = self.latest.get(task.migration_id, 0)
-        if not admits(task, before.task if before else None, latest):
+        mid = task.migration_id
+        owner, assist = self.active.get(mid), self.assists.get(mid)
+        latest = self.latest.get(mid, 0)
+        if not admits(task, _task(owner), _task(assist), latest):
             done()  # a stale or repeated task: the newer run is in hand
             return
-        self._remember(task.migration_id, max(task.run, latest))
-        if task.assist and len(self.active) >= self.limiter.limit:
-            log.info("%s: busy with %d runs, not assisting", task.migration_id, len(self.active))
+        self._remember(mid, max(task.run, latest))
+        if task.assist and len(self.active) + len(self.assists) >= self.limiter.limit:
+            log.info("%s: busy with %d runs, not assisting", mid, len(self.active))
             done()  # help is optional: the owner copies what no one else takes
             return
+        before = assist if task.assist else owner
         if before is not None:
             before.request_stop(StopReason.SUPERSEDED)
         run = Run(task, partition)
-        self.active[task.migration_id] = run
+        self._runs(run)[mid] = run
         run.job = self._spawn(self._run(run, before, done))
+
+    def _runs(self, run: Run) -> dict[str, Run]:
+        return self.assists if run.assist else self.active
 
     def _remember(self, migration_id: str, run: int) -> None:
         self.latest.pop(migration_id, None)
@@ -137,15 +146,15 @@ class Scheduler:
             del self.latest[next(iter(self.latest))]  # the one seen longest ago
 
     def _pause(self, task: PausePhase, done: Done) -> None:
-        run = self.active.get(task.migration_id)
-        if run is not None and run.task.run != task.run:
-            run = None  # a pause of another run
-        if run is not None and (run.assist or not task.assist):
-            run.request_stop(StopReason.PAUSE)  # an assist's pause stops assists only
+        owner = _of_run(self.active.get(task.migration_id), task.run)
+        assist = _of_run(self.assists.get(task.migration_id), task.run)
+        if assist is not None:
+            assist.request_stop(StopReason.PAUSE)
         if task.assist:
-            done()  # an assist never answers
-        elif run is not None and not run.assist:
-            self._spawn(_then(self._pass_on(run, task), done))  # the run answers as it halts
+            done()  # an assist's pause stops assists only, and never answers
+        elif owner is not None:
+            owner.request_stop(StopReason.PAUSE)
+            self._spawn(_then(self._pass_on(owner, task), done))  # the run answers as it halts
         else:
             # No run of the owner's here: it ended already, so the answer is
             # stale or moot, but an answer never leaves a migration PAUSING.
@@ -153,13 +162,16 @@ class Scheduler:
             self._spawn(_then(self.send(halted), done))
 
     def _cancel(self, task: CancelPhase, done: Done) -> None:
-        run = self.active.get(task.migration_id)
-        if run is not None and (run.assist or not task.assist):
-            run.request_stop(StopReason.CANCEL)  # an assist's cancel stops assists only
+        assist = self.assists.get(task.migration_id)
+        if assist is not None:
+            assist.request_stop(StopReason.CANCEL)
         if task.assist:
-            done()  # the owner cleans up
+            done()  # an assist's cancel stops assists only: the owner cleans up
             return
-        self._spawn(self._clean(task, run, done))
+        owner = self.active.get(task.migration_id)
+        if owner is not None:
+            owner.request_stop(StopReason.CANCEL)
+        self._spawn(self._clean(task, owner, assist, done))
 
     async def _run(self, run: Run, before: Run | None, done: Done) -> None:
         task = run.task
@@ -174,8 +186,8 @@ class Scheduler:
             if run.why not in SILENT:
                 done()
         finally:
-            if self.active.get(task.migration_id) is run:
-                del self.active[task.migration_id]
+            if self._runs(run).get(task.migration_id) is run:
+                del self._runs(run)[task.migration_id]
 
     async def _outcome(self, run: Run) -> PhaseResult | None:
         task = run.task
@@ -270,11 +282,14 @@ class Scheduler:
 
         return report
 
-    async def _clean(self, task: CancelPhase, run: Run | None, done: Done) -> None:
+    async def _clean(
+        self, task: CancelPhase, run: Run | None, assist: Run | None, done: Done
+    ) -> None:
         if run is not None:
             await self._pass_on(run, task)
-            if run.job is not None:
-                await asyncio.wait({run.job})
+        jobs = {r.job for r in (run, assist) if r is not None and r.job is not None}
+        if jobs:
+            await asyncio.wait(jobs)
         spec = task.spec or (run.task.spec if run else None)
         if spec is not None:
             try:
@@ -296,29 +311,40 @@ class Scheduler:
 
     async def stop_partitions(self, partitions: set[int], why: StopReason) -> None:
         """Stop the runs of `partitions` between batches and wait for them."""
-        runs = [r for r in self.active.values() if r.partition in partitions]
+        runs = [r for r in self._all() if r.partition in partitions]
         for run in runs:
             run.request_stop(why)
         jobs = {r.job for r in runs if r.job is not None}
         if jobs:
             await asyncio.wait(jobs)
 
+    def _all(self) -> list[Run]:
+        return [*self.active.values(), *self.assists.values()]
+
     async def shutdown(self) -> None:
-        await self.stop_partitions({r.partition for r in self.active.values()}, StopReason.SHUTDOWN)
+        await self.stop_partitions({r.partition for r in self._all()}, StopReason.SHUTDOWN)
         if self.jobs:
             await asyncio.wait(set(self.jobs), timeout=30)
 
 
-def admits(task: RunPhase, running: RunPhase | None, latest: int) -> bool:
-    """Whether `task` starts a run here, given the task of the migration's run
-    here (if any) and the newest run of it seen. An owner's task replaces an
-    older run, or an assist of its own run; an assist starts only where the
-    migration does not run, or replaces an older assist."""
-    if running is None:
-        return not task.assist or task.run >= latest
-    if task.assist:
-        return running.assist and running.run < task.run
-    return running.run < task.run or (running.run == task.run and running.assist)
+def admits(task: RunPhase, owner: RunPhase | None, assist: RunPhase | None, latest: int) -> bool:
+    """Whether `task` starts a run here, given the tasks of the migration's
+    runs here (the owner's, an assist) and the newest run of it seen. An
+    owner's task replaces an older owner's run (an assist goes on beside it);
+    an assist starts where the owner's run is not, replacing an older assist,
+    unless its run is older than one seen."""
+    if not task.assist:
+        return owner is None or owner.run < task.run
+    newer = assist is None or assist.run < task.run
+    return owner is None and newer and task.run >= latest
+
+
+def _task(run: Run | None) -> RunPhase | None:
+    return run.task if run is not None else None
+
+
+def _of_run(run: Run | None, number: int) -> Run | None:
+    return run if run is not None and run.task.run == number else None
 
 
 async def _then(work: Awaitable[None], done: Done) -> None:

@@ -2,8 +2,9 @@
 this process, in a thread of its own) broadcasts an enlisting run to the other
 partitions of phase-tasks, and the pause of that run after it; it runs an
 assist it is sent without ever answering for it, stops it on a broadcast pause,
-logs its failure, and ignores an assist that is stale or whose migration it
-runs already. Extract is replaced by a stand-in that records its runs and
+logs its failure, ignores an assist that is stale or whose migration it
+runs already (or while it is busy), and starts an owner's run beside an
+assist. Extract is replaced by a stand-in that records its runs and
 holds each until it is released or stopped."""
 
 from __future__ import annotations
@@ -258,7 +259,7 @@ def test_a_failed_assist_is_logged_and_ends_that_assist_only(
     assert isinstance(done, PhaseSucceeded) and done.rows_done == 7
 
 
-def test_the_owners_task_takes_over_an_assist_and_a_stale_assist_is_ignored(
+def test_the_owners_task_starts_beside_an_assist_and_a_stale_assist_is_ignored(
     settings: Settings, topics: KafkaNames, extract: StandIn, worker: None, producer: Producer
 ) -> None:
     send(producer, topics, run(2, assist=True), partition=1)
@@ -267,13 +268,13 @@ def test_the_owners_task_takes_over_an_assist_and_a_stale_assist_is_ignored(
     send(producer, topics, run(2), partition=0)  # the owner's task reaches this worker
 
     eventually(lambda: extract.runs == [(2, True), (2, False)])
-    assert extract.ends == ["stopped"]
-    eventually(
-        lambda: committed(settings, topics) == {0: 0, 1: 2, 2: 1}
-    )  # its own broadcasts ignored
+    eventually(lambda: committed(settings, topics) == {0: 0, 1: 0, 2: 1})  # broadcasts ignored
+    assert extract.ends == []  # the assist goes on: stopping it would cut a chunk short
     extract.release.set()
     (done,) = eventually(lambda: results(settings, topics))
     assert isinstance(done, PhaseSucceeded) and done.run == 2
+    eventually(lambda: committed(settings, topics) == {0: 1, 1: 2, 2: 1})
+    assert extract.ends == ["finished", "finished"]
 
     send(producer, topics, run(1, assist=True), partition=2)  # older than run 2
 

@@ -1,7 +1,7 @@
 """Which RunPhase starts a run on a phase worker, given what runs there: an
-owner's task replaces older runs and takes over an assist of its own run; an
-assist starts only where its migration does not run (or replaces an older
-assist) and never for a run older than the latest seen."""
+owner's task replaces an older owner's run and starts beside an assist; an
+assist starts only where its migration's owner does not run (replacing an
+older assist) and never for a run older than the latest seen."""
 
 from __future__ import annotations
 
@@ -31,41 +31,38 @@ def assist(run: int) -> RunPhase:
     return task(run, assist=True)
 
 
-def test_an_owners_task_starts_where_nothing_runs_whatever_was_seen() -> None:
-    assert admits(owner(2), None, latest=0)
-    assert admits(
-        owner(2), None, latest=5
-    )  # answered from its checkpoints; stale for the orchestrator
+def test_an_owners_task_starts_where_no_owner_runs_whatever_was_seen() -> None:
+    assert admits(owner(2), None, None, latest=0)
+    assert admits(owner(2), None, None, latest=5)  # answered from its checkpoints
 
 
-def test_an_owners_task_replaces_an_older_run_but_not_its_own_or_a_newer_one() -> None:
-    assert admits(owner(3), owner(2), latest=2)
-    assert not admits(owner(3), owner(3), latest=3)
-    assert not admits(owner(3), owner(4), latest=4)
+def test_an_owners_task_replaces_an_older_owners_run_but_not_its_own_or_a_newer_one() -> None:
+    assert admits(owner(3), owner(2), None, latest=2)
+    assert not admits(owner(3), owner(3), None, latest=3)
+    assert not admits(owner(3), owner(4), None, latest=4)
 
 
-def test_an_owners_task_takes_over_an_assist_of_its_run_or_an_older_one() -> None:
-    assert admits(owner(3), assist(3), latest=3)
-    assert admits(owner(3), assist(2), latest=2)
-    assert not admits(owner(3), assist(4), latest=4)
+def test_an_owners_task_starts_beside_an_assist() -> None:
+    assert admits(owner(3), None, assist(3), latest=3)
+    assert admits(owner(3), None, assist(2), latest=2)
 
 
 def test_an_assist_starts_where_its_migration_does_not_run() -> None:
-    assert admits(assist(3), None, latest=0)
-    assert admits(assist(3), None, latest=3)  # the same run again: it helps again
+    assert admits(assist(3), None, None, latest=0)
+    assert admits(assist(3), None, None, latest=3)  # the same run again: it helps again
 
 
 def test_a_stale_assist_is_ignored() -> None:
-    assert not admits(assist(2), None, latest=3)
+    assert not admits(assist(2), None, None, latest=3)
 
 
 def test_an_assist_is_ignored_where_the_owner_runs_whatever_its_run() -> None:
-    assert not admits(assist(3), owner(3), latest=3)
-    assert not admits(assist(4), owner(3), latest=3)
-    assert not admits(assist(2), owner(3), latest=3)
+    assert not admits(assist(3), owner(3), None, latest=3)
+    assert not admits(assist(4), owner(3), None, latest=3)
+    assert not admits(assist(2), owner(3), None, latest=3)
 
 
 def test_an_assist_replaces_an_older_assist_only() -> None:
-    assert admits(assist(4), assist(3), latest=3)
-    assert not admits(assist(3), assist(3), latest=3)
-    assert not admits(assist(3), assist(4), latest=4)
+    assert admits(assist(4), None, assist(3), latest=3)
+    assert not admits(assist(3), None, assist(3), latest=3)
+    assert not admits(assist(3), None, assist(4), latest=4)
