@@ -273,16 +273,28 @@ async def _chunk(copy: _Copy, native: list[bool], conn: Conn) -> Checkpoint | No
     where = cut.where(copy.chunked_by)
     exprs = [expression(c) for c in copy.plan]
     snapshot = snapshot_id(cp.position)
-    async with reading(ctx.source, snapshot) as source:
-        await source.execute(STABLE_TEXT)
-        figures = checksums.figures(exprs, native, copy.src, where)
-        row = await (await source.execute(figures)).fetchone()
-    assert row is not None
-    rows, checksum = int(row[0]), int(row[1])
-    into = conn.cursor()
-    async with into.copy(copy_in(copy.rows, copy.names)) as writer:
-        query = copy_out(copy.src, select_list(copy.plan), where)
-        copied = await relay(ctx.source, snapshot, query, writer.write)
+
+    async def counted() -> tuple[int, int]:
+        """The source's count and checksum of the chunk, in the snapshot."""
+        async with reading(ctx.source, snapshot) as source:
+            await source.execute(STABLE_TEXT)
+            figures = checksums.figures(exprs, native, copy.src, where)
+            row = await (await source.execute(figures)).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    # the figures are read beside the copy, on a connection of their own
+    figures = asyncio.ensure_future(counted())
+    try:
+        into = conn.cursor()
+        async with into.copy(copy_in(copy.rows, copy.names)) as writer:
+            query = copy_out(copy.src, select_list(copy.plan), where)
+            copied = await relay(ctx.source, snapshot, query, writer.write)
+        rows, checksum = await figures
+    finally:
+        if not figures.done():
+            figures.cancel()
+            await asyncio.gather(figures, return_exceptions=True)
     if into.rowcount != rows:
         raise PhaseError(
             f"chunk {cp.slice} of {ctx.spec.source_table}: {into.rowcount} rows copied,"

@@ -2,14 +2,13 @@
 target's `COPY ... FROM STDIN` (the target side stays in the chunk's
 transaction, with its checkpoint).
 
-The source side is read by `psql` (PostgreSQL's own client, in C) when it is
-installed: it imports the snapshot and writes the COPY stream to a pipe,
-which the worker reads in blocks of a megabyte and writes on. A COPY stream
-is one protocol message per row; relaying a million of them through Python
-costs more CPU than the databases spend producing and storing them, while
-`psql` relays them on the machine's other core. Without `psql` (or with
-PHASE_COPY_RELAY=python) the worker relays the rows itself, gathered into
-blocks.
+The worker relays the rows itself, gathered into blocks of a megabyte. With
+PHASE_COPY_RELAY=psql (and `psql`, PostgreSQL's own client, installed) the
+source side is read by `psql` instead: it imports the snapshot and writes the
+COPY stream to a pipe, which the worker reads in blocks and writes on. A COPY
+stream is one protocol message per row, and relaying them in Python costs
+the worker about twice the CPU `psql` does; on an idle machine the worker's
+own relay is still the faster (README, Libraries), so it is the default.
 
 `psql` is given the connection in its environment (PGHOST, PGUSER, ...); the
 password, when there is one, in a password file that exists only in memory
@@ -54,8 +53,8 @@ Write = Callable[[bytes | bytearray], Awaitable[None]]
 
 
 def psql() -> str | None:
-    """The `psql` this worker relays with, unless PHASE_COPY_RELAY=python."""
-    if os.environ.get("PHASE_COPY_RELAY", "psql") == "python":
+    """The `psql` this worker relays with when PHASE_COPY_RELAY=psql."""
+    if os.environ.get("PHASE_COPY_RELAY", "python") != "psql":
         return None
     return shutil.which("psql")
 
