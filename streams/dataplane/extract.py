@@ -47,6 +47,7 @@ from psycopg import sql
 from domain import errors
 from domain.spec import Column
 from streams.dataplane import catalog, checkpoints, checksums, chunks, fit, keeper, metrics, staged
+from streams.dataplane.attempts import Attempts
 from streams.dataplane.checkpoints import Checkpoint
 from streams.dataplane.chunks import Chunk
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
@@ -231,25 +232,36 @@ async def _chunks_of(copy: _Copy, owner: bool) -> Outcome:
         return Stopped(None)  # not planned (yet): an assistant has nothing to do
     native = [bool(n) for n in found[0].position["native"]]
     by_slice = {cp.slice: cp for cp in found}
-    while not ctx.stop.is_set():
-        runners = [_runner(copy, native, by_slice) for _ in range(max(1, ctx.spec.parallelism))]
-        await _all_or_none(runners)
-        if ctx.stop.is_set() or not owner:
-            break
-        found = await ctx.target.autocommit(lambda c: checkpoints.load(c, ctx.migration_id, PHASE))
-        by_slice.update({cp.slice: cp for cp in found})
-        if all(cp.done for cp in found):
-            return Finished(sum(cp.rows_done for cp in found))
-        await asyncio.sleep(WAIT_FOR_OTHERS)  # chunks another run holds
+    attempts = Attempts(ctx.target, ctx.worker_id)
+    try:
+        while not ctx.stop.is_set():
+            runners = [
+                _runner(copy, native, by_slice, attempts)
+                for _ in range(max(1, ctx.spec.parallelism))
+            ]
+            await _all_or_none(runners)
+            if ctx.stop.is_set() or not owner:
+                break
+            found = await ctx.target.autocommit(
+                lambda c: checkpoints.load(c, ctx.migration_id, PHASE)
+            )
+            by_slice.update({cp.slice: cp for cp in found})
+            if all(cp.done for cp in found):
+                return Finished(sum(cp.rows_done for cp in found))
+            await asyncio.sleep(WAIT_FOR_OTHERS)  # chunks another run holds
+    finally:
+        await attempts.close()
     return Stopped(None)
 
 
-async def _runner(copy: _Copy, native: list[bool], by_slice: dict[int, Checkpoint]) -> None:
+async def _runner(
+    copy: _Copy, native: list[bool], by_slice: dict[int, Checkpoint], attempts: Attempts
+) -> None:
     ctx = copy.ctx
     while not ctx.stop.is_set():
         async with ctx.limiter.slot():
             try:
-                cp = await ctx.target.transaction(partial(_chunk, copy, native))
+                cp = await ctx.target.transaction(partial(_chunk, copy, native, attempts))
             except (TransientError, Interrupted):
                 if ctx.stop.is_set():  # asked to stop while a database was away or mid-chunk
                     return
@@ -262,13 +274,15 @@ async def _runner(copy: _Copy, native: list[bool], by_slice: dict[int, Checkpoin
         ctx.progress(sorted(by_slice.values(), key=lambda c: c.slice))
 
 
-async def _chunk(copy: _Copy, native: list[bool], conn: Conn) -> Checkpoint | None:
+async def _chunk(
+    copy: _Copy, native: list[bool], attempts: Attempts, conn: Conn
+) -> Checkpoint | None:
     """Claim one unfinished chunk and copy it, in this transaction (None: none left)."""
     ctx = copy.ctx
     cp = await checkpoints.claim(conn, ctx.migration_id, PHASE)
     if cp is None:
         return None
-    await ctx.target.autocommit(lambda c: checkpoints.log_attempt(c, cp, ctx.worker_id))
+    await attempts.log(cp)
     cut = Chunk.of(cp.position["chunk"])
     where = cut.where(copy.chunked_by)
     exprs = [expression(c) for c in copy.plan]
