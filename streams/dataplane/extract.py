@@ -306,9 +306,9 @@ async def _chunk(
             copied = await relay(ctx.source, snapshot, query, writer.write)
         rows, checksum = await figures
     finally:
-        if not figures.done():
-            figures.cancel()
-            await asyncio.gather(figures, return_exceptions=True)
+        # never cancelled: it may be the source's one breaker trial, which a
+        # cancel would waste, and the copy's retry would meet the breaker again
+        await asyncio.gather(figures, return_exceptions=True)
     if into.rowcount != rows:
         raise PhaseError(
             f"chunk {cp.slice} of {ctx.spec.source_table}: {into.rowcount} rows copied,"
