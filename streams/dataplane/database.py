@@ -140,6 +140,7 @@ class Database:
     async def connection(self) -> AsyncIterator[Conn]:
         """A pooled connection, through the breaker; this connection's errors
         become what streams.dataplane.failures makes of them."""
+        trial = self.breaker.state is BreakerState.HALF_OPEN
         if not self.breaker.allow():
             raise BreakerOpen(
                 f"{self.name}: circuit breaker open after {self.breaker.failures} failures"
@@ -154,8 +155,12 @@ class Database:
                 held = conn
                 async with self._held(conn):
                     yield conn
-        except TransientError as exc:  # another database's, raised inside this one's work
-            if exc.connection != self.name:
+        except TransientError as exc:  # raised inside this one's work: counted where it arose
+            # Another database's says nothing about this one; this one's was
+            # counted by the block that met it, or was a breaker held shut
+            # (a nested call while this block is the half-open trial). Either
+            # way a trial must end here, or no call would ever try again.
+            if exc.connection != self.name or trial:
                 self.breaker.release()
             raise
         except Exception as exc:
