@@ -149,6 +149,28 @@ class ReasonIn(BaseModel):
     reason: str = Field(default="", max_length=500, pattern=NO_NUL)
 
 
+class CutoverIn(BaseModel):
+    """The body of cutover: the most lag it waits for (omitted or null: that
+    measure does not gate it) and whether writes on the source are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    max_lag_bytes: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="bytes of source WAL not yet applied"
+    )
+    max_lag_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        le=86_400 * 365,
+        allow_inf_nan=False,
+        description="age in seconds of the oldest change not yet applied",
+    )
+    freeze: bool = Field(
+        default=False, description="freeze writes on the source table before waiting"
+    )
+    _whole = field_validator("max_lag_bytes", mode="before")(whole_number)
+
+
 class EmptyIn(BaseModel):
     """The optional body of resume, retry, resume-all: nothing, or `{}`."""
 

@@ -14,6 +14,9 @@ MIGRATION_COLUMNS = (
     " m.rows_total, m.score, m.reason, m.created_at, m.updated_at, m.started_at,"
     " m.finished_at, m.feed_version, m.escaped_sequences"
 )
+# A live migration's (domain.live): its lag, the source position applied last,
+# the cutover asked for and what it ended with.
+LIVE = "m.lag_bytes, m.lag_seconds, m.source_position AS position, m.cutover, m.cutover_result"
 QUARANTINE = (
     "CASE WHEN m.quarantine_reason IS NULL THEN NULL ELSE json_build_object("
     "'reason', m.quarantine_reason, 'at_sequence', m.quarantine_sequence,"
@@ -44,7 +47,8 @@ CURRENT = (
     "LEFT JOIN migration_phases cur ON cur.migration_id = m.migration_id AND cur.phase = m.phase"
 )
 SELECT_MIGRATIONS = (
-    f"SELECT {MIGRATION_COLUMNS}, ph.bytes_done, ph.snapshot, {PACE}, {QUARANTINE}, ph.phases"
+    f"SELECT {MIGRATION_COLUMNS}, ph.bytes_done, ph.snapshot, {PACE}, {QUARANTINE}, ph.phases,"
+    f" {LIVE}"
     f" FROM migrations m {PHASES} {CURRENT}"
 )
 EVENT_COLUMNS = "sequence, event_id, type, occurred_at, causation_id, payload"
