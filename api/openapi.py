@@ -301,6 +301,27 @@ LAG: Schema = {
         "dlq_depth": _rows(topic=TEXT, records=COUNT),
     },
 }
+SLOTS: Schema = {
+    "type": "object",
+    "required": ["slots", "unreachable"],
+    "properties": {
+        "slots": _rows(
+            connection=TEXT,
+            slot=TEXT,
+            plugin=_nullable("string"),
+            database=_nullable("string"),
+            active={"type": "boolean"},
+            retained_bytes=COUNT,
+            lag_bytes=COUNT,
+            wal_status=_nullable("string"),
+        ),
+        "unreachable": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "connection -> why its slots could not be read",
+        },
+    },
+}
 
 
 def _json(schema: Schema, description: str) -> Schema:
@@ -605,6 +626,16 @@ def paths() -> dict[str, dict[str, Schema]]:
                 },
             }
         },
+        "/api/v1/slots": {
+            "get": {
+                "summary": "The migrations' replication slots on the configured databases, with"
+                " the WAL each keeps (viewer)",
+                "responses": {
+                    "200": _json(_ref("Slots"), "the slots, read now"),
+                    **_problems(*COMMON),
+                },
+            }
+        },
     }
 
 
@@ -718,6 +749,7 @@ def document() -> dict[str, Any]:
                 "Ready": READY,
                 "Health": HEALTH,
                 "Lag": LAG,
+                "Slots": SLOTS,
             },
         },
     }

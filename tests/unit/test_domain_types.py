@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError
+import json
+from dataclasses import FrozenInstanceError, replace
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from domain import (
     LIVE_PHASES,
     PHASES,
+    CutoverOptions,
     ErrorKind,
     MigrationSpec,
     MigrationState,
@@ -129,3 +131,31 @@ def test_a_changelog_state_naming_no_member_is_a_record_error(
 ) -> None:
     with pytest.raises(RecordError, match=f"^{field} must be one of "):
         state_from_plain(_plain_state(**changes))
+
+
+def test_a_live_state_round_trips_through_the_changelog_form() -> None:
+    live = MigrationState(
+        migration_id="m-1",
+        status=Status.CUTTING_OVER,
+        spec=replace(SPEC, cdc=True),
+        phase=Phase.CUTOVER,
+        lag_bytes=4096,
+        lag_seconds=0.25,
+        position="0/3000060",
+        cutover=CutoverOptions(max_lag_bytes=1024, max_lag_seconds=None, freeze=True),
+    )
+
+    plain = json.loads(json.dumps(state_to_plain(live)))
+
+    assert plain["cutover"] == {"max_lag_bytes": 1024, "max_lag_seconds": None, "freeze": True}
+    assert state_from_plain(plain) == live
+
+
+def test_a_state_written_before_the_live_fields_reads_without_them() -> None:
+    plain = _plain_state()
+    for name in ("lag_bytes", "lag_seconds", "position", "cutover"):
+        del plain[name]
+
+    state = state_from_plain(plain)
+
+    assert (state.lag_bytes, state.position, state.cutover) == (None, None, None)
