@@ -54,6 +54,12 @@ class Progress:
     checkpoint: str
     bytes_done: int = 0
     snapshot: SnapshotRef | None = None
+    # change capture (sync, cutover): the slot's bytes behind the source's WAL,
+    # the age in seconds of the oldest commit not applied (0: caught up), and
+    # the LSN applied up to
+    lag_bytes: int | None = None
+    lag_seconds: float | None = None
+    position: str | None = None
 
 
 @dataclass
@@ -128,9 +134,29 @@ def _summary(slices: list[Checkpoint]) -> str:
 
 
 @dataclass(frozen=True)
+class CutoverResult:
+    """How a cutover ended: the position applied up to (the freeze point
+    when frozen), the rows and checksums of the source table and the target
+    table then (sums of row hashes, as text), the keys checked row by row
+    (changed since the snapshot) and the sequences set, as
+    `(source sequence, target sequence, value)`."""
+
+    position: str
+    source_rows: int
+    target_rows: int
+    source_checksum: str
+    target_checksum: str
+    changes_applied: int
+    keys_verified: int
+    frozen: bool
+    sequences: tuple[tuple[str, str, int], ...] = ()
+
+
+@dataclass(frozen=True)
 class Finished:
     rows_done: int
     score: float | None = None
+    cutover: CutoverResult | None = None  # a cutover's result
 
 
 @dataclass(frozen=True)

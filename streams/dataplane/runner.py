@@ -28,6 +28,7 @@ from domain import (
 from domain.errors import MigratorError
 from domain.text import storable
 from streams.dataplane import checkpoints, extract, load, metrics, reconcile, transform, validate
+from streams.dataplane.cdc import captures, cleanup, cutover, positions, sync
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
 from streams.dataplane.database import Conn, Database
 from streams.dataplane.errors import Interrupted, TransientError
@@ -42,12 +43,15 @@ PHASES: dict[str, Callable[[PhaseContext], Awaitable[Outcome]]] = {
     "validate": validate.run,
     "load": load.run,
     "reconcile": reconcile.run,
+    "sync": sync.run,
+    "cutover": cutover.run,
 }
 
 
 async def prepare(target: Database) -> None:
     if not target.prepared:
         await target.autocommit(checkpoints.prepare)
+        await target.autocommit(positions.prepare)
         target.prepared = True
 
 
@@ -110,8 +114,9 @@ def _failed(task: RunPhase, exc: Exception) -> PhaseErrored:
     return PhaseErrored(result_id=f"{task.task_id}:error", **answer_fields(task), reason=reason)
 
 
-async def cancel(task: CancelPhase, target: Database) -> None:
-    """Drop the migration's staging and mark it cancelled, in one transaction."""
+async def cancel(task: CancelPhase, target: Database, source: Database | None = None) -> None:
+    """Drop the migration's staging and mark it cancelled, in one transaction;
+    with change capture, drop its replication slot and unfreeze its source."""
     await prepare(target)
 
     async def clean(conn: Conn) -> None:
@@ -119,3 +124,5 @@ async def cancel(task: CancelPhase, target: Database) -> None:
         await reconcile.drop_staging(conn, task.migration_id)
 
     await target.transaction(clean)
+    if source is not None and task.spec is not None and captures(task.spec):
+        await cleanup(source, task.migration_id, task.spec)
