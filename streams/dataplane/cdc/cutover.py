@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from domain import RunPhase
@@ -48,9 +48,10 @@ class CutoverOptions:
 
     @classmethod
     def of(cls, task: RunPhase) -> CutoverOptions:
-        """The task's options: its `options` field when it has one, else a
-        JSON object in its `checkpoint`; none given: the defaults."""
-        found: Any = getattr(task, "options", None)
+        """The task's options: its `cutover` field (domain.CutoverOptions, a
+        None bound read as 0) when it has one, else a JSON object in its
+        `checkpoint`; none given: the defaults."""
+        found: Any = asdict(task.cutover) if task.cutover is not None else None
         if not found and task.checkpoint and task.checkpoint.lstrip().startswith("{"):
             found = json.loads(task.checkpoint)
         found = dict(found or {})
