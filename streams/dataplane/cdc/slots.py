@@ -68,8 +68,15 @@ def _escaped(part: str) -> str:
 async def create_with_snapshot(conn: Conn, slot: str, plugin: str = PLUGIN) -> Snapshot:
     """On a `replication=database` autocommit connection: drop `slot` if it is
     left from an earlier copy, create it in a new REPEATABLE READ transaction
-    and export that transaction's snapshot (held while `conn` stays in it)."""
-    await drop(conn, slot)
+    and export that transaction's snapshot (held while `conn` stays in it).
+    A replication connection speaks the simple query protocol only: no
+    statement here takes parameters."""
+    await conn.execute(
+        sql.SQL(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+            " WHERE slot_name = {}"
+        ).format(sql.Literal(slot))
+    )
     await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     try:
         created = await conn.execute(
