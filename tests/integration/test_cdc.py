@@ -163,9 +163,7 @@ async def test_a_ddl_on_the_source_stops_capture_naming_the_change(
     assert position.changes == 1
     with psycopg.connect(target_url) as conn:
         assert conn.execute("SELECT n FROM items_copy WHERE id = 5").fetchone() == (0,)
-        assert conn.execute("SELECT count(*) FROM items_copy WHERE name = 'red'").fetchone() == (
-            0,
-        )
+        assert conn.execute("SELECT count(*) FROM items_copy WHERE name = 'red'").fetchone() == (0,)
 
 
 async def test_a_ddl_no_change_shows_is_found_in_the_catalog(
@@ -224,8 +222,11 @@ async def test_cutover_with_a_freeze_ends_equal_and_leaves_the_source_frozen(
     assert result.keys_verified > 0
     assert rows(target_url, "items_copy") == rows(source_url, "items")
     assert slot_name("m-cut") not in await slot_retained_bytes(await databases.get("legacy"))
-    with psycopg.connect(source_url, autocommit=True) as conn, pytest.raises(
-        psycopg.errors.ReadOnlySqlTransaction, match="frozen for the cutover of migration m-cut"
+    with (
+        psycopg.connect(source_url, autocommit=True) as conn,
+        pytest.raises(
+            psycopg.errors.ReadOnlySqlTransaction, match="frozen for the cutover of migration m-cut"
+        ),
     ):
         conn.execute("INSERT INTO items (name, n) VALUES ('late', 1)")
 
@@ -292,5 +293,7 @@ def test_a_mapping_that_computes_a_column_is_refused_for_capture() -> None:
     mapping = parse_mapping({"label": {"from": "name", "case": "upper"}, "amount": "n"})
     with pytest.raises(CaptureRefused, match="computes label"):
         Routes.of(mapping, "id", ["id", "name", "n", "big"], "items_copy")
-    plain = Routes.of(parse_mapping({"amount": "n", "big": None}), "id", ["id", "name", "n", "big"], "t")
+    plain = Routes.of(
+        parse_mapping({"amount": "n", "big": None}), "id", ["id", "name", "n", "big"], "t"
+    )
     assert plain.columns == {"id": "id", "name": "name", "n": "amount"}
