@@ -69,11 +69,14 @@ def test_a_live_migration_syncs_and_is_cut_over_from_the_cli(
 ) -> None:
     start(stack, topics, "m-live")
     syncing = reaches(settings, "m-live", "SYNCING", lag_bytes=LAG_BYTES)
+    listed = migrator(settings, "list", "--status", "SYNCING")
 
     cut = migrator(settings, "cutover", "m-live", "--max-lag-bytes", "4096", "--freeze")
     done = reaches(settings, "m-live", "COMPLETED")
 
     assert syncing["phase"] == "sync" and syncing["position"] is not None
+    assert listed.returncode == 0, listed.stderr
+    assert f"m-live\tSYNCING\tsync\t10/0\tlag {LAG_BYTES} B 0.8s" in listed.stdout
     assert cut.returncode == 0, cut.stderr
     assert json.loads(cut.stdout)["outcome"] == "accepted"
     assert done["cutover"] == {"max_lag_bytes": 4096, "max_lag_seconds": None, "freeze": True}

@@ -224,6 +224,23 @@ async def test_the_slots_route_answers_a_viewer_in_its_documented_shape(system: 
     assert refused == 401
 
 
+async def test_the_long_poll_carries_a_migrations_lag(system: System) -> None:
+    mid = await system.start()
+    row = await _with_lag(system, mid)
+
+    status, changes = await system.call(
+        "GET", f"/api/v1/changes?since_version={row['feed_version'] - 1}&timeout=1"
+    )
+
+    (changed,) = [m for m in changes["migrations"] if m["migration_id"] == mid]
+    assert status == 200
+    assert (changed["status"], changed["lag_bytes"], changed["position"]) == (
+        "SYNCING",
+        LAG_BYTES,
+        POSITION,
+    )
+
+
 async def _with_lag(system: System, mid: str) -> dict[str, Any]:
     """The migration once its sync's progress is in the read model."""
     async with asyncio.timeout(60):
