@@ -314,6 +314,9 @@ SLOTS: Schema = {
             retained_bytes=COUNT,
             lag_bytes=COUNT,
             wal_status=_nullable("string"),
+            migration_id=_nullable("string"),
+            migration_status=_nullable("string"),
+            left_behind={"type": "boolean", "description": "no live migration owns it"},
         ),
         "unreachable": {
             "type": "object",

@@ -4,8 +4,12 @@ refresh (ops.slot_gauges) while the API runs with the databases' connections
 pg_replication_slots is enough).
 
     GET /api/v1/slots   {"slots": [{connection, slot, plugin, database, active,
-                         retained_bytes, lag_bytes, wal_status}],
+                         retained_bytes, lag_bytes, wal_status, migration_id,
+                         migration_status, left_behind}],
                          "unreachable": {connection: why}}
+
+A slot's migration is found in the read model; `left_behind`: no live
+migration owns it (unknown, COMPLETED or CANCELLED).
 
 `routes()` is served by `api.app` and documented in `api.openapi`.
 """
@@ -22,10 +26,11 @@ from typing import Any
 from aiohttp import web
 
 from api.auth import Handler, Role, requires
-from api.keys import SETTINGS
+from api.keys import POOL, SETTINGS
 from api.offload import answer
 from ops import slot_gauges
 from ops.slots import slot_report
+from projections.queries import live_statuses
 
 PATH = "/api/v1/slots"
 log = logging.getLogger(__name__)
@@ -38,9 +43,10 @@ def routes() -> tuple[tuple[str, str, Handler], ...]:
 @requires(Role.VIEWER)
 async def get_slots(request: web.Request) -> web.Response:
     connections = request.app[SETTINGS].phase.connections
+    statuses = await live_statuses(request.app[POOL])
 
     def work() -> dict[str, Any]:
-        return asdict(slot_report(connections))
+        return asdict(slot_report(connections, statuses))
 
     return await answer(request, work)
 

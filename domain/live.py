@@ -38,11 +38,18 @@ Schema drift: a live run that meets a DDL change on the source table answers
 orchestrator records `SchemaDrifted(phase, reason, checkpoint)` and the
 migration is PAUSED with that reason, its phase `sync` (a resume syncs again).
 Only that migration stops. Any other `kind` (or none) is an ordinary failure.
+
+Slots: a migration's replication slot on its source is `slot_name(id)`
+(the data plane's streams.dataplane.cdc.slots names it so; a test holds the
+two equal), so an operator's tools can tell whose a slot is, and a slot no
+live migration owns (unknown, COMPLETED or CANCELLED) as left behind.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from enum import StrEnum
 
 from domain.commands import CutoverMigration, CutoverOptions
@@ -68,3 +75,19 @@ def options_of(cmd: CutoverMigration) -> CutoverOptions:
     return CutoverOptions(
         max_lag_bytes=cmd.max_lag_bytes, max_lag_seconds=cmd.max_lag_seconds, freeze=cmd.freeze
     )
+
+
+SLOT_PREFIX = "migrator_"
+
+
+def slot_name(migration_id: str) -> str:
+    """`migrator_<readable part>_<digest>`: at most 63 characters of [a-z0-9_],
+    the same for the same id."""
+    readable = re.sub(r"[^a-z0-9_]", "_", migration_id.lower())[:32]
+    digest = hashlib.sha256(migration_id.encode()).hexdigest()[:16]
+    return f"{SLOT_PREFIX}{readable}_{digest}"
+
+
+def left_behind(status: str | None) -> bool:
+    """A slot whose migration (its status; None: unknown) will never read it again."""
+    return status is None or status in ("COMPLETED", "CANCELLED")

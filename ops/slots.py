@@ -9,17 +9,19 @@ Retained bytes: the source's current WAL position minus the slot's restart
 position (what the server may not recycle). Lag bytes: minus its confirmed
 position (what the migration has not applied yet). pg_replication_slots is
 readable by every role; a database that cannot be reached is reported with
-its error, not skipped.
+its error, not skipped. Given the migrations' statuses, each slot names its
+migration (domain.live.slot_name) and says whether it is left behind.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import psycopg
 
 from config.connections import Connection
+from domain.live import left_behind, slot_name
 
 PREFIX = "migrator_"
 CONNECT_TIMEOUT_SECONDS = 5
@@ -44,6 +46,9 @@ class Slot:
     retained_bytes: int
     lag_bytes: int
     wal_status: str | None
+    migration_id: str | None = None  # whose it is, when known
+    migration_status: str | None = None
+    left_behind: bool = False  # no live migration will read it again
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,11 @@ class SlotReport:
     unreachable: Mapping[str, str]  # connection -> why it could not be read
 
 
-def slot_report(connections: Mapping[str, Connection]) -> SlotReport:
-    """The migrations' slots on each of `connections`, now."""
+def slot_report(
+    connections: Mapping[str, Connection], statuses: Mapping[str, str] | None = None
+) -> SlotReport:
+    """The migrations' slots on each of `connections`, now; with `statuses`
+    (migration id -> status of every migration with `cdc`), whose each is."""
     found: list[Slot] = []
     unreachable: dict[str, str] = {}
     for name, connection in sorted(connections.items()):
@@ -61,7 +69,21 @@ def slot_report(connections: Mapping[str, Connection]) -> SlotReport:
             found += slots_on(name, connection)
         except psycopg.Error as exc:
             unreachable[name] = _first_line(exc)
+    if statuses is not None:
+        found = _owned(found, statuses)
     return SlotReport(tuple(found), unreachable)
+
+
+def _owned(slots: list[Slot], statuses: Mapping[str, str]) -> list[Slot]:
+    owners = {slot_name(mid): mid for mid in statuses}
+    named = []
+    for s in slots:
+        mid = owners.get(s.slot)
+        status = statuses[mid] if mid is not None else None
+        named.append(
+            replace(s, migration_id=mid, migration_status=status, left_behind=left_behind(status))
+        )
+    return named
 
 
 def slots_on(name: str, connection: Connection) -> list[Slot]:

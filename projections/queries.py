@@ -157,3 +157,11 @@ async def ids_in_status(pool: AsyncConnectionPool, statuses: Sequence[str]) -> l
 async def ping(pool: AsyncConnectionPool) -> None:
     """Raise unless the read model answers (reachable, schema applied, readable)."""
     await _all(pool, "SELECT version FROM feed_version WHERE id = 1", [])
+
+
+async def live_statuses(pool: AsyncConnectionPool) -> dict[str, str]:
+    """The status of every migration with `cdc` (domain.live), by id."""
+    rows = await _all(
+        pool, "SELECT migration_id, status FROM migrations WHERE spec->>'cdc' = 'true'", []
+    )
+    return {r["migration_id"]: r["status"] for r in rows}

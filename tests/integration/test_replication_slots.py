@@ -14,8 +14,10 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from config.connections import Connection
+from domain.live import slot_name
 from ops import slot_gauges
 from ops.slots import slot_report
+from projections.schema import sql_files
 from tests.support.data_plane import connections_env
 from tests.support.pg_cluster import Cluster
 from tests.support.stack import free_port
@@ -99,21 +101,58 @@ def test_the_gauge_follows_the_slots_and_forgets_a_dropped_one(source: str, uniq
     assert gone is None
 
 
-def test_migrator_slots_shows_them_and_fails_on_a_database_it_cannot_read(
+def test_each_slot_names_its_migration_and_one_no_live_migration_owns_is_left_behind(
     source: str, unique: str
 ) -> None:
-    slot = f"migrator_c_{unique}"
-    make_slot(source, slot)
+    live, done = f"m-live-{unique}", f"m-done-{unique}"
+    for name in (slot_name(live), slot_name(done), f"migrator_stray_{unique}"):
+        make_slot(source, name)
+    statuses = {live: "SYNCING", done: "COMPLETED"}
+
+    report = slot_report({"legacy": connection_for(source)}, statuses)
+
+    found = {s.slot: (s.migration_id, s.migration_status, s.left_behind) for s in report.slots}
+    assert found == {
+        slot_name(live): (live, "SYNCING", False),
+        slot_name(done): (done, "COMPLETED", True),
+        f"migrator_stray_{unique}": (None, None, True),
+    }
+
+
+def test_migrator_slots_shows_whose_each_is_and_says_when_one_is_left_behind(
+    source: str, unique: str, database_url: str
+) -> None:
+    mid = f"m-cli-{unique}"
+    read_model(database_url, {mid: "SYNCING"})
+    make_slot(source, slot_name(mid))
     runner = CliRunner()
     legacy = {"legacy": connection_for(source)}
+    env = {**connections_env(legacy), "DATABASE_URL": database_url, "COLUMNS": "250"}
 
-    listed = runner.invoke(app, ["slots", "--json"], env=connections_env(legacy))
-    table = runner.invoke(app, ["slots"], env={**connections_env(legacy), "COLUMNS": "200"})
-    failing = runner.invoke(app, ["slots"], env=connections_env({**legacy, "gone": away()}))
+    listed = runner.invoke(app, ["slots", "--json"], env=env)
+    table = runner.invoke(app, ["slots"], env=env)
+    make_slot(source, f"migrator_stray_{unique}")
+    stray = runner.invoke(app, ["slots"], env=env)
+    failing = runner.invoke(app, ["slots"], env={**env, **connections_env({**legacy, "x": away()})})
     unset = runner.invoke(app, ["slots"], env={"PHASE_CONNECTIONS": "{}"})
 
     assert listed.exit_code == 0, listed.output
-    assert slot in {s["slot"] for s in json.loads(listed.stdout)["slots"]}
-    assert table.exit_code == 0 and slot in table.stdout
+    (slot,) = json.loads(listed.stdout)["slots"]
+    assert (slot["slot"], slot["migration_id"], slot["left_behind"]) == (slot_name(mid), mid, False)
+    assert table.exit_code == 0 and f"{mid} (SYNCING)" in table.stdout
+    assert stray.exit_code == 3 and "unknown: left behind" in stray.stdout
     assert failing.exit_code == 1 and "unreachable" in failing.stdout
     assert unset.exit_code == 1 and "no databases configured" in unset.stderr
+
+
+def read_model(url: str, statuses: dict[str, str]) -> None:
+    """A read model holding live migrations in these statuses."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _, sql in sql_files():
+            conn.execute(sql.encode())
+        for mid, status in statuses.items():
+            conn.execute(
+                "INSERT INTO migrations (migration_id, status, version, spec, created_at,"
+                " updated_at) VALUES (%s, %s, 9, %s, now(), now())",
+                (mid, status, json.dumps({"cdc": True})),
+            )

@@ -57,6 +57,7 @@ from domain import (
     replay,
     task_for,
 )
+from domain.live import slot_name
 
 SPEC = MigrationSpec(
     source_connection="legacy",
@@ -568,3 +569,11 @@ def _next_live_input(s: MigrationState, step: int) -> Input:
     if s.cutover is not None and s.run == len(PHASES) + 2:
         return abort()
     return succeeded(s, rid=f"r-{step}", result=RESULT)
+
+
+@pytest.mark.parametrize("mid", ["m-1", "M_Upper.Case:7", "m-" + "x" * 200, "ünï-cødé"])
+def test_a_slot_is_named_as_the_data_plane_names_it(mid: str) -> None:
+    from streams.dataplane.cdc.slots import slot_name as data_planes
+
+    assert slot_name(mid) == data_planes(mid)
+    assert len(slot_name(mid)) <= 63 and slot_name(mid).startswith("migrator_")
