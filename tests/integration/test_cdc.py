@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from dataclasses import replace
 
 import psycopg
@@ -31,6 +35,7 @@ from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
+ROOT = Path(__file__).resolve().parents[2]
 ROWS = 2000
 COPY = ("extract", "transform", "validate", "load", "reconcile")
 
@@ -163,9 +168,7 @@ async def test_a_ddl_on_the_source_stops_capture_naming_the_change(
     assert position.changes == 1
     with psycopg.connect(target_url) as conn:
         assert conn.execute("SELECT n FROM items_copy WHERE id = 5").fetchone() == (0,)
-        assert conn.execute("SELECT count(*) FROM items_copy WHERE name = 'red'").fetchone() == (
-            0,
-        )
+        assert conn.execute("SELECT count(*) FROM items_copy WHERE name = 'red'").fetchone() == (0,)
 
 
 async def test_a_ddl_no_change_shows_is_found_in_the_catalog(
@@ -224,8 +227,11 @@ async def test_cutover_with_a_freeze_ends_equal_and_leaves_the_source_frozen(
     assert result.keys_verified > 0
     assert rows(target_url, "items_copy") == rows(source_url, "items")
     assert slot_name("m-cut") not in await slot_retained_bytes(await databases.get("legacy"))
-    with psycopg.connect(source_url, autocommit=True) as conn, pytest.raises(
-        psycopg.errors.ReadOnlySqlTransaction, match="frozen for the cutover of migration m-cut"
+    with (
+        psycopg.connect(source_url, autocommit=True) as conn,
+        pytest.raises(
+            psycopg.errors.ReadOnlySqlTransaction, match="frozen for the cutover of migration m-cut"
+        ),
     ):
         conn.execute("INSERT INTO items (name, n) VALUES ('late', 1)")
 
@@ -292,5 +298,66 @@ def test_a_mapping_that_computes_a_column_is_refused_for_capture() -> None:
     mapping = parse_mapping({"label": {"from": "name", "case": "upper"}, "amount": "n"})
     with pytest.raises(CaptureRefused, match="computes label"):
         Routes.of(mapping, "id", ["id", "name", "n", "big"], "items_copy")
-    plain = Routes.of(parse_mapping({"amount": "n", "big": None}), "id", ["id", "name", "n", "big"], "t")
+    plain = Routes.of(
+        parse_mapping({"amount": "n", "big": None}), "id", ["id", "name", "n", "big"], "t"
+    )
     assert plain.columns == {"id": "id", "name": "name", "n": "amount"}
+
+
+# A phase worker in miniature: it runs the sync phase of a migration until killed.
+SYNCING = """
+import asyncio, sys
+from streams.dataplane import runner
+from tests.support.cdc import cdc_spec
+from tests.support.phases import legacy_and_warehouse, phase_context
+
+async def main() -> None:
+    async with legacy_and_warehouse(sys.argv[1], sys.argv[2]) as dbs:
+        await runner.run(await phase_context(dbs, cdc_spec(), "sync", 1, sys.argv[3]))
+
+asyncio.run(main())
+"""
+
+
+async def test_apply_killed_mid_way_resumes_from_its_position_applying_nothing_twice(
+    databases: Databases, source_url: str, target_url: str
+) -> None:
+    # given a copy, then 10,100 changes in 200 transactions
+    await copied(databases, "m-kill")
+    made = 0
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        for _ in range(100):
+            made += conn.execute(
+                "INSERT INTO items (name, n) SELECT 'k', g FROM generate_series(1, 100) g"
+            ).rowcount
+            made += conn.execute(
+                "UPDATE items SET n = n + 1 WHERE id = (SELECT max(id) FROM items)"
+            ).rowcount
+    # when a process applying them is killed (-9) once it has applied some
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SYNCING, source_url, target_url, "m-kill"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        while applied(target_url, "m-kill") == 0:
+            assert proc.poll() is None, "the applying process ended by itself"
+            await asyncio.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    part = applied(target_url, "m-kill")
+    # then capture resumes from the stored position: every change once
+    stepped = await catch_up(await capture_of(databases, "m-kill"), source_url)
+    assert made == 10_100
+    assert 0 < part < made
+    assert stepped.position.changes == made
+    assert rows(target_url, "items_copy") == rows(source_url, "items")
+
+
+def applied(target_url: str, migration_id: str) -> int:
+    with psycopg.connect(target_url) as conn:
+        found = conn.execute(
+            "SELECT changes FROM migrator_state.cdc_positions WHERE migration_id = %s",
+            (migration_id,),
+        ).fetchone()
+    return int(found[0]) if found else 0
