@@ -105,6 +105,11 @@ class SpecIn(BaseModel):
     parallelism: int = Field(default=1, ge=1, le=64)
     on_existing: OnExistingText = OnExisting.UPSERT.value
     mode: ModeText = Mode.FULL.value
+    cdc: bool = Field(
+        default=False,
+        description="after load and reconcile, capture and apply the source's changes"
+        " (SYNCING) until a cutover",
+    )
     _whole = field_validator("batch_size", "parallelism", mode="before")(whole_number)
 
     @model_validator(mode="after")

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from domain import (
+    LIVE_PHASES,
     PHASES,
+    ErrorKind,
     MigrationSpec,
     MigrationState,
     Phase,
@@ -65,7 +67,9 @@ def test_type_is_not_a_constructor_argument() -> None:
 
 
 def test_the_enums_keep_the_strings_on_the_wire() -> None:
-    assert PHASES == tuple(Phase) == ("extract", "transform", "validate", "load", "reconcile")
+    assert PHASES == ("extract", "transform", "validate", "load", "reconcile")
+    assert tuple(Phase) == (*PHASES, *LIVE_PHASES) and LIVE_PHASES == ("sync", "cutover")
+    assert ErrorKind.SCHEMA_DRIFTED == "schema_drifted"
     assert set(PhaseStatus) == {"RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"}
     assert set(StopReason) == {"superseded", "pause", "cancel", "revoked", "shutdown"}
     kinds = {"not_null", "unique", "range", "pattern", "allowed", "foreign_key"}
