@@ -26,12 +26,13 @@ from domain import (
     answer_fields,
 )
 from domain.errors import MigratorError
+from domain.live import ErrorKind
 from domain.text import storable
 from streams.dataplane import checkpoints, extract, load, metrics, reconcile, transform, validate
 from streams.dataplane.cdc import captures, cleanup, cutover, positions, sync
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
 from streams.dataplane.database import Conn, Database
-from streams.dataplane.errors import Interrupted, TransientError
+from streams.dataplane.errors import Interrupted, SchemaDrifted, TransientError
 from streams.dataplane.failures import first_line
 from streams.dataplane.inflight import cancelling_on
 from streams.dataplane.retry import stopping_on
@@ -96,6 +97,7 @@ async def result_of(ctx: PhaseContext, paused: Callable[[], bool]) -> PhaseResul
             **answers,
             rows_done=outcome.rows_done,
             score=outcome.score,
+            cutover=outcome.cutover,
         )
     metrics.PHASES.labels(task.phase, "stopped").inc()
     if paused():
@@ -111,7 +113,10 @@ def _failed(task: RunPhase, exc: Exception) -> PhaseErrored:
     reason = storable(str(exc) if isinstance(exc, MigratorError) else first_line(exc))
     log.warning("%s %s run %d failed: %s", task.migration_id, task.phase, task.run, reason)
     metrics.PHASES.labels(task.phase, "failed").inc()
-    return PhaseErrored(result_id=f"{task.task_id}:error", **answer_fields(task), reason=reason)
+    kind = ErrorKind.SCHEMA_DRIFTED.value if isinstance(exc, SchemaDrifted) else None
+    return PhaseErrored(
+        result_id=f"{task.task_id}:error", **answer_fields(task), reason=reason, kind=kind
+    )
 
 
 async def cancel(task: CancelPhase, target: Database, source: Database | None = None) -> None:

@@ -278,6 +278,9 @@ class Scheduler:
                 checkpoint=progress.checkpoint,
                 bytes_done=progress.bytes_done,
                 snapshot=progress.snapshot,
+                lag_bytes=progress.lag_bytes,
+                lag_seconds=progress.lag_seconds,
+                position=progress.position,
             )
             self._spawn(self.send(result))
 

@@ -11,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from domain import CancelPhase
+from domain import CancelPhase, CutoverOptions
 from streams.dataplane import runner
 from streams.dataplane.cdc import guards, slot_name, slot_retained_bytes, slots
 from streams.dataplane.cdc.apply import Routes
@@ -187,12 +186,18 @@ async def test_sync_reports_lag_and_cancel_drops_the_slot(
 ) -> None:
     await copied(databases, "m-sync")
     seen: list[Progress] = []
-    ctx = await phase_context(databases, cdc_spec(), "sync", 1, "m-sync", report=seen.append)
+    applied = asyncio.Event()
+
+    def heard(progress: Progress) -> None:
+        seen.append(progress)
+        if progress.rows_done >= 1:
+            applied.set()
+
+    ctx = await phase_context(databases, cdc_spec(), "sync", 1, "m-sync", report=heard)
     job = asyncio.ensure_future(runner.run(ctx))
     with psycopg.connect(source_url, autocommit=True) as conn:
         conn.execute("INSERT INTO items (name, n) VALUES ('s', 1)")
-    while not seen or seen[-1].rows_done < 1:
-        await asyncio.sleep(0.1)
+    await applied.wait()
     assert seen[-1].lag_bytes is not None and seen[-1].position is not None
     held = await slot_retained_bytes(await databases.get("legacy"))
     assert slot_name("m-sync") in held
@@ -214,7 +219,7 @@ async def test_cutover_with_a_freeze_ends_equal_and_leaves_the_source_frozen(
     await asyncio.sleep(0.5)
     spec = cdc_spec()
     ctx = await phase_context(databases, spec, "cutover", 1, "m-cut")
-    ctx.task = replace(ctx.task, checkpoint=json.dumps({"freeze": True}))
+    ctx.task = replace(ctx.task, cutover=CutoverOptions(freeze=True))
     try:
         outcome = await runner.run(ctx)
     finally:
@@ -224,7 +229,7 @@ async def test_cutover_with_a_freeze_ends_equal_and_leaves_the_source_frozen(
     result = outcome.cutover
     assert result.frozen and result.source_rows == result.target_rows
     assert result.source_checksum == result.target_checksum
-    assert result.keys_verified > 0
+    assert result.rows_verified > 0
     assert rows(target_url, "items_copy") == rows(source_url, "items")
     assert slot_name("m-cut") not in await slot_retained_bytes(await databases.get("legacy"))
     with (
@@ -242,8 +247,7 @@ async def test_a_cutover_stopped_before_its_switch_leaves_the_source_writable(
     await copied(databases, "m-abort")
     ctx = await phase_context(databases, cdc_spec(), "cutover", 1, "m-abort")
     # a lag no capture reaches: it waits until stopped
-    options = {"freeze": True, "max_lag_bytes": -1}
-    ctx.task = replace(ctx.task, checkpoint=json.dumps(options))
+    ctx.task = replace(ctx.task, cutover=CutoverOptions(freeze=True, max_lag_bytes=-1))
     job = asyncio.ensure_future(runner.run(ctx))
     await asyncio.sleep(1.5)
     ctx.stop.set()
@@ -334,17 +338,22 @@ async def test_apply_killed_mid_way_resumes_from_its_position_applying_nothing_t
                 "UPDATE items SET n = n + 1 WHERE id = (SELECT max(id) FROM items)"
             ).rowcount
     # when a process applying them is killed (-9) once it has applied some
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SYNCING, source_url, target_url, "m-kill"],
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        SYNCING,
+        source_url,
+        target_url,
+        "m-kill",
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
         while applied(target_url, "m-kill") == 0:
-            assert proc.poll() is None, "the applying process ended by itself"
+            assert proc.returncode is None, "the applying process ended by itself"
             await asyncio.sleep(0.05)
     finally:
-        proc.kill()
-        proc.wait()
+        proc.kill()  # SIGKILL
+        await proc.wait()
     part = applied(target_url, "m-kill")
     # then capture resumes from the stored position: every change once
     stepped = await catch_up(await capture_of(databases, "m-kill"), source_url)
