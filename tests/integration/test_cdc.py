@@ -370,3 +370,28 @@ def applied(target_url: str, migration_id: str) -> int:
             (migration_id,),
         ).fetchone()
     return int(found[0]) if found else 0
+
+
+async def test_changes_go_through_a_mapping_of_renames_and_drops(
+    databases: Databases, source_url: str, target_url: str
+) -> None:
+    spec = cdc_spec(mapping={"item_id": "id", "label": "name", "big": None})
+    for phase in COPY:
+        assert isinstance(await run_phase(databases, spec, phase, migration_id="m-map"), Finished)
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute("UPDATE items SET name = 'renamed', big = 'not copied' WHERE id = 7")
+        conn.execute("UPDATE items SET id = 200000 WHERE id = 8")
+        conn.execute("DELETE FROM items WHERE id = 9")
+        conn.execute("INSERT INTO items (name, n, big) VALUES ('mapped', 3, 'dropped')")
+    ctx = await phase_context(databases, spec, "sync", 1, "m-map")
+    await catch_up(await Capture.open(ctx), source_url)
+    with psycopg.connect(source_url) as conn:
+        theirs = conn.execute("SELECT id, name, n FROM items ORDER BY id").fetchall()
+    with psycopg.connect(target_url) as conn:
+        ours = conn.execute("SELECT item_id, label, n FROM items_copy ORDER BY item_id").fetchall()
+        shape = conn.execute(
+            "SELECT array_agg(attname::text ORDER BY attname) FROM pg_attribute"
+            " WHERE attrelid = 'items_copy'::regclass AND attnum > 0 AND NOT attisdropped"
+        ).fetchone()
+    assert ours == theirs
+    assert shape == (["item_id", "label", "n"],)  # big dropped, id and name renamed
