@@ -395,3 +395,25 @@ async def test_changes_go_through_a_mapping_of_renames_and_drops(
         ).fetchone()
     assert ours == theirs
     assert shape == (["item_id", "label", "n"],)  # big dropped, id and name renamed
+
+
+async def test_cutover_sets_the_targets_sequences_as_the_sources(
+    databases: Databases, source_url: str, target_url: str
+) -> None:
+    with psycopg.connect(target_url, autocommit=True) as conn:  # a target with its own sequence
+        conn.execute(
+            "CREATE TABLE items_copy (id bigserial PRIMARY KEY, name text NOT NULL,"
+            " n int NOT NULL, big text)"
+        )
+    await copied(databases, "m-seq")
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO items (name, n) SELECT 'more', g FROM generate_series(1, 10) g")
+    ctx = await phase_context(databases, cdc_spec(), "cutover", 1, "m-seq")
+    ctx.task = replace(ctx.task, cutover=CutoverOptions(max_lag_bytes=1 << 30))
+    outcome = await runner.run(ctx)
+    assert isinstance(outcome, Finished) and outcome.cutover is not None
+    assert outcome.cutover.sequences_synced == 1 and not outcome.cutover.frozen
+    assert outcome.cutover.source_checksum == outcome.cutover.target_checksum
+    with psycopg.connect(target_url, autocommit=True) as conn:
+        following = conn.execute("SELECT nextval('items_copy_id_seq')").fetchone()
+    assert following == (ROWS + 11,)
