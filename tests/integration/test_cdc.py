@@ -417,3 +417,5 @@ async def test_cutover_sets_the_targets_sequences_as_the_sources(
     with psycopg.connect(target_url, autocommit=True) as conn:
         following = conn.execute("SELECT nextval('items_copy_id_seq')").fetchone()
     assert following == (ROWS + 11,)
+    # a repeated task of the same cutover answers with the same result
+    assert await runner.run(ctx) == outcome

@@ -11,7 +11,8 @@
    not frozen) and checked once more, up to VERIFY_ROUNDS times, then fails
    the phase (CutoverMismatch) naming a few keys.
 4. The sequences the source table's columns own are set on the target's.
-5. The slot is dropped, and the phase finishes with a CutoverResult (the
+5. The result is stored in the target (a repeated task answers with it),
+   the slot is dropped, and the phase finishes with a CutoverResult (the
    position, counts and checksums of both tables).
 
 Stopped before the switch (an abort, a cancel, a newer task), it unfreezes
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 
 from domain import CutoverOptions, CutoverResult
 from streams.dataplane.cdc import freeze, positions, verify
@@ -49,6 +51,11 @@ def reached(options: CutoverOptions, stepped: Stepped) -> bool:
 async def run(ctx: PhaseContext) -> Outcome:
     options = ctx.task.cutover or CutoverOptions()
     capture = await Capture.open(ctx)
+    done = await ctx.target.autocommit(lambda c: positions.cutover_of(c, ctx.migration_id))
+    if done is not None:  # switched already: a repeated task gets the same answer
+        await capture.drop_slot()
+        result = CutoverResult(**done)
+        return Finished(result.changes_applied, cutover=result)
     table, switched = ctx.spec.source_table, False
     frozen_at: str | None = None
     try:
@@ -66,8 +73,10 @@ async def run(ctx: PhaseContext) -> Outcome:
         result = await _result(ctx, capture, verified, frozen_at is not None)
         if ctx.stop.is_set():  # asked to stop: no switch after that
             return Stopped(None)
-        await capture.drop_slot()
+        stored = asdict(result)
+        await ctx.target.autocommit(lambda c: positions.switched(c, ctx.migration_id, stored))
         switched = True
+        await capture.drop_slot()
         return Finished(result.changes_applied, cutover=result)
     finally:
         if frozen_at is not None and not switched:
