@@ -99,3 +99,11 @@ def test_lsns_compare_as_numbers_and_a_look_ends_where_it_may() -> None:
     caught_up = Peeked(upto="0/30", now="", found=[], more=False)
     assert caught_up.end == "0/30"
     assert options("sales.order items")[-1] == "sales.order\\ items"
+
+
+def test_a_type_printed_without_its_quotes_is_the_same_type() -> None:
+    shape = Shape("public.t", (("id", "integer"), ("flag", '"char"')))
+    check_change(
+        shape,
+        Change(UPDATE, "public.t", (Column("id", "integer", "1"), Column("flag", "char", "x"))),
+    )
