@@ -419,3 +419,31 @@ async def test_cutover_sets_the_targets_sequences_as_the_sources(
     assert following == (ROWS + 11,)
     # a repeated task of the same cutover answers with the same result
     assert await runner.run(ctx) == outcome
+
+
+async def test_a_composite_key_is_captured_and_verified(
+    databases: Databases, source_url: str, target_url: str
+) -> None:
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE orders (tenant int, id int, v text, PRIMARY KEY (tenant, id))")
+        conn.execute("INSERT INTO orders SELECT g % 3, g, 'v' || g FROM generate_series(1, 300) g")
+    spec = cdc_spec(source_table="orders", source_key="tenant, id", target_table="orders_copy")
+    for phase in COPY:
+        assert isinstance(await run_phase(databases, spec, phase, migration_id="m-two"), Finished)
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute("UPDATE orders SET v = 'changed' WHERE tenant = 1 AND id < 50")
+        conn.execute("UPDATE orders SET tenant = 9 WHERE tenant = 2 AND id = 5")
+        conn.execute("DELETE FROM orders WHERE tenant = 0 AND id < 30")
+    ctx = await phase_context(databases, spec, "cutover", 1, "m-two")
+    ctx.task = replace(ctx.task, cutover=CutoverOptions(max_lag_bytes=1 << 30))
+    outcome = await runner.run(ctx)
+    assert isinstance(outcome, Finished) and outcome.cutover is not None
+    assert outcome.cutover.rows_verified == 17 + 2 + 9  # changed, moved (old and new), deleted
+    assert outcome.cutover.changes_applied == 17 + 1 + 9
+    assert outcome.cutover.source_checksum == outcome.cutover.target_checksum
+    order = "SELECT tenant, id, v FROM {} ORDER BY tenant, id"
+    with psycopg.connect(source_url) as a, psycopg.connect(target_url) as b:
+        assert (
+            a.execute(order.format("orders")).fetchall()
+            == b.execute(order.format("orders_copy")).fetchall()
+        )
