@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from domain import MigrationSpec, RunPhase, SnapshotRef
+from domain import CutoverResult, MigrationSpec, RunPhase, SnapshotRef
 from domain.spec import ColumnMapping, Rule
 from streams.dataplane import metrics
 from streams.dataplane.checkpoints import Checkpoint
@@ -134,29 +134,10 @@ def _summary(slices: list[Checkpoint]) -> str:
 
 
 @dataclass(frozen=True)
-class CutoverResult:
-    """How a cutover ended: the position applied up to (the freeze point
-    when frozen), the rows and checksums of the source table and the target
-    table then (sums of row hashes, as text), the keys checked row by row
-    (changed since the snapshot) and the sequences set, as
-    `(source sequence, target sequence, value)`."""
-
-    position: str
-    source_rows: int
-    target_rows: int
-    source_checksum: str
-    target_checksum: str
-    changes_applied: int
-    keys_verified: int
-    frozen: bool
-    sequences: tuple[tuple[str, str, int], ...] = ()
-
-
-@dataclass(frozen=True)
 class Finished:
     rows_done: int
     score: float | None = None
-    cutover: CutoverResult | None = None  # a cutover's result
+    cutover: CutoverResult | None = None  # a cutover's result (PhaseSucceeded.cutover)
 
 
 @dataclass(frozen=True)

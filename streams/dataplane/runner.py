@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 
 from domain import (
     CancelPhase,
-    ErrorKind,
     PhaseErrored,
     PhaseHalted,
     PhaseResult,
@@ -26,12 +25,12 @@ from domain import (
     RunPhase,
     answer_fields,
 )
-from domain import CutoverResult as CutoverRecord
 from domain.errors import MigratorError
+from domain.live import ErrorKind
 from domain.text import storable
 from streams.dataplane import checkpoints, extract, load, metrics, reconcile, transform, validate
 from streams.dataplane.cdc import captures, cleanup, cutover, positions, sync
-from streams.dataplane.context import CutoverResult, Finished, Outcome, PhaseContext, Stopped
+from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
 from streams.dataplane.database import Conn, Database
 from streams.dataplane.errors import Interrupted, SchemaDrifted, TransientError
 from streams.dataplane.failures import first_line
@@ -98,7 +97,7 @@ async def result_of(ctx: PhaseContext, paused: Callable[[], bool]) -> PhaseResul
             **answers,
             rows_done=outcome.rows_done,
             score=outcome.score,
-            cutover=_cutover_record(outcome.cutover),
+            cutover=outcome.cutover,
         )
     metrics.PHASES.labels(task.phase, "stopped").inc()
     if paused():
@@ -114,26 +113,9 @@ def _failed(task: RunPhase, exc: Exception) -> PhaseErrored:
     reason = storable(str(exc) if isinstance(exc, MigratorError) else first_line(exc))
     log.warning("%s %s run %d failed: %s", task.migration_id, task.phase, task.run, reason)
     metrics.PHASES.labels(task.phase, "failed").inc()
-    kind = ErrorKind.SCHEMA_DRIFTED if isinstance(exc, SchemaDrifted) else None
+    kind = ErrorKind.SCHEMA_DRIFTED.value if isinstance(exc, SchemaDrifted) else None
     return PhaseErrored(
         result_id=f"{task.task_id}:error", **answer_fields(task), reason=reason, kind=kind
-    )
-
-
-def _cutover_record(result: CutoverResult | None) -> CutoverRecord | None:
-    """A cutover's result as its record (domain.live)."""
-    if result is None:
-        return None
-    return CutoverRecord(
-        position=result.position,
-        source_rows=result.source_rows,
-        target_rows=result.target_rows,
-        source_checksum=result.source_checksum,
-        target_checksum=result.target_checksum,
-        changes_applied=result.changes_applied,
-        rows_verified=result.keys_verified,
-        sequences_synced=len(result.sequences),
-        frozen=result.frozen,
     )
 
 

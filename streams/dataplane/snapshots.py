@@ -49,7 +49,8 @@ class Snapshot:
     slot: str = ""  # the replication slot created with it (change capture), if any
 
     def as_json(self) -> dict[str, str]:
-        return asdict(self)
+        """Its fields; `slot` only when it has one (a copy without capture)."""
+        return {k: v for k, v in asdict(self).items() if k != "slot" or v}
 
 
 async def export(conn: Conn) -> Snapshot:

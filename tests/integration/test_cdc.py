@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from domain import CancelPhase
+from domain import CancelPhase, CutoverOptions
 from streams.dataplane import runner
 from streams.dataplane.cdc import guards, slot_name, slot_retained_bytes, slots
 from streams.dataplane.cdc.apply import Routes
@@ -31,6 +34,7 @@ from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
+ROOT = Path(__file__).resolve().parents[2]
 ROWS = 2000
 COPY = ("extract", "transform", "validate", "load", "reconcile")
 
@@ -182,12 +186,18 @@ async def test_sync_reports_lag_and_cancel_drops_the_slot(
 ) -> None:
     await copied(databases, "m-sync")
     seen: list[Progress] = []
-    ctx = await phase_context(databases, cdc_spec(), "sync", 1, "m-sync", report=seen.append)
+    applied = asyncio.Event()
+
+    def heard(progress: Progress) -> None:
+        seen.append(progress)
+        if progress.rows_done >= 1:
+            applied.set()
+
+    ctx = await phase_context(databases, cdc_spec(), "sync", 1, "m-sync", report=heard)
     job = asyncio.ensure_future(runner.run(ctx))
     with psycopg.connect(source_url, autocommit=True) as conn:
         conn.execute("INSERT INTO items (name, n) VALUES ('s', 1)")
-    while not seen or seen[-1].rows_done < 1:
-        await asyncio.sleep(0.1)
+    await applied.wait()
     assert seen[-1].lag_bytes is not None and seen[-1].position is not None
     held = await slot_retained_bytes(await databases.get("legacy"))
     assert slot_name("m-sync") in held
@@ -209,7 +219,7 @@ async def test_cutover_with_a_freeze_ends_equal_and_leaves_the_source_frozen(
     await asyncio.sleep(0.5)
     spec = cdc_spec()
     ctx = await phase_context(databases, spec, "cutover", 1, "m-cut")
-    ctx.task = replace(ctx.task, checkpoint=json.dumps({"freeze": True}))
+    ctx.task = replace(ctx.task, cutover=CutoverOptions(freeze=True))
     try:
         outcome = await runner.run(ctx)
     finally:
@@ -219,7 +229,7 @@ async def test_cutover_with_a_freeze_ends_equal_and_leaves_the_source_frozen(
     result = outcome.cutover
     assert result.frozen and result.source_rows == result.target_rows
     assert result.source_checksum == result.target_checksum
-    assert result.keys_verified > 0
+    assert result.rows_verified > 0
     assert rows(target_url, "items_copy") == rows(source_url, "items")
     assert slot_name("m-cut") not in await slot_retained_bytes(await databases.get("legacy"))
     with (
@@ -237,8 +247,7 @@ async def test_a_cutover_stopped_before_its_switch_leaves_the_source_writable(
     await copied(databases, "m-abort")
     ctx = await phase_context(databases, cdc_spec(), "cutover", 1, "m-abort")
     # a lag no capture reaches: it waits until stopped
-    options = {"freeze": True, "max_lag_bytes": -1}
-    ctx.task = replace(ctx.task, checkpoint=json.dumps(options))
+    ctx.task = replace(ctx.task, cutover=CutoverOptions(freeze=True, max_lag_bytes=-1))
     job = asyncio.ensure_future(runner.run(ctx))
     await asyncio.sleep(1.5)
     ctx.stop.set()
@@ -297,3 +306,144 @@ def test_a_mapping_that_computes_a_column_is_refused_for_capture() -> None:
         parse_mapping({"amount": "n", "big": None}), "id", ["id", "name", "n", "big"], "t"
     )
     assert plain.columns == {"id": "id", "name": "name", "n": "amount"}
+
+
+# A phase worker in miniature: it runs the sync phase of a migration until killed.
+SYNCING = """
+import asyncio, sys
+from streams.dataplane import runner
+from tests.support.cdc import cdc_spec
+from tests.support.phases import legacy_and_warehouse, phase_context
+
+async def main() -> None:
+    async with legacy_and_warehouse(sys.argv[1], sys.argv[2]) as dbs:
+        await runner.run(await phase_context(dbs, cdc_spec(), "sync", 1, sys.argv[3]))
+
+asyncio.run(main())
+"""
+
+
+async def test_apply_killed_mid_way_resumes_from_its_position_applying_nothing_twice(
+    databases: Databases, source_url: str, target_url: str
+) -> None:
+    # given a copy, then 10,100 changes in 200 transactions
+    await copied(databases, "m-kill")
+    made = 0
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        for _ in range(100):
+            made += conn.execute(
+                "INSERT INTO items (name, n) SELECT 'k', g FROM generate_series(1, 100) g"
+            ).rowcount
+            made += conn.execute(
+                "UPDATE items SET n = n + 1 WHERE id = (SELECT max(id) FROM items)"
+            ).rowcount
+    # when a process applying them is killed (-9) once it has applied some
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        SYNCING,
+        source_url,
+        target_url,
+        "m-kill",
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        while applied(target_url, "m-kill") == 0:
+            assert proc.returncode is None, "the applying process ended by itself"
+            await asyncio.sleep(0.05)
+    finally:
+        proc.kill()  # SIGKILL
+        await proc.wait()
+    part = applied(target_url, "m-kill")
+    # then capture resumes from the stored position: every change once
+    stepped = await catch_up(await capture_of(databases, "m-kill"), source_url)
+    assert made == 10_100
+    assert 0 < part < made
+    assert stepped.position.changes == made
+    assert rows(target_url, "items_copy") == rows(source_url, "items")
+
+
+def applied(target_url: str, migration_id: str) -> int:
+    with psycopg.connect(target_url) as conn:
+        found = conn.execute(
+            "SELECT changes FROM migrator_state.cdc_positions WHERE migration_id = %s",
+            (migration_id,),
+        ).fetchone()
+    return int(found[0]) if found else 0
+
+
+async def test_changes_go_through_a_mapping_of_renames_and_drops(
+    databases: Databases, source_url: str, target_url: str
+) -> None:
+    spec = cdc_spec(mapping={"item_id": "id", "label": "name", "big": None})
+    for phase in COPY:
+        assert isinstance(await run_phase(databases, spec, phase, migration_id="m-map"), Finished)
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute("UPDATE items SET name = 'renamed', big = 'not copied' WHERE id = 7")
+        conn.execute("UPDATE items SET id = 200000 WHERE id = 8")
+        conn.execute("DELETE FROM items WHERE id = 9")
+        conn.execute("INSERT INTO items (name, n, big) VALUES ('mapped', 3, 'dropped')")
+    ctx = await phase_context(databases, spec, "sync", 1, "m-map")
+    await catch_up(await Capture.open(ctx), source_url)
+    with psycopg.connect(source_url) as conn:
+        theirs = conn.execute("SELECT id, name, n FROM items ORDER BY id").fetchall()
+    with psycopg.connect(target_url) as conn:
+        ours = conn.execute("SELECT item_id, label, n FROM items_copy ORDER BY item_id").fetchall()
+        shape = conn.execute(
+            "SELECT array_agg(attname::text ORDER BY attname) FROM pg_attribute"
+            " WHERE attrelid = 'items_copy'::regclass AND attnum > 0 AND NOT attisdropped"
+        ).fetchone()
+    assert ours == theirs
+    assert shape == (["item_id", "label", "n"],)  # big dropped, id and name renamed
+
+
+async def test_cutover_sets_the_targets_sequences_as_the_sources(
+    databases: Databases, source_url: str, target_url: str
+) -> None:
+    with psycopg.connect(target_url, autocommit=True) as conn:  # a target with its own sequence
+        conn.execute(
+            "CREATE TABLE items_copy (id bigserial PRIMARY KEY, name text NOT NULL,"
+            " n int NOT NULL, big text)"
+        )
+    await copied(databases, "m-seq")
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO items (name, n) SELECT 'more', g FROM generate_series(1, 10) g")
+    ctx = await phase_context(databases, cdc_spec(), "cutover", 1, "m-seq")
+    ctx.task = replace(ctx.task, cutover=CutoverOptions(max_lag_bytes=1 << 30))
+    outcome = await runner.run(ctx)
+    assert isinstance(outcome, Finished) and outcome.cutover is not None
+    assert outcome.cutover.sequences_synced == 1 and not outcome.cutover.frozen
+    assert outcome.cutover.source_checksum == outcome.cutover.target_checksum
+    with psycopg.connect(target_url, autocommit=True) as conn:
+        following = conn.execute("SELECT nextval('items_copy_id_seq')").fetchone()
+    assert following == (ROWS + 11,)
+    # a repeated task of the same cutover answers with the same result
+    assert await runner.run(ctx) == outcome
+
+
+async def test_a_composite_key_is_captured_and_verified(
+    databases: Databases, source_url: str, target_url: str
+) -> None:
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE orders (tenant int, id int, v text, PRIMARY KEY (tenant, id))")
+        conn.execute("INSERT INTO orders SELECT g % 3, g, 'v' || g FROM generate_series(1, 300) g")
+    spec = cdc_spec(source_table="orders", source_key="tenant, id", target_table="orders_copy")
+    for phase in COPY:
+        assert isinstance(await run_phase(databases, spec, phase, migration_id="m-two"), Finished)
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute("UPDATE orders SET v = 'changed' WHERE tenant = 1 AND id < 50")
+        conn.execute("UPDATE orders SET tenant = 9 WHERE tenant = 2 AND id = 5")
+        conn.execute("DELETE FROM orders WHERE tenant = 0 AND id < 30")
+    ctx = await phase_context(databases, spec, "cutover", 1, "m-two")
+    ctx.task = replace(ctx.task, cutover=CutoverOptions(max_lag_bytes=1 << 30))
+    outcome = await runner.run(ctx)
+    assert isinstance(outcome, Finished) and outcome.cutover is not None
+    assert outcome.cutover.rows_verified == 17 + 2 + 9  # changed, moved (old and new), deleted
+    assert outcome.cutover.changes_applied == 17 + 1 + 9
+    assert outcome.cutover.source_checksum == outcome.cutover.target_checksum
+    order = "SELECT tenant, id, v FROM {} ORDER BY tenant, id"
+    with psycopg.connect(source_url) as a, psycopg.connect(target_url) as b:
+        assert (
+            a.execute(order.format("orders")).fetchall()
+            == b.execute(order.format("orders_copy")).fetchall()
+        )

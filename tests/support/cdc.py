@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -24,11 +23,6 @@ INSERT INTO items (name, n, big)
 """
 
 
-@dataclass(frozen=True, kw_only=True)
-class _CapturedSpec(MigrationSpec):
-    cdc: bool = True
-
-
 def cdc_spec(**fields: Any) -> MigrationSpec:
     """A spec of `items` from `legacy` to `warehouse` with `cdc` on."""
     base: dict[str, Any] = {
@@ -40,10 +34,7 @@ def cdc_spec(**fields: Any) -> MigrationSpec:
         "batch_size": 500,
         **fields,
     }
-    try:
-        return MigrationSpec(cdc=True, **base)  # type: ignore[call-arg, unused-ignore]
-    except TypeError:  # a MigrationSpec without the field yet
-        return _CapturedSpec(**base)
+    return MigrationSpec(cdc=True, **base)
 
 
 def create_items(url: str, rows: int) -> None:

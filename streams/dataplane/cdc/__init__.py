@@ -14,7 +14,9 @@ How it fits the phases (spec `cdc`):
   `lag_bytes`, `lag_seconds` and `position`.
 - `cutover` (cutover.run; options `max_lag_bytes`, `max_lag_seconds`,
   `freeze`) catches up, verifies, syncs sequences, drops the slot and
-  finishes with `Finished.cutover`, a context.CutoverResult.
+  finishes with `Finished.cutover`, a domain.CutoverResult (the runner
+  answers it as PhaseSucceeded.cutover). SchemaDrifted is answered as
+  PhaseErrored(kind="schema_drifted").
 - a cancel (runner.cancel) calls `cleanup`: the slot dropped, the source
   unfrozen.
 
@@ -49,4 +51,4 @@ __all__ = ["CUTOVER", "SYNC", "captures", "cleanup", "slot_name", "slot_retained
 
 def captures(spec: MigrationSpec) -> bool:
     """Whether the spec asks for change capture (`cdc`)."""
-    return bool(getattr(spec, "cdc", False))
+    return spec.cdc

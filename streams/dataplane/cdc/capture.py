@@ -12,7 +12,6 @@ skipped), and the slot moves last (it never passes what the target holds).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,7 +25,6 @@ from streams.dataplane.context import PhaseContext, Progress
 from streams.dataplane.database import Conn, Database
 from streams.dataplane.errors import CaptureRefused, SchemaDrifted
 
-log = logging.getLogger(__name__)
 MOST_CHANGES = 5000  # changes one step reads (whole transactions: a larger one comes whole)
 
 

@@ -11,68 +11,51 @@
    not frozen) and checked once more, up to VERIFY_ROUNDS times, then fails
    the phase (CutoverMismatch) naming a few keys.
 4. The sequences the source table's columns own are set on the target's.
-5. The slot is dropped, and the phase finishes with a CutoverResult (the
+5. The result is stored in the target (a repeated task answers with it),
+   the slot is dropped, and the phase finishes with a CutoverResult (the
    position, counts and checksums of both tables).
 
 Stopped before the switch (an abort, a cancel, a newer task), it unfreezes
-the source and leaves the slot: the migration can go back to sync. Options
-come from the task: `max_lag_bytes` (default 0), `max_lag_seconds` (0),
-`freeze` (false), read by `CutoverOptions.of`.
+the source and leaves the slot: the migration can go back to sync; once asked to
+stop it never switches. Options come from the task (`RunPhase.cutover`, a
+domain.CutoverOptions): `max_lag_bytes`, `max_lag_seconds` (None: not a
+bound) and `freeze`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict
 
-from domain import RunPhase
+from domain import CutoverOptions, CutoverResult
 from streams.dataplane.cdc import freeze, positions, verify
 from streams.dataplane.cdc.capture import Capture, Stepped, progress
 from streams.dataplane.cdc.slots import lsn_number
 from streams.dataplane.cdc.sync import IDLE_SECONDS, wait
-from streams.dataplane.context import CutoverResult, Finished, Outcome, PhaseContext, Stopped
-from streams.dataplane.errors import CutoverMismatch, SpecError
+from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
+from streams.dataplane.errors import CutoverMismatch
 
 log = logging.getLogger(__name__)
 VERIFY_ROUNDS = 3
 SHOWN_KEYS = 5
 
 
-@dataclass(frozen=True)
-class CutoverOptions:
-    max_lag_bytes: int = 0
-    max_lag_seconds: float = 0.0
-    freeze: bool = False
-
-    @classmethod
-    def of(cls, task: RunPhase) -> CutoverOptions:
-        """The task's options: its `cutover` field (domain.CutoverOptions, a
-        None bound read as 0) when it has one, else a JSON object in its
-        `checkpoint`; none given: the defaults."""
-        found: Any = asdict(task.cutover) if task.cutover is not None else None
-        if not found and task.checkpoint and task.checkpoint.lstrip().startswith("{"):
-            found = json.loads(task.checkpoint)
-        found = dict(found or {})
-        try:
-            return cls(
-                max_lag_bytes=int(found.get("max_lag_bytes") or 0),
-                max_lag_seconds=float(found.get("max_lag_seconds") or 0),
-                freeze=bool(found.get("freeze", False)),
-            )
-        except (TypeError, ValueError) as exc:
-            raise SpecError(f"cutover options {found!r}: {exc}") from None
-
-    def reached(self, stepped: Stepped) -> bool:
-        return (
-            stepped.lag_bytes <= self.max_lag_bytes and stepped.lag_seconds <= self.max_lag_seconds
-        )
+def reached(options: CutoverOptions, stepped: Stepped) -> bool:
+    """Whether the lag is within the options' bounds (None: not a bound)."""
+    bytes_ok = options.max_lag_bytes is None or stepped.lag_bytes <= options.max_lag_bytes
+    seconds = options.max_lag_seconds
+    return bytes_ok and (seconds is None or stepped.lag_seconds <= seconds)
 
 
 async def run(ctx: PhaseContext) -> Outcome:
-    options = CutoverOptions.of(ctx.task)
+    options = ctx.task.cutover or CutoverOptions()
     capture = await Capture.open(ctx)
+    done = await ctx.target.autocommit(lambda c: positions.cutover_of(c, ctx.migration_id))
+    if done is not None:  # switched already: a repeated task gets the same answer
+        await capture.drop_slot()
+        result = CutoverResult(**done)
+        return Finished(result.changes_applied, cutover=result)
     table, switched = ctx.spec.source_table, False
     frozen_at: str | None = None
     try:
@@ -88,8 +71,12 @@ async def run(ctx: PhaseContext) -> Outcome:
         if verified is None:
             return Stopped(None)
         result = await _result(ctx, capture, verified, frozen_at is not None)
-        await capture.drop_slot()
+        if ctx.stop.is_set():  # asked to stop: no switch after that
+            return Stopped(None)
+        stored = asdict(result)
+        await ctx.target.autocommit(lambda c: positions.switched(c, ctx.migration_id, stored))
         switched = True
+        await capture.drop_slot()
         return Finished(result.changes_applied, cutover=result)
     finally:
         if frozen_at is not None and not switched:
@@ -105,7 +92,7 @@ async def _catch_up(
         stepped = await capture.step()
         ctx.report(progress(stepped))
         past = frozen_at is None or lsn_number(stepped.position.lsn) >= lsn_number(frozen_at)
-        if past and options.reached(stepped) and not (frozen_at and stepped.more):
+        if past and reached(options, stepped) and not (frozen_at and stepped.more):
             return stepped
         if not stepped.more:
             await wait(ctx.stop, IDLE_SECONDS)
@@ -147,6 +134,8 @@ async def _result(
         lambda c: verify.figures(c, routes.target, [routes.columns[n] for n in names])
     )
     stored = await capture.position()
+    for name, theirs_seq, value in sequences:
+        log.info("%s cutover: %s set to %d as %s is", ctx.migration_id, theirs_seq, value, name)
     return CutoverResult(
         position=stored.lsn,
         source_rows=theirs[0],
@@ -154,7 +143,7 @@ async def _result(
         source_checksum=theirs[1],
         target_checksum=ours[1],
         changes_applied=stored.changes,
-        keys_verified=verified,
+        rows_verified=verified,
+        sequences_synced=len(sequences),
         frozen=frozen,
-        sequences=sequences,
     )

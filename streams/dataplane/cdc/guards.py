@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import psycopg
 
 from domain.spec import parse_source_key
-from streams.dataplane.catalog import primary_key_columns, regname, relation
+from streams.dataplane.catalog import primary_key_columns, relation
 from streams.dataplane.cdc.drift import Shape
 from streams.dataplane.cdc.slots import PLUGIN, PREFIX
 from streams.dataplane.database import Conn
@@ -117,7 +117,3 @@ async def shape_of(conn: Conn, table: str) -> Shape:
         tuple((str(n), str(t)) for n, t, _ in rows),
         frozenset(str(n) for n, _, out_of_line in rows if out_of_line),
     )
-
-
-def qualified(table: str) -> str:
-    return regname(table)

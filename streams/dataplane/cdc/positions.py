@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.cdc_positions (
     truncated    boolean     NOT NULL DEFAULT false,
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE {STATE_SCHEMA}.cdc_positions ADD COLUMN IF NOT EXISTS cutover jsonb;
 CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.cdc_keys (
     migration_id text NOT NULL,
     key          text NOT NULL,
@@ -77,7 +78,7 @@ async def start(conn: Conn, migration_id: str, slot: str, lsn: str, shape: Shape
         " VALUES (%(m)s, %(slot)s, %(lsn)s, %(lsn)s, %(shape)s)"
         " ON CONFLICT (migration_id) DO UPDATE SET slot = excluded.slot, lsn = excluded.lsn,"
         " start_lsn = excluded.start_lsn, shape = excluded.shape, changes = 0,"
-        " transactions = 0, truncated = false, updated_at = now()",
+        " transactions = 0, truncated = false, cutover = NULL, updated_at = now()",
         {"m": migration_id, "slot": slot, "lsn": lsn, "shape": json.dumps(shape.as_json())},
     )
     await conn.execute(
@@ -110,6 +111,23 @@ async def save(conn: Conn, migration_id: str, lsn: str, changes: int, transactio
         " transactions = transactions + %s, updated_at = now() WHERE migration_id = %s",
         (lsn, changes, transactions, migration_id),
     )
+
+
+async def switched(conn: Conn, migration_id: str, result: dict[str, Any]) -> None:
+    """The cutover's result, kept: a repeated cutover task answers with it."""
+    await conn.execute(
+        f"UPDATE {TABLE} SET cutover = %s WHERE migration_id = %s",
+        (json.dumps(result), migration_id),
+    )
+
+
+async def cutover_of(conn: Conn, migration_id: str) -> dict[str, Any] | None:
+    """The result of the migration's completed cutover (None: none yet)."""
+    found = await conn.execute(
+        f"SELECT cutover FROM {TABLE} WHERE migration_id = %s", (migration_id,)
+    )
+    row = await found.fetchone()
+    return None if row is None or row[0] is None else dict(row[0])
 
 
 async def truncated(conn: Conn, migration_id: str) -> None:
