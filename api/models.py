@@ -150,8 +150,8 @@ class ReasonIn(BaseModel):
 
 
 class CutoverIn(BaseModel):
-    """The body of cutover: the most lag it waits for (omitted or null: 0,
-    caught up) and whether writes on the source are frozen."""
+    """The body of cutover: the most lag it waits for (omitted or null: not a
+    bound) and whether writes on the source are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 

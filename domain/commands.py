@@ -96,8 +96,8 @@ class RetryMigration(CommandEnvelope):
 
 @dataclass(frozen=True, kw_only=True)
 class CutoverOptions:
-    """How a cutover runs: the most lag it waits for (None: 0, caught up on
-    that measure) and whether writes on the source table are frozen first."""
+    """How a cutover runs: the most lag it waits for (None: that measure is
+    not a bound) and whether writes on the source table are frozen first."""
 
     max_lag_bytes: int | None = None
     max_lag_seconds: float | None = None

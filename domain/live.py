@@ -16,10 +16,9 @@ States and tasks:
 - `CutoverMigration` (only while SYNCING) causes `CutoverRequested` and a
   RunPhase of `cutover` with `cutover=CutoverOptions(max_lag_bytes,
   max_lag_seconds, freeze)`, which supersedes the sync run; the migration is
-  CUTTING_OVER. A None bound is read as 0 (caught up on that measure): the
-  cutover waits until lag_bytes <= max_lag_bytes and lag_seconds <=
-  max_lag_seconds; with `freeze` it also applies everything up to the
-  freeze point.
+  CUTTING_OVER. The cutover waits until lag_bytes <= max_lag_bytes and
+  lag_seconds <= max_lag_seconds (a None bound is not a bound); with
+  `freeze` it also applies everything up to the freeze point.
 - The cutover run answers `PhaseSucceeded(phase="cutover",
   cutover=CutoverResult(...))`: `CutoverCompleted` (the result as it is) and
   `MigrationCompleted` follow. A success without its result fails the

@@ -20,6 +20,8 @@ const ACTIONS = {
   cancel: ["PENDING", "RUNNING", "PAUSING", "PAUSED", "FAILED", "SYNCING", "CUTTING_OVER"], retry: ["FAILED"],
   cutover: ["SYNCING"], "abort-cutover": ["CUTTING_OVER"],
 };
+// A cutover from the dashboard waits until the migration has caught up (no lag left).
+const BODIES = { cutover: JSON.stringify({ max_lag_bytes: 0, max_lag_seconds: 0 }) };
 const rows = new Map();
 let token = "";
 let role = "";
@@ -254,7 +256,7 @@ async function command(id, action, button) {
   button.disabled = true;
   try {
     const path = `/migrations/${encodeURIComponent(id)}/${action}?wait=true&timeout=30`;
-    const { status, body } = await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+    const { status, body } = await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: BODIES[action] || "{}" });
     say(status === 409 ? `${action} ${id}: rejected: ${body.detail}` : `${action} ${id}: ${body.outcome || "sent"}`);
     if (body.migration) upsert(body.migration);
   } catch (error) {
