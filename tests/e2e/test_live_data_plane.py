@@ -5,7 +5,8 @@ in the stack's. Started with `cdc`, it reaches SYNCING with its lag, is cut
 over with the source frozen, and ends COMPLETED with the cutover's result:
 the target equals the source row by row, the slot is gone, and the source
 stays frozen (the application writes to the target from then on:
-streams.dataplane.cdc.freeze)."""
+streams.dataplane.cdc.freeze). A DDL on one source table during capture
+pauses that migration only, with the change as its reason."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pytest
 
 from config import KafkaNames, Settings
 from config.connections import Connection
-from domain import CutoverCompleted, CutoverMigration, MigrationState, Status
+from domain import CutoverCompleted, CutoverMigration, MigrationState, SchemaDrifted, Status
 from ops.slots import slot_report
 from tests.support.cdc import cdc_spec, create_items, rows, wal_position, write
 from tests.support.data_plane import DataPlane, data_plane
@@ -143,3 +144,35 @@ def test_a_live_table_is_synced_then_cut_over_to_an_equal_target(
 def _lsn(text: str) -> int:
     high, _, low = text.partition("/")
     return (int(high, 16) << 32) + int(low, 16)
+
+
+def test_a_ddl_during_capture_pauses_only_that_migration(
+    settings: Settings,
+    topics: KafkaNames,
+    tmp_path: Path,
+    source_url: str,
+    connections: dict[str, Connection],
+) -> None:
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE other (LIKE items INCLUDING ALL)")
+        conn.execute("INSERT INTO other SELECT * FROM items")
+    with data_plane(settings, topics, tmp_path, connections) as plane:
+        plane.start("m-drift", cdc_spec())
+        plane.start("m-other", cdc_spec(source_table="other", target_table="other_copy"))
+        for mid in ("m-drift", "m-other"):
+            state = plane.wait_for(mid, "SYNCING", "FAILED", "PAUSED", timeout=240)
+            assert state.status is Status.SYNCING, (mid, state.reason)
+
+        with psycopg.connect(source_url, autocommit=True) as conn:
+            conn.execute("ALTER TABLE items ADD COLUMN note text")
+            conn.execute("INSERT INTO items (name, n, note) VALUES ('after', 1, 'x')")
+            conn.execute("INSERT INTO other (name, n) VALUES ('after', 1)")
+        drifted = plane.wait_for("m-drift", "PAUSED", "FAILED", timeout=120)
+        other = caught_up(plane, "m-other", source_url)
+        events = plane.events()["m-drift"]
+
+    assert drifted.status is Status.PAUSED
+    assert drifted.reason is not None and "note" in drifted.reason
+    (drift,) = [e for e in events if isinstance(e, SchemaDrifted)]
+    assert (drift.phase, drift.reason) == ("sync", drifted.reason)
+    assert other.status is Status.SYNCING  # the other migration goes on
