@@ -13,7 +13,17 @@ from aiohttp import web
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
-from api import commands, dashboard, dead_letters, lag, live, observability, openapi, queries
+from api import (
+    commands,
+    dashboard,
+    dead_letters,
+    lag,
+    live,
+    observability,
+    openapi,
+    queries,
+    replication_slots,
+)
 from api.auth import Handler, load_tokens
 from api.changes import ChangeHub
 from api.errors import errors_middleware
@@ -66,6 +76,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/api/v1/live", live.all_socket),
     *dead_letters.routes(),
     *lag.routes(),
+    *replication_slots.routes(),
 )
 
 
@@ -94,7 +105,7 @@ def create_app(settings: Settings) -> web.Application:
     app[LETTERS] = ListingCache()
     if not app[TOKENS].required:
         log.warning("API_AUTH=none: every client may query and send commands")
-    app.cleanup_ctx.extend([_pool, _hub, _publisher])
+    app.cleanup_ctx.extend([_pool, _hub, _publisher, replication_slots.gauges])
     app.on_cleanup.append(_close_offload)
     app.on_shutdown.append(_close_live)
     for method, path, handler in ROUTES:

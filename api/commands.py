@@ -21,12 +21,14 @@ from api.auth import Handler, Role, requires
 from api.bodies import read_json
 from api.effects import Effect, wait_for_effect
 from api.keys import HUB, NAMES, POOL, PUBLISHER
-from api.models import CreateMigrationIn, EmptyIn, ReasonIn
+from api.models import CreateMigrationIn, CutoverIn, EmptyIn, ReasonIn
 from api.publisher import Position
 from api.responses import ok, problem
 from domain import (
+    AbortCutover,
     CancelMigration,
     Command,
+    CutoverMigration,
     PauseMigration,
     ResumeMigration,
     RetryMigration,
@@ -42,6 +44,8 @@ STEERING: dict[str, tuple[type[Command], type[BaseModel]]] = {
     "resume": (ResumeMigration, EmptyIn),
     "cancel": (CancelMigration, ReasonIn),
     "retry": (RetryMigration, EmptyIn),
+    "cutover": (CutoverMigration, CutoverIn),
+    "abort-cutover": (AbortCutover, ReasonIn),
 }
 BULK: dict[str, tuple[str, tuple[Status, ...]]] = {
     "pause-all": ("pause", (Status.RUNNING,)),

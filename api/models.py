@@ -105,6 +105,11 @@ class SpecIn(BaseModel):
     parallelism: int = Field(default=1, ge=1, le=64)
     on_existing: OnExistingText = OnExisting.UPSERT.value
     mode: ModeText = Mode.FULL.value
+    cdc: bool = Field(
+        default=False,
+        description="after load and reconcile, capture and apply the source's changes"
+        " (SYNCING) until a cutover",
+    )
     _whole = field_validator("batch_size", "parallelism", mode="before")(whole_number)
 
     @model_validator(mode="after")
@@ -142,6 +147,28 @@ class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     reason: str = Field(default="", max_length=500, pattern=NO_NUL)
+
+
+class CutoverIn(BaseModel):
+    """The body of cutover: the most lag it waits for (omitted or null: not a
+    bound) and whether writes on the source are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    max_lag_bytes: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="bytes of source WAL not yet applied"
+    )
+    max_lag_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        le=86_400 * 365,
+        allow_inf_nan=False,
+        description="age in seconds of the oldest change not yet applied",
+    )
+    freeze: bool = Field(
+        default=False, description="freeze writes on the source table before waiting"
+    )
+    _whole = field_validator("max_lag_bytes", mode="before")(whole_number)
 
 
 class EmptyIn(BaseModel):

@@ -8,10 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from api.auth import requires
-from api.models import CreateMigrationIn, EmptyIn, ReasonIn
+from api.models import CreateMigrationIn, CutoverIn, EmptyIn, ReasonIn
 from api.params import MAX_VERSION
 from api.responses import ok
-from domain import Status
+from domain import PhaseStatus, Status
 from ops.dead_letters.requests import PurgeRequest, RedriveRequest
 
 Schema = dict[str, Any]
@@ -38,6 +38,42 @@ SNAPSHOT: Schema = {
     },
 }
 SNAPSHOT_OR_NULL: Schema = {"oneOf": [_ref("Snapshot"), {"type": "null"}]}
+# A live migration's (a spec with `cdc`: domain.live); null for the others.
+CUTOVER_RESULT: Schema = {
+    "type": "object",
+    "description": "what a cutover ended with",
+    "required": ["position", "source_rows", "target_rows", "source_checksum", "target_checksum"],
+    "properties": {
+        "position": {"type": "string", "description": "the source WAL position applied last"},
+        "source_rows": {"type": "integer"},
+        "target_rows": {"type": "integer"},
+        "source_checksum": {"type": "string"},
+        "target_checksum": {"type": "string"},
+        "changes_applied": {"type": "integer"},
+        "rows_verified": {
+            "type": "integer",
+            "description": "rows changed since the snapshot, compared row by row",
+        },
+        "sequences_synced": {"type": "integer"},
+        "frozen": {"type": "boolean", "description": "writes on the source were frozen"},
+    },
+}
+LIVE: dict[str, Schema] = {
+    "lag_bytes": {
+        **_nullable("integer"),
+        "description": "bytes of source WAL not yet applied, as the last sync progress said",
+    },
+    "lag_seconds": {
+        **_nullable("number"),
+        "description": "age in seconds of the oldest change not yet applied (0: none pending)",
+    },
+    "position": {**_nullable("string"), "description": "the source WAL position applied last"},
+    "cutover": {
+        "oneOf": [_ref("CutoverIn"), {"type": "null"}],
+        "description": "the options of the last cutover asked for",
+    },
+    "cutover_result": {"oneOf": [_ref("CutoverResult"), {"type": "null"}]},
+}
 # The pace of a phase's current run (a migration's: its current phase's).
 PACE: dict[str, Schema] = {
     "rows_per_second": {
@@ -62,7 +98,7 @@ PHASE: Schema = {
     "required": ["phase", "status", "run", "rows_done", "rows_total", "bytes_done"],
     "properties": {
         "phase": {"type": "string"},
-        "status": {"enum": ["RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"]},
+        "status": {"enum": [s.value for s in PhaseStatus]},
         "run": {"type": "integer"},
         "rows_done": {"type": "integer"},
         "rows_total": {"type": "integer"},
@@ -140,6 +176,7 @@ MIGRATION: Schema = {
             "description": "events a refold stored with each NUL character written as the six"
             " characters \\u0000 (PostgreSQL stores no NUL)",
         },
+        **LIVE,
     },
 }
 QUARANTINE: Schema = {
@@ -262,6 +299,30 @@ LAG: Schema = {
     "properties": {
         "consumer_lag": _rows(group=TEXT, topic=TEXT, lag=COUNT),
         "dlq_depth": _rows(topic=TEXT, records=COUNT),
+    },
+}
+SLOTS: Schema = {
+    "type": "object",
+    "required": ["slots", "unreachable"],
+    "properties": {
+        "slots": _rows(
+            connection=TEXT,
+            slot=TEXT,
+            plugin=_nullable("string"),
+            database=_nullable("string"),
+            active={"type": "boolean"},
+            retained_bytes=COUNT,
+            lag_bytes=COUNT,
+            wal_status=_nullable("string"),
+            migration_id=_nullable("string"),
+            migration_status=_nullable("string"),
+            left_behind={"type": "boolean", "description": "no live migration owns it"},
+        ),
+        "unreachable": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "connection -> why its slots could not be read",
+        },
     },
 }
 
@@ -533,6 +594,18 @@ def paths() -> dict[str, dict[str, Schema]]:
         "/api/v1/migrations/{migration_id}/resume": {"post": _steer("resume", "EmptyIn")},
         "/api/v1/migrations/{migration_id}/cancel": {"post": _steer("cancel", "ReasonIn")},
         "/api/v1/migrations/{migration_id}/retry": {"post": _steer("retry", "EmptyIn")},
+        "/api/v1/migrations/{migration_id}/cutover": {
+            "post": {
+                **_steer("cutover", "CutoverIn"),
+                "summary": "Cut a SYNCING migration over, gated on its lag",
+            }
+        },
+        "/api/v1/migrations/{migration_id}/abort-cutover": {
+            "post": {
+                **_steer("abort-cutover", "ReasonIn"),
+                "summary": "Abort a cutover before its switch; the migration syncs again",
+            }
+        },
         "/api/v1/changes": {
             "get": {
                 "summary": "Long poll: migrations changed after a feed version",
@@ -553,6 +626,16 @@ def paths() -> dict[str, dict[str, Schema]]:
                 "responses": {
                     "200": _json(_ref("Lag"), "lag and depth, counted now"),
                     **_problems(*COMMON, 404),
+                },
+            }
+        },
+        "/api/v1/slots": {
+            "get": {
+                "summary": "The migrations' replication slots on the configured databases, with"
+                " the WAL each keeps (viewer)",
+                "responses": {
+                    "200": _json(_ref("Slots"), "the slots, read now"),
+                    **_problems(*COMMON),
                 },
             }
         },
@@ -632,7 +715,7 @@ def _dead_letter_paths() -> dict[str, dict[str, Schema]]:
 
 def _model_schemas() -> dict[str, Schema]:
     found: dict[str, Schema] = {}
-    for model in (CreateMigrationIn, ReasonIn, EmptyIn, RedriveRequest, PurgeRequest):
+    for model in (CreateMigrationIn, ReasonIn, EmptyIn, CutoverIn, RedriveRequest, PurgeRequest):
         schema = model.model_json_schema(ref_template=REF)
         found.update(schema.pop("$defs", {}))
         found[model.__name__] = schema
@@ -658,6 +741,7 @@ def document() -> dict[str, Any]:
                 "Quarantine": QUARANTINE,
                 "Phase": PHASE,
                 "Snapshot": SNAPSHOT,
+                "CutoverResult": CUTOVER_RESULT,
                 "Event": EVENT,
                 "EventList": EVENTS,
                 "MigrationPage": PAGE,
@@ -668,6 +752,7 @@ def document() -> dict[str, Any]:
                 "Ready": READY,
                 "Health": HEALTH,
                 "Lag": LAG,
+                "Slots": SLOTS,
             },
         },
     }

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from cli import steering
+from cli import live, steering
 from cli.dlq import app as dlq_app
 from cli.errors import Commands
 from cli.lag import lag as show_lag
@@ -26,7 +26,7 @@ app.add_typer(topics, name="topics")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(projection_app, name="projection")
 projection_app.command("refold")(refold)
-for _name, _command in steering.COMMANDS.items():
+for _name, _command in {**steering.COMMANDS, **live.COMMANDS}.items():
     app.command(_name)(_command)
 topics.command("replay")(replay_topic)
 app.command("lag")(show_lag)

@@ -63,7 +63,10 @@ def list_migrations(
     page = call_api("GET", f"{api_url}/api/v1/migrations?{query}")
     for m in page["migrations"]:
         progress = f"{m['rows_done']}/{m['rows_total']}"
-        print("\t".join((m["migration_id"], m["status"], m["phase"] or "", progress)))
+        line = [m["migration_id"], m["status"], m["phase"] or "", progress]
+        if m.get("lag_bytes") is not None:  # a live migration (domain.live)
+            line.append(f"lag {m['lag_bytes']} B {m.get('lag_seconds') or 0:.1f}s")
+        print("\t".join(line))
 
 
 COMMANDS: dict[str, Callable[..., None]] = {

@@ -3,7 +3,9 @@
 Long-polls the API (`?since_version=`, the same cursor as the WebSocket) and
 draws the current phase's rows done of rows total as a progress bar, with the
 bytes streamed over every phase, the current phase's rates and its ETA (the
-phase's: later phases are not estimated).
+phase's: later phases are not estimated). A live migration (SYNCING,
+CUTTING_OVER) shows its lag and the source position applied last; it is
+followed until it ends like any other.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.api_client import call_api
 
 FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "PAUSED"})
+LIVE = frozenset({"SYNCING", "CUTTING_OVER"})
 
 
 def describe(row: dict[str, Any]) -> str:
@@ -41,7 +44,17 @@ def pace(row: dict[str, Any]) -> str:
         parts.append(f"{decimal(round(row['bytes_per_second']))}/s")
     if row.get("eta_seconds") is not None and row.get("status") not in FINAL:
         parts.append(f"phase ETA {duration(row['eta_seconds'])}")
+    if row.get("status") in LIVE and row.get("lag_bytes") is not None:
+        parts.append(lag(row))
     return "  ".join(parts)
+
+
+def lag(row: dict[str, Any]) -> str:
+    """A live migration's lag: bytes, seconds (when known) and the position applied."""
+    said = f"lag {decimal(row['lag_bytes'])}"
+    if row.get("lag_seconds") is not None:
+        said += f" {row['lag_seconds']:.1f}s"
+    return f"{said} at {row['position']}" if row.get("position") else said
 
 
 def rate(per_second: float) -> str:

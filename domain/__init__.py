@@ -7,9 +7,13 @@ times and ids come in as arguments.
 """
 
 from domain.commands import (
+    AbortCutover,
     CancelMigration,
     Command,
     CommandEnvelope,
+    CutoverMigration,
+    CutoverOptions,
+    CutoverResult,
     Input,
     MigrationSpec,
     PauseMigration,
@@ -27,6 +31,9 @@ from domain.commands import (
 from domain.decide import decide, event_id
 from domain.events import (
     CommandRejected,
+    CutoverAborted,
+    CutoverCompleted,
+    CutoverRequested,
     Event,
     EventEnvelope,
     MigrationCancelled,
@@ -43,9 +50,21 @@ from domain.events import (
     PhaseFailed,
     PhaseProgressRecorded,
     PhaseRequested,
+    SchemaDrifted,
 )
 from domain.evolve import evolve, replay
-from domain.state import PHASES, TERMINAL, MigrationState, Phase, PhaseStatus, Status, next_phase
+from domain.live import ErrorKind
+from domain.state import (
+    LIVE_PHASES,
+    PHASES,
+    TERMINAL,
+    MigrationState,
+    Phase,
+    PhaseStatus,
+    Status,
+    next_phase,
+    phase_after,
+)
 from domain.tasks import (
     CancelPhase,
     PausePhase,
@@ -58,13 +77,22 @@ from domain.tasks import (
 )
 
 __all__ = [
+    "LIVE_PHASES",
     "PHASES",
     "TERMINAL",
+    "AbortCutover",
     "CancelMigration",
     "CancelPhase",
     "Command",
     "CommandEnvelope",
     "CommandRejected",
+    "CutoverAborted",
+    "CutoverCompleted",
+    "CutoverMigration",
+    "CutoverOptions",
+    "CutoverRequested",
+    "CutoverResult",
+    "ErrorKind",
     "Event",
     "EventEnvelope",
     "Input",
@@ -98,6 +126,7 @@ __all__ = [
     "ResumeMigration",
     "RetryMigration",
     "RunPhase",
+    "SchemaDrifted",
     "SnapshotRef",
     "StartMigration",
     "Status",
@@ -108,6 +137,7 @@ __all__ = [
     "event_id",
     "evolve",
     "next_phase",
+    "phase_after",
     "replay",
     "task_for",
 ]

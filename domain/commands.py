@@ -31,7 +31,9 @@ class MigrationSpec:
     `source_key` names the key column, or several separated by commas (a
     composite key: `"tenant_id, id"`). It, `on_existing` and `mode` hold the
     text the record carried; domain.options and domain.spec say what they
-    mean, and `domain.spec.parse_spec` checks and types them.
+    mean, and `domain.spec.parse_spec` checks and types them. `cdc`: after
+    load and reconcile, the source's changes are captured and applied (the
+    `sync` phase) until a cutover (domain.live).
     """
 
     source_connection: str
@@ -46,6 +48,7 @@ class MigrationSpec:
     parallelism: int = 1
     on_existing: str = OnExisting.UPSERT.value
     mode: str = Mode.FULL.value
+    cdc: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,7 +94,57 @@ class RetryMigration(CommandEnvelope):
     pass
 
 
-Command = StartMigration | PauseMigration | ResumeMigration | CancelMigration | RetryMigration
+@dataclass(frozen=True, kw_only=True)
+class CutoverOptions:
+    """How a cutover runs: the most lag it waits for (None: that measure is
+    not a bound) and whether writes on the source table are frozen first."""
+
+    max_lag_bytes: int | None = None
+    max_lag_seconds: float | None = None
+    freeze: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class CutoverResult:
+    """What a cutover ended with: the source position applied last, the rows
+    and checksums of both sides, and what it checked and applied."""
+
+    position: str
+    source_rows: int
+    target_rows: int
+    source_checksum: str
+    target_checksum: str
+    changes_applied: int = 0
+    rows_verified: int = 0
+    sequences_synced: int = 0
+    frozen: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class CutoverMigration(CommandEnvelope):
+    """Replace a SYNCING migration's sync run by a cutover run (domain.live)."""
+
+    max_lag_bytes: int | None = None
+    max_lag_seconds: float | None = None
+    freeze: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class AbortCutover(CommandEnvelope):
+    """Stop a cutover before its switch; the migration syncs again."""
+
+    reason: str = ""
+
+
+Command = (
+    StartMigration
+    | PauseMigration
+    | ResumeMigration
+    | CancelMigration
+    | RetryMigration
+    | CutoverMigration
+    | AbortCutover
+)
 
 
 # Phase results. `run` echoes the RunPhase task they answer: a result of an
@@ -116,21 +169,29 @@ class ResultEnvelope(Named):
 @dataclass(frozen=True, kw_only=True)
 class PhaseProgressed(ResultEnvelope):
     """Rows and bytes done so far (over every run of the phase, as its
-    checkpoints count them); `snapshot`: the source snapshot it reads in."""
+    checkpoints count them); `snapshot`: the source snapshot it reads in.
+    A live phase (sync, cutover) adds its lag and the source position it
+    applied last (domain.live)."""
 
     rows_done: int
     rows_total: int
     checkpoint: str | None = None
     bytes_done: int = 0
     snapshot: SnapshotRef | None = None
+    lag_bytes: int | None = None
+    lag_seconds: float | None = None
+    position: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class PhaseSucceeded(ResultEnvelope):
+    """`cutover`: what a cutover run ended with (only a cutover sets it)."""
+
     rows_done: int
     score: float | None = None
     bytes_done: int = 0
     snapshot: SnapshotRef | None = None
+    cutover: CutoverResult | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,8 +203,12 @@ class PhaseHalted(ResultEnvelope):
 
 @dataclass(frozen=True, kw_only=True)
 class PhaseErrored(ResultEnvelope):
+    """`kind` names a failure the orchestrator treats apart (domain.live's
+    ErrorKind: "schema_drifted"); None for every other failure."""
+
     reason: str
     checkpoint: str | None = None
+    kind: str | None = None
 
 
 PhaseResult = PhaseProgressed | PhaseSucceeded | PhaseHalted | PhaseErrored

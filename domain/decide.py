@@ -14,8 +14,10 @@ from typing import Any, assert_never
 
 from domain import events as ev
 from domain.commands import (
+    AbortCutover,
     CancelMigration,
     Command,
+    CutoverMigration,
     Input,
     PauseMigration,
     PhaseErrored,
@@ -29,9 +31,10 @@ from domain.commands import (
 )
 from domain.errors import SpecError
 from domain.events import Event
+from domain.live import ErrorKind, cutover_problem, options_of
 from domain.options import parse_options
 from domain.spec import parse_source_key
-from domain.state import PHASES, TERMINAL, MigrationState, Status, next_phase
+from domain.state import PHASES, TERMINAL, MigrationState, Phase, Status, phase_after
 
 
 def event_id(migration_id: str, sequence: int) -> str:
@@ -92,6 +95,10 @@ def _on_command(state: MigrationState, cmd: Command, emit: Emitter) -> None:
             _retry(state, cmd, emit)
         case CancelMigration():
             _cancel(state, cmd, emit)
+        case CutoverMigration():
+            _cutover(state, cmd, emit)
+        case AbortCutover():
+            _abort_cutover(state, cmd, emit)
         case _:
             assert_never(cmd)
 
@@ -126,7 +133,13 @@ def _start(state: MigrationState, cmd: StartMigration, emit: Emitter) -> None:
 
 
 def _pause(state: MigrationState, cmd: PauseMigration, emit: Emitter) -> None:
-    if _absent_or_not(state, cmd, emit, {Status.RUNNING}, "only a RUNNING migration can pause"):
+    live = state.spec is not None and state.spec.cdc
+    why = (
+        "only a RUNNING or SYNCING migration can pause"
+        if live
+        else "only a RUNNING migration can pause"
+    )
+    if _absent_or_not(state, cmd, emit, {Status.RUNNING, Status.SYNCING}, why):
         return
     emit(ev.MigrationPausing, reason=cmd.reason)
 
@@ -165,8 +178,11 @@ def _absent_or_not(
     return True
 
 
+_ACTIVE = (Status.RUNNING, Status.PAUSING, Status.SYNCING, Status.CUTTING_OVER)
+
+
 def _stale(state: MigrationState, result: PhaseResult) -> bool:
-    active = state.status in (Status.RUNNING, Status.PAUSING)
+    active = state.status in _ACTIVE
     return not active or result.run != state.run or result.phase != state.phase
 
 
@@ -179,10 +195,18 @@ def _progressed(state: MigrationState, res: PhaseProgressed, emit: Emitter) -> N
         checkpoint=res.checkpoint,
         bytes_done=res.bytes_done,
         snapshot=res.snapshot,
+        lag_bytes=res.lag_bytes,
+        lag_seconds=res.lag_seconds,
+        position=res.position,
     )
 
 
 def _succeeded(state: MigrationState, res: PhaseSucceeded, emit: Emitter) -> None:
+    if res.phase == Phase.SYNC:
+        return  # a sync run ends only when superseded, paused or failed
+    if res.phase == Phase.CUTOVER:
+        _cut_over(res, emit)
+        return
     emit(
         ev.PhaseCompleted,
         phase=res.phase,
@@ -191,7 +215,7 @@ def _succeeded(state: MigrationState, res: PhaseSucceeded, emit: Emitter) -> Non
         bytes_done=res.bytes_done,
         snapshot=res.snapshot,
     )
-    following = next_phase(res.phase)
+    following = phase_after(state.spec, res.phase)
     if following is None:
         emit(ev.MigrationCompleted)
     elif state.status is Status.PAUSING:
@@ -206,5 +230,55 @@ def _halted(state: MigrationState, res: PhaseHalted, emit: Emitter) -> None:
 
 
 def _errored(state: MigrationState, res: PhaseErrored, emit: Emitter) -> None:
+    if res.kind == ErrorKind.SCHEMA_DRIFTED:
+        emit(ev.SchemaDrifted, phase=res.phase, reason=res.reason, checkpoint=res.checkpoint)
+        return
     emit(ev.PhaseFailed, phase=res.phase, reason=res.reason, checkpoint=res.checkpoint)
     emit(ev.MigrationFailed, reason=f"{res.phase} failed: {res.reason}")
+
+
+# Live migrations (domain.live).
+
+
+def _cutover(state: MigrationState, cmd: CutoverMigration, emit: Emitter) -> None:
+    why = "only a SYNCING migration can cut over"
+    if _absent_or_not(state, cmd, emit, {Status.SYNCING}, why):
+        return
+    problem = cutover_problem(cmd)
+    if problem is not None:
+        emit.reject(cmd, f"invalid cutover: {problem}")
+        return
+    options = options_of(cmd)
+    emit(
+        ev.CutoverRequested,
+        max_lag_bytes=options.max_lag_bytes,
+        max_lag_seconds=options.max_lag_seconds,
+        freeze=options.freeze,
+    )
+    emit(ev.PhaseRequested, phase=Phase.CUTOVER, run=state.run + 1, checkpoint=state.checkpoint)
+
+
+def _abort_cutover(state: MigrationState, cmd: AbortCutover, emit: Emitter) -> None:
+    why = "only a migration that is cutting over can abort its cutover"
+    if _absent_or_not(state, cmd, emit, {Status.CUTTING_OVER}, why):
+        return
+    emit(ev.CutoverAborted, reason=cmd.reason)
+    emit(ev.PhaseRequested, phase=Phase.SYNC, run=state.run + 1, checkpoint=state.checkpoint)
+
+
+def _cut_over(res: PhaseSucceeded, emit: Emitter) -> None:
+    if res.cutover is None:
+        reason = "cutover reported success without its result (position, counts, checksums)"
+        emit(ev.PhaseFailed, phase=res.phase, reason=reason, checkpoint=None)
+        emit(ev.MigrationFailed, reason=f"{res.phase} failed: {reason}")
+        return
+    emit(
+        ev.PhaseCompleted,
+        phase=res.phase,
+        rows_done=res.rows_done,
+        score=res.score,
+        bytes_done=res.bytes_done,
+        snapshot=res.snapshot,
+    )
+    emit(ev.CutoverCompleted, result=res.cutover)
+    emit(ev.MigrationCompleted)

@@ -44,7 +44,10 @@ package keeps its own small errors module whose classes subclass them.
     │   ├── keeping.Refused               a snapshot keeper could not start holding
     │   ├── SpecError                     (above)
     │   ├── ValidationFailed              the score is below the spec's minimum
-    │   └── ReconcileMismatch             target and transformed source differ
+    │   ├── ReconcileMismatch             target and transformed source differ
+    │   │   └── CutoverMismatch           a row changed since the snapshot differs at cutover
+    │   ├── CaptureRefused                change capture cannot run on this source
+    │   └── SchemaDrifted                 a DDL changed a captured table: its capture stops
     ├── projections.ProjectionError     the projector or a repair of the read model stops
     │   ├── OffsetConflict          409 retriable: another projector owns the
     │   │                               partition now (fenced); leave the group

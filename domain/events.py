@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.commands import MigrationSpec, Named, SnapshotRef
+from domain.commands import CutoverResult, MigrationSpec, Named, SnapshotRef
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +46,9 @@ class PhaseProgressRecorded(EventEnvelope):
     checkpoint: str | None = None
     bytes_done: int = 0
     snapshot: SnapshotRef | None = None
+    lag_bytes: int | None = None
+    lag_seconds: float | None = None
+    position: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +108,35 @@ class CommandRejected(EventEnvelope):
     reason: str
 
 
+# Events of a live migration (domain.live).
+
+
+@dataclass(frozen=True, kw_only=True)
+class CutoverRequested(EventEnvelope):
+    max_lag_bytes: int | None = None
+    max_lag_seconds: float | None = None
+    freeze: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class CutoverAborted(EventEnvelope):
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CutoverCompleted(EventEnvelope):
+    result: CutoverResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchemaDrifted(EventEnvelope):
+    """The source table changed shape during capture; `reason` names the change."""
+
+    phase: str
+    reason: str
+    checkpoint: str | None = None
+
+
 # The events about one phase (they name it) and those about the migration.
 PhaseEvent = PhaseRequested | PhaseProgressRecorded | PhaseCompleted | PhaseFailed
 MigrationEvent = (
@@ -117,5 +149,9 @@ MigrationEvent = (
     | MigrationFailed
     | MigrationCancelled
     | CommandRejected
+    | CutoverRequested
+    | CutoverAborted
+    | CutoverCompleted
+    | SchemaDrifted
 )
 Event = PhaseEvent | MigrationEvent

@@ -7,12 +7,15 @@ One small fold per event type, chosen by a `match` that ends in
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import assert_never
+from typing import TypeVar, assert_never
 
 from domain import events as ev
+from domain.commands import CutoverOptions
 from domain.events import Event, MigrationEvent, PhaseEvent
 from domain.frozen import replace
-from domain.state import MigrationState, Phase, Status, next_phase
+from domain.state import MigrationState, Phase, Status, phase_after
+
+T = TypeVar("T")
 
 
 def evolve(state: MigrationState, event: Event) -> MigrationState:
@@ -43,6 +46,8 @@ _CAUSED_BY_RESULTS = (
     ev.PhaseFailed,
     ev.MigrationCompleted,
     ev.MigrationFailed,
+    ev.CutoverCompleted,
+    ev.SchemaDrifted,
 )
 
 
@@ -90,15 +95,29 @@ def _fold_migration_event(s: MigrationState, e: MigrationEvent) -> MigrationStat
             return replace(s, status=Status.CANCELLED, reason=e.reason or s.reason)
         case ev.CommandRejected():
             return s
+        case ev.CutoverRequested():
+            return _cutover_requested(s, e)
+        case ev.CutoverAborted():
+            return replace(s, reason=e.reason or None)
+        case ev.CutoverCompleted():
+            return replace(s, position=e.result.position, lag_bytes=0, lag_seconds=0.0)
+        case ev.SchemaDrifted():
+            checkpoint = _kept(e.checkpoint, s.checkpoint)
+            return replace(
+                s, status=Status.PAUSED, phase=Phase.SYNC, reason=e.reason, checkpoint=checkpoint
+            )
         case _:
             assert_never(e)
+
+
+_STATUS_OF_PHASE = {Phase.SYNC: Status.SYNCING, Phase.CUTOVER: Status.CUTTING_OVER}
 
 
 def _requested(s: MigrationState, e: ev.PhaseRequested) -> MigrationState:
     fresh = e.phase != s.phase or e.checkpoint is None
     return replace(
         s,
-        status=Status.RUNNING,
+        status=_STATUS_OF_PHASE.get(Phase(e.phase), Status.RUNNING),
         phase=Phase(e.phase),
         run=e.run,
         checkpoint=e.checkpoint,
@@ -110,12 +129,20 @@ def _requested(s: MigrationState, e: ev.PhaseRequested) -> MigrationState:
 def _progress(s: MigrationState, e: ev.PhaseProgressRecorded) -> MigrationState:
     # Progress without a checkpoint keeps the last one, as a halt or an error does.
     checkpoint = _kept(e.checkpoint, s.checkpoint)
-    return replace(s, rows_done=e.rows_done, rows_total=e.rows_total, checkpoint=checkpoint)
+    return replace(
+        s,
+        rows_done=e.rows_done,
+        rows_total=e.rows_total,
+        checkpoint=checkpoint,
+        lag_bytes=_kept(e.lag_bytes, s.lag_bytes),
+        lag_seconds=_kept(e.lag_seconds, s.lag_seconds),
+        position=_kept(e.position, s.position),
+    )
 
 
 def _completed_phase(s: MigrationState, e: ev.PhaseCompleted) -> MigrationState:
     score = e.score if e.score is not None else s.score
-    following = next_phase(e.phase) or Phase(e.phase)
+    following = phase_after(s.spec, e.phase) or Phase(e.phase)
     # A phase that reported no progress (reconcile) still ends at done == total.
     total = max(s.rows_total, e.rows_done)
     return replace(
@@ -123,6 +150,13 @@ def _completed_phase(s: MigrationState, e: ev.PhaseCompleted) -> MigrationState:
     )
 
 
-def _kept(checkpoint: str | None, before: str | None) -> str | None:
-    """A new checkpoint, else the last one."""
+def _kept(checkpoint: T | None, before: T | None) -> T | None:
+    """A new value (a checkpoint, a lag), else the last one."""
     return checkpoint if checkpoint is not None else before
+
+
+def _cutover_requested(s: MigrationState, e: ev.CutoverRequested) -> MigrationState:
+    options = CutoverOptions(
+        max_lag_bytes=e.max_lag_bytes, max_lag_seconds=e.max_lag_seconds, freeze=e.freeze
+    )
+    return replace(s, cutover=options)

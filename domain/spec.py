@@ -42,7 +42,8 @@ Names are 1 to 63 characters. `api.spec_schema` states all of this as JSON
 Schema for the API's document; a change here is a change there.
 
 `parse_spec` parses a whole spec: its options (`on_existing`, `mode`:
-domain.options), its key, its mapping and its rules.
+domain.options), its key, its mapping and its rules, and keeps `cdc` (a
+migration that captures the source's changes after load: domain.live).
 """
 
 from __future__ import annotations
@@ -170,6 +171,7 @@ class ParsedSpec:
     on_existing: OnExisting
     mode: Mode
     key: tuple[str, ...]  # the source key's columns, in order
+    cdc: bool = False  # the source's changes are captured after load (domain.live)
 
     @property
     def copy_only(self) -> bool:
@@ -182,7 +184,9 @@ def parse_spec(spec: MigrationSpec) -> ParsedSpec:
     on_existing, mode = parse_options(spec.on_existing, spec.mode, spec.mapping, spec.rules)
     key = parse_source_key(spec.source_key)
     mapping, rules = parse_spec_parts(spec.mapping, spec.rules)
-    return ParsedSpec(mapping, rules, on_existing, mode, key)
+    if not isinstance(spec.cdc, bool):
+        raise SpecError(f"cdc must be true or false, not {spec.cdc!r:.{SHOWN}}")
+    return ParsedSpec(mapping, rules, on_existing, mode, key, spec.cdc)
 
 
 def parse_source_key(text: object) -> tuple[str, ...]:

@@ -7,20 +7,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from domain.commands import MigrationSpec
+from domain.commands import CutoverOptions, MigrationSpec
 
 
 class Phase(StrEnum):
-    """The phases every migration runs, in this order."""
+    """The phases every migration runs, in this order (PHASES), then, for a
+    migration with `cdc` on, the two live phases (LIVE_PHASES): `sync`, which
+    applies the source's changes until a cutover is asked for, and `cutover`,
+    which replaces it. Neither live phase has a next phase."""
 
     EXTRACT = "extract"
     TRANSFORM = "transform"
     VALIDATE = "validate"
     LOAD = "load"
     RECONCILE = "reconcile"
+    SYNC = "sync"
+    CUTOVER = "cutover"
 
 
-PHASES: tuple[Phase, ...] = tuple(Phase)
+PHASES: tuple[Phase, ...] = (
+    Phase.EXTRACT,
+    Phase.TRANSFORM,
+    Phase.VALIDATE,
+    Phase.LOAD,
+    Phase.RECONCILE,
+)
+LIVE_PHASES: tuple[Phase, ...] = (Phase.SYNC, Phase.CUTOVER)
 
 
 class Status(StrEnum):
@@ -33,6 +45,8 @@ class Status(StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    SYNCING = "SYNCING"  # loaded and reconciled; a sync run applies the source's changes
+    CUTTING_OVER = "CUTTING_OVER"  # a cutover run replaced the sync run
 
 
 TERMINAL = frozenset({Status.COMPLETED, Status.CANCELLED})
@@ -56,6 +70,8 @@ class MigrationState:
     counts the RunPhase tasks issued, so results of an older run are stale.
     `seen` holds every command id handled, `seen_results` the result ids of
     the current run (older runs' results are stale anyway).
+    `lag_bytes`, `lag_seconds` and `position` are what the last sync or
+    cutover progress reported; `cutover` the options of the last cutover asked.
     """
 
     migration_id: str
@@ -72,6 +88,10 @@ class MigrationState:
     phase_done: bool = False
     seen: frozenset[str] = field(default_factory=frozenset)
     seen_results: frozenset[str] = field(default_factory=frozenset)
+    lag_bytes: int | None = None
+    lag_seconds: float | None = None
+    position: str | None = None
+    cutover: CutoverOptions | None = None
 
     @property
     def exists(self) -> bool:
@@ -79,7 +99,19 @@ class MigrationState:
 
 
 def next_phase(phase: str) -> Phase | None:
-    """The phase after `phase` (None after the last); ValueError if `phase`
-    names none."""
-    index = PHASES.index(Phase(phase)) + 1
+    """The phase after `phase` (None after the last, and after a live phase);
+    ValueError if `phase` names none."""
+    named = Phase(phase)
+    if named in LIVE_PHASES:
+        return None
+    index = PHASES.index(named) + 1
     return PHASES[index] if index < len(PHASES) else None
+
+
+def phase_after(spec: MigrationSpec | None, phase: str) -> Phase | None:
+    """The phase a migration runs after `phase`: the next one, or `sync`
+    after the last for a migration with `cdc` on."""
+    following = next_phase(phase)
+    if following is None and spec is not None and spec.cdc and Phase(phase) is PHASES[-1]:
+        return Phase.SYNC
+    return following

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypedDict
 
-from domain.commands import MigrationSpec, Named
+from domain.commands import CutoverOptions, MigrationSpec, Named
 from domain.events import Event, MigrationCancelled, MigrationPausing, PhaseRequested
-from domain.state import MigrationState
+from domain.state import MigrationState, Phase
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +33,7 @@ class RunPhase(TaskEnvelope):
     run: int
     spec: MigrationSpec
     checkpoint: str | None = None
+    cutover: CutoverOptions | None = None  # set on a cutover run only
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +87,7 @@ def task_for(state: MigrationState, event: Event) -> PhaseTask | None:
             run=event.run,
             spec=state.spec,
             checkpoint=event.checkpoint,
+            cutover=state.cutover if event.phase == Phase.CUTOVER else None,
         )
     if isinstance(event, MigrationPausing) and state.phase is not None:
         return PausePhase(

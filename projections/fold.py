@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from domain import MigrationState, PhaseStatus, SnapshotRef, evolve
+from domain import CutoverResult, MigrationState, PhaseStatus, SnapshotRef, evolve
 from domain import events as ev
 from domain.events import Event, PhaseEvent
 from domain.frozen import replace
@@ -30,8 +30,8 @@ OUTCOMES: dict[type[Event], str] = {
 
 @dataclass(frozen=True)
 class Row:
-    """A migration's row: its state, when things happened to it, and its
-    quarantine (None: not quarantined)."""
+    """A migration's row: its state, when things happened to it, its
+    quarantine (None: not quarantined) and what its cutover ended with."""
 
     state: MigrationState
     created_at: str | None = None
@@ -39,6 +39,7 @@ class Row:
     started_at: str | None = None
     finished_at: str | None = None
     quarantine: Quarantine | None = None
+    cutover_result: CutoverResult | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,13 @@ def phases_read(events: Sequence[Event]) -> tuple[list[str], list[PhaseKey]]:
     return sorted(stopped), sorted(named)
 
 
-_STOPPING = (ev.MigrationPaused, ev.MigrationCancelled)
+_STOPPING = (
+    ev.MigrationPaused,
+    ev.MigrationCancelled,
+    ev.SchemaDrifted,
+    ev.CutoverRequested,
+    ev.CutoverAborted,
+)
 
 
 def quarantined(row: Row, quarantine: Quarantine) -> Row:
@@ -185,9 +192,11 @@ def fold_row(row: Row, event: Event) -> Row:
         finished = at
     elif isinstance(event, ev.MigrationRetried | ev.MigrationResumed):
         finished = None
+    result = event.result if isinstance(event, ev.CutoverCompleted) else row.cutover_result
     return replace(
         row,
         state=evolve(row.state, event),
+        cutover_result=result,
         created_at=row.created_at or at,
         updated_at=at,
         started_at=started,
@@ -304,13 +313,25 @@ def _requested(old: PhaseRow | None, event: ev.PhaseRequested) -> PhaseRow:
 
 
 def _stopped(old: PhaseRow, event: Event) -> PhaseRow | None:
-    """A pause or a cancel stops the phase in progress."""
+    """A pause or a cancel stops the phase in progress; so does a schema drift
+    (paused, with the change as its reason), a cutover (the sync run it
+    replaces is done) and an abort (the cutover run is cancelled)."""
     if old.status in (PhaseStatus.COMPLETED, PhaseStatus.FAILED):
         return None
+    at = event.occurred_at
     if isinstance(event, ev.MigrationPaused):
-        return replace(old, status=PhaseStatus.PAUSED, updated_at=event.occurred_at, **_NO_ETA)
+        return replace(old, status=PhaseStatus.PAUSED, updated_at=at, **_NO_ETA)
     if isinstance(event, ev.MigrationCancelled):
-        return replace(old, status=PhaseStatus.CANCELLED, updated_at=event.occurred_at, **_NO_ETA)
+        return replace(old, status=PhaseStatus.CANCELLED, updated_at=at, **_NO_ETA)
+    if isinstance(event, ev.SchemaDrifted):
+        return replace(
+            old, status=PhaseStatus.PAUSED, reason=event.reason, updated_at=at, **_NO_ETA
+        )
+    if isinstance(event, ev.CutoverRequested):
+        return replace(old, status=PhaseStatus.COMPLETED, finished_at=at, updated_at=at, **_NO_ETA)
+    if isinstance(event, ev.CutoverAborted):
+        reason = f"aborted: {event.reason}" if event.reason else "aborted"
+        return replace(old, status=PhaseStatus.CANCELLED, reason=reason, updated_at=at, **_NO_ETA)
     return None
 
 

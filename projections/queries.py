@@ -14,6 +14,9 @@ MIGRATION_COLUMNS = (
     " m.rows_total, m.score, m.reason, m.created_at, m.updated_at, m.started_at,"
     " m.finished_at, m.feed_version, m.escaped_sequences"
 )
+# A live migration's (domain.live): its lag, the source position applied last,
+# the cutover asked for and what it ended with.
+LIVE = "m.lag_bytes, m.lag_seconds, m.source_position AS position, m.cutover, m.cutover_result"
 QUARANTINE = (
     "CASE WHEN m.quarantine_reason IS NULL THEN NULL ELSE json_build_object("
     "'reason', m.quarantine_reason, 'at_sequence', m.quarantine_sequence,"
@@ -44,7 +47,8 @@ CURRENT = (
     "LEFT JOIN migration_phases cur ON cur.migration_id = m.migration_id AND cur.phase = m.phase"
 )
 SELECT_MIGRATIONS = (
-    f"SELECT {MIGRATION_COLUMNS}, ph.bytes_done, ph.snapshot, {PACE}, {QUARANTINE}, ph.phases"
+    f"SELECT {MIGRATION_COLUMNS}, ph.bytes_done, ph.snapshot, {PACE}, {QUARANTINE}, ph.phases,"
+    f" {LIVE}"
     f" FROM migrations m {PHASES} {CURRENT}"
 )
 EVENT_COLUMNS = "sequence, event_id, type, occurred_at, causation_id, payload"
@@ -153,3 +157,11 @@ async def ids_in_status(pool: AsyncConnectionPool, statuses: Sequence[str]) -> l
 async def ping(pool: AsyncConnectionPool) -> None:
     """Raise unless the read model answers (reachable, schema applied, readable)."""
     await _all(pool, "SELECT version FROM feed_version WHERE id = 1", [])
+
+
+async def live_statuses(pool: AsyncConnectionPool) -> dict[str, str]:
+    """The status of every migration with `cdc` (domain.live), by id."""
+    rows = await _all(
+        pool, "SELECT migration_id, status FROM migrations WHERE spec->>'cdc' = 'true'", []
+    )
+    return {r["migration_id"]: r["status"] for r in rows}

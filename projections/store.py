@@ -16,8 +16,18 @@ from typing import Any
 
 import psycopg
 
-from domain import MigrationSpec, MigrationState, Phase, PhaseStatus, SnapshotRef, Status
+from domain import (
+    CutoverOptions,
+    CutoverResult,
+    MigrationSpec,
+    MigrationState,
+    Phase,
+    PhaseStatus,
+    SnapshotRef,
+    Status,
+)
 from domain.events import Event
+from domain.frozen import replace
 from projections.exceptions import OffsetConflict
 from projections.fold import Folded, PhaseKey, PhaseRow, Row
 from projections.quarantine import Quarantine
@@ -40,6 +50,9 @@ STATE_COLUMNS = (
 )
 TIME_COLUMNS = ("created_at", "updated_at", "started_at", "finished_at")
 QUARANTINE_COLUMNS = ("quarantine_reason", "quarantine_sequence", "quarantined_at")
+# A live migration's (domain.live): its lag, position and cutover.
+LIVE_COLUMNS = ("lag_bytes", "lag_seconds", "source_position", "cutover", "cutover_result")
+LIVE_TYPES = ("bigint", "float8", "text", "jsonb", "jsonb")
 # The enums by value: a dict lookup, several times cheaper than calling the enum.
 STATUSES = {s.value: s for s in Status}
 PHASES = {p.value: p for p in Phase}
@@ -103,6 +116,7 @@ ROW_TYPES = (
     "text",
     "bigint",
     "timestamptz",
+    *LIVE_TYPES,
 )
 
 
@@ -136,7 +150,7 @@ async def advance_offset(
 
 async def load_rows(conn: Conn, migration_ids: Sequence[str]) -> dict[str, Row]:
     """The rows of these migrations, locked until the transaction ends."""
-    columns = ("migration_id", *STATE_COLUMNS, *TIME_COLUMNS, *QUARANTINE_COLUMNS)
+    columns = ("migration_id", *STATE_COLUMNS, *TIME_COLUMNS, *QUARANTINE_COLUMNS, *LIVE_COLUMNS)
     selected = ", ".join("spec::text" if c == "spec" else c for c in columns)
     cur = await conn.execute(
         f"SELECT {selected} FROM migrations"
@@ -162,7 +176,23 @@ def _row(r: tuple[Any, ...]) -> Row:
         reason=reason,
     )
     created, updated, started, finished = map(_iso, r[11:15])
-    return Row(state, created, updated, started, finished, quarantine=_quarantine(*r[15:]))
+    lag_bytes, lag_seconds, position, cutover, result = r[18:23]
+    live = replace(
+        state,
+        lag_bytes=lag_bytes,
+        lag_seconds=lag_seconds,
+        position=position,
+        cutover=CutoverOptions(**cutover) if cutover is not None else None,
+    )
+    return Row(
+        live,
+        created,
+        updated,
+        started,
+        finished,
+        quarantine=_quarantine(*r[15:18]),
+        cutover_result=CutoverResult(**result) if result is not None else None,
+    )
 
 
 def _quarantine(reason: str | None, sequence: int, since: datetime | None) -> Quarantine | None:
@@ -302,7 +332,14 @@ async def _next_feed_versions(conn: Conn, count: int) -> int:
 
 
 async def _upsert_rows(conn: Conn, rows: Iterable[Row], first_feed: int) -> None:
-    columns = ("migration_id", *STATE_COLUMNS, *TIME_COLUMNS, "feed_version", *QUARANTINE_COLUMNS)
+    columns = (
+        "migration_id",
+        *STATE_COLUMNS,
+        *TIME_COLUMNS,
+        "feed_version",
+        *QUARANTINE_COLUMNS,
+        *LIVE_COLUMNS,
+    )
     data = [_row_values(row, first_feed + i) for i, row in enumerate(rows)]
     kept = ("migration_id", "created_at")
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in kept)
@@ -322,7 +359,14 @@ def _row_values(row: Row, feed: int) -> tuple[Any, ...]:
     times = (row.created_at or NOW, row.updated_at or NOW, row.started_at, row.finished_at)
     q = row.quarantine
     held = (q.reason, q.at_sequence, q.since or NOW) if q else (None, None, None)
-    return (s.migration_id, *state, *rest, *times, feed, *held)
+    return (s.migration_id, *state, *rest, *times, feed, *held, *_live_values(row))
+
+
+def _live_values(row: Row) -> tuple[Any, ...]:
+    s, result = row.state, row.cutover_result
+    cutover = json.dumps(asdict(s.cutover)) if s.cutover is not None else None
+    ended = json.dumps(asdict(result)) if result is not None else None
+    return (s.lag_bytes, s.lag_seconds, s.position, cutover, ended)
 
 
 async def _upsert_phases(conn: Conn, phases: Iterable[PhaseRow]) -> None:

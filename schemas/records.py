@@ -17,9 +17,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from domain import (
+    AbortCutover,
     CancelMigration,
     CancelPhase,
     CommandRejected,
+    CutoverAborted,
+    CutoverCompleted,
+    CutoverMigration,
+    CutoverOptions,
+    CutoverRequested,
+    CutoverResult,
     MigrationCancelled,
     MigrationCompleted,
     MigrationFailed,
@@ -43,6 +50,7 @@ from domain import (
     ResumeMigration,
     RetryMigration,
     RunPhase,
+    SchemaDrifted,
     SnapshotRef,
     StartMigration,
 )
@@ -62,7 +70,7 @@ def _by_name(*classes: type[Any]) -> dict[str, type[Any]]:
 
 COMMAND_TYPES = _by_name(
     StartMigration, PauseMigration, ResumeMigration, CancelMigration, RetryMigration
-)
+) | _by_name(CutoverMigration, AbortCutover)
 RESULT_TYPES = _by_name(PhaseProgressed, PhaseSucceeded, PhaseHalted, PhaseErrored)
 EVENT_TYPES = _by_name(
     MigrationStarted,
@@ -78,10 +86,10 @@ EVENT_TYPES = _by_name(
     MigrationFailed,
     MigrationCancelled,
     CommandRejected,
-)
+) | _by_name(CutoverRequested, CutoverAborted, CutoverCompleted, SchemaDrifted)
 TASK_TYPES = _by_name(RunPhase, PausePhase, CancelPhase)
 # Records that travel only inside others (a field's type), never on their own.
-NESTED_TYPES = _by_name(MigrationSpec, SnapshotRef)
+NESTED_TYPES = _by_name(MigrationSpec, SnapshotRef) | _by_name(CutoverOptions, CutoverResult)
 CLASSES: dict[str, type[Any]] = {
     **COMMAND_TYPES,
     **RESULT_TYPES,

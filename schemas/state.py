@@ -1,16 +1,17 @@
 """A migration's state in plain form, as the orchestrator's changelog stores it.
 
 `status` and `phase` travel as their enums' values; reading one that names
-no member is a RecordError that names the field.
+no member is a RecordError that names the field. A live migration's
+`cutover` options travel as an object.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import asdict, fields, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from domain import MigrationState, Phase, Status
+from domain import CutoverOptions, MigrationState, Phase, Status
 from schemas.exceptions import RecordError
 from schemas.records import spec_from_plain, to_plain_spec
 
@@ -23,6 +24,7 @@ def state_to_plain(state: MigrationState) -> dict[str, Any]:
     plain["status"] = state.status.value
     plain["phase"] = state.phase.value if state.phase is not None else None
     plain["spec"] = to_plain_spec(state.spec) if state.spec else None
+    plain["cutover"] = asdict(state.cutover) if state.cutover is not None else None
     for name in _SETS:
         plain[name] = sorted(plain[name])
     return plain
@@ -36,8 +38,17 @@ def state_from_plain(plain: dict[str, Any]) -> MigrationState:
     for name in _SETS:
         data[name] = frozenset(data.get(name, ()))
     spec = data.pop("spec", None)
+    if data.get("cutover") is not None:
+        data["cutover"] = _cutover(data["cutover"])
     state = MigrationState(**data)
     return replace(state, spec=spec_from_plain(spec)) if spec else state
+
+
+def _cutover(plain: Any) -> CutoverOptions:
+    try:
+        return CutoverOptions(**plain)
+    except TypeError as exc:
+        raise RecordError(f"state.cutover: {exc}") from None
 
 
 def member(enum: type[E], value: Any, where: str) -> E:

@@ -8,12 +8,20 @@
 // cancelled) migration shows its reason; its events are a click away. Its pace
 // is the bytes streamed over every phase, the current phase's rates and, while
 // it runs, that phase's ETA (later phases are not estimated). Before a token is
-// known the page asks only /whoami, which answers without one.
+// known the page asks only /whoami, which answers without one. A live migration
+// (cdc) shows its lag and the source position applied last while it syncs or
+// cuts over, and what its cutover ended with once completed.
 "use strict";
 
 const API = "/api/v1";
-const RUNS = ["RUNNING", "PAUSING"];
-const ACTIONS = { pause: ["RUNNING"], resume: ["PAUSED"], cancel: ["PENDING", "RUNNING", "PAUSING", "PAUSED", "FAILED"], retry: ["FAILED"] };
+const RUNS = ["RUNNING", "PAUSING", "SYNCING", "CUTTING_OVER"];
+const ACTIONS = {
+  pause: ["RUNNING", "SYNCING"], resume: ["PAUSED"],
+  cancel: ["PENDING", "RUNNING", "PAUSING", "PAUSED", "FAILED", "SYNCING", "CUTTING_OVER"], retry: ["FAILED"],
+  cutover: ["SYNCING"], "abort-cutover": ["CUTTING_OVER"],
+};
+// A cutover from the dashboard waits until the migration has caught up (no lag left).
+const BODIES = { cutover: JSON.stringify({ max_lag_bytes: 0, max_lag_seconds: 0 }) };
 const rows = new Map();
 let token = "";
 let role = "";
@@ -79,6 +87,7 @@ function render(m) {
   cell("phase").title = m.snapshot ? `source read in snapshot ${m.snapshot.id}, taken ${m.snapshot.taken_at} at LSN ${m.snapshot.lsn}` : "";
   renderProgress(cell("progress"), m.rows_done, m.rows_total);
   renderPace(cell("pace"), m);
+  renderLive(cell("pace"), m);
   cell("score").textContent = m.score == null ? "" : Number(m.score).toFixed(3);
   cell("version").firstChild.textContent = m.version;
   cell("updated").textContent = m.updated_at ? new Date(m.updated_at).toLocaleTimeString() : "";
@@ -136,6 +145,28 @@ function renderPace(td, m) {
   eta.textContent = `${m.phase} ETA ${duration(m.eta_seconds)}`;
   eta.title = `${m.phase} should end at ${new Date(m.eta_at).toLocaleString()} at its pace so far; later phases are not estimated`;
   td.appendChild(eta);
+}
+
+// Lag while it syncs or cuts over; the cutover's figures once it is done.
+function renderLive(td, m) {
+  if (m.lag_bytes != null && (m.status === "SYNCING" || m.status === "CUTTING_OVER")) {
+    const lag = document.createElement("span");
+    lag.className = "lag";
+    const seconds = m.lag_seconds == null ? "" : ` · ${Number(m.lag_seconds).toFixed(1)}s`;
+    lag.textContent = `lag ${size(m.lag_bytes)}${seconds}`;
+    lag.title = m.position ? `source applied up to ${m.position}` : "";
+    td.appendChild(lag);
+  }
+  const done = m.cutover_result;
+  if (!done) return;
+  const cut = document.createElement("span");
+  cut.className = "cutover";
+  const same = done.source_checksum === done.target_checksum && done.source_rows === done.target_rows;
+  cut.textContent = `cut over at ${done.position}: ${count(done.target_rows)} rows, ${same ? "checksums equal" : "checksums differ"}`;
+  cut.title = `source ${count(done.source_rows)} rows (${done.source_checksum}), target ${count(done.target_rows)} rows (${done.target_checksum}); ` +
+    `${count(done.changes_applied)} changes applied, ${count(done.rows_verified)} rows verified, ${count(done.sequences_synced)} sequences synced` +
+    (done.frozen ? "; source frozen" : "");
+  td.appendChild(cut);
 }
 
 function renderReason(td, reason) {
@@ -225,7 +256,7 @@ async function command(id, action, button) {
   button.disabled = true;
   try {
     const path = `/migrations/${encodeURIComponent(id)}/${action}?wait=true&timeout=30`;
-    const { status, body } = await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+    const { status, body } = await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: BODIES[action] || "{}" });
     say(status === 409 ? `${action} ${id}: rejected: ${body.detail}` : `${action} ${id}: ${body.outcome || "sent"}`);
     if (body.migration) upsert(body.migration);
   } catch (error) {

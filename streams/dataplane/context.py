@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from domain import MigrationSpec, RunPhase, SnapshotRef
+from domain import CutoverResult, MigrationSpec, RunPhase, SnapshotRef
 from domain.spec import ColumnMapping, Rule
 from streams.dataplane import metrics
 from streams.dataplane.checkpoints import Checkpoint
@@ -54,6 +54,12 @@ class Progress:
     checkpoint: str
     bytes_done: int = 0
     snapshot: SnapshotRef | None = None
+    # change capture (sync, cutover): the slot's bytes behind the source's WAL,
+    # the age in seconds of the oldest commit not applied (0: caught up), and
+    # the LSN applied up to
+    lag_bytes: int | None = None
+    lag_seconds: float | None = None
+    position: str | None = None
 
 
 @dataclass
@@ -131,6 +137,7 @@ def _summary(slices: list[Checkpoint]) -> str:
 class Finished:
     rows_done: int
     score: float | None = None
+    cutover: CutoverResult | None = None  # a cutover's result (PhaseSucceeded.cutover)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from typing import TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from config import Settings
@@ -238,16 +238,20 @@ class Database:
 
         return await retrying(self.settings, once)
 
-    async def dedicated(self, setup: Callable[[Conn], Awaitable[T]]) -> tuple[Conn, T]:
+    async def dedicated(
+        self, setup: Callable[[Conn], Awaitable[T]], replication: bool = False
+    ) -> tuple[Conn, T]:
         """A connection of its own, outside the pool, once `setup(conn)` ran on
         it (retried as a transaction is); the caller closes it. For one held
         open for long (a snapshot's holder), which must not take a pooled
-        connection from the batches."""
+        connection from the batches. `replication`: a `replication=database`
+        session (one that may create a replication slot)."""
+        conninfo = make_conninfo(self._conninfo, replication="database") if replication else None
 
         async def once() -> tuple[Conn, T]:
             conn: Conn | None = None
             try:
-                conn = await AsyncConnection.connect(self._conninfo, autocommit=True)
+                conn = await AsyncConnection.connect(conninfo or self._conninfo, autocommit=True)
                 return conn, await setup(conn)
             except Exception as exc:
                 if conn is not None:

@@ -24,7 +24,15 @@
     ├── SpecError              the spec does not fit the tables: fail the phase
     │                          (also a domain SpecError, as the parser raises)
     ├── ValidationFailed       the score is below the spec's minimum
-    └── ReconcileMismatch      target and transformed source differ
+    ├── ReconcileMismatch      target and transformed source differ
+    │   └── CutoverMismatch    a row changed since the snapshot differs at cutover
+    ├── CaptureRefused         change capture cannot run on this source (wal_level,
+    │                          REPLICATION privilege, replica identity, output
+    │                          plugin, a mapping changes cannot go through):
+    │                          refused before the copy starts, never retried
+    └── SchemaDrifted          a DDL changed the captured source table (`change`
+                               names it): that migration's capture stops before
+                               applying anything past it (streams.dataplane.cdc)
 
 Anything else a database raises (a missing table, a constraint) fails the
 phase with its message; retrying would not change it.
@@ -79,3 +87,17 @@ class ValidationFailed(PhaseError):
 
 class ReconcileMismatch(PhaseError):
     pass
+
+
+class CutoverMismatch(ReconcileMismatch):
+    pass
+
+
+class CaptureRefused(PhaseError):
+    pass
+
+
+class SchemaDrifted(PhaseError):
+    def __init__(self, table: str, change: str) -> None:
+        super().__init__(f"schema drift on {table}: {change}; change capture stopped")
+        self.table, self.change = table, change

@@ -25,6 +25,12 @@ A table below PHASE_SNAPSHOT_KEEPER_MIN_BYTES (8 MiB) is copied in a snapshot
 the run holds on a connection of its own: a process per tiny copy costs more than copying it
 again after a crash.
 
+With change capture (spec `cdc`), the source is checked first (streams.
+dataplane.cdc.guards: refused before any copy), and every snapshot is that
+of the migration's replication slot, created with it (a new snapshot
+recreates the slot): the copy and the changes after it are the source's
+whole history. Planning stores where capture starts (cdc.positions).
+
 The rule when a snapshot is lost: a copy goes on only in the snapshot it
 began in. A chunk that can no longer import it (its keeper ended: the
 source restarted, or a pause or crash outlived the keeper's lease) makes the
@@ -48,6 +54,9 @@ from domain import errors
 from domain.spec import Column
 from streams.dataplane import catalog, checkpoints, checksums, chunks, fit, keeper, metrics, staged
 from streams.dataplane.attempts import Attempts
+from streams.dataplane.cdc import captures, guards, positions
+from streams.dataplane.cdc.apply import Routes
+from streams.dataplane.cdc.slots import create_with_snapshot, slot_name
 from streams.dataplane.checkpoints import Checkpoint
 from streams.dataplane.chunks import Chunk
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
@@ -115,6 +124,11 @@ class _Copy:
 async def run(ctx: PhaseContext) -> Outcome:
     spec = ctx.spec
     defs = await ctx.source.autocommit(lambda c: catalog.column_defs(c, spec.source_table))
+    if captures(spec) and not ctx.assisting:  # refused before anything is copied
+        await ctx.source.autocommit(
+            lambda c: guards.check_source(c, spec.source_table, spec.source_key)
+        )
+        Routes.of(ctx.mapping, spec.source_key, [n for n, _ in defs], spec.target_table)
     key = await fit.prepare(ctx, [n for n, _ in defs])  # the key and every type, before any copy
     try:
         plan = ctx.mapping.plan([n for n, _ in defs])
@@ -136,7 +150,8 @@ class _Kept:
     async def take(self) -> Snapshot:
         ctx = self.ctx
         lease = ctx.target.settings.phase.snapshot_lease_seconds
-        return await keeper.keep(ctx.source, ctx.target, ctx.migration_id, lease)
+        slot = slot_name(ctx.migration_id) if captures(ctx.spec) else ""
+        return await keeper.keep(ctx.source, ctx.target, ctx.migration_id, lease, slot)
 
     async def close(self) -> None:
         """The keeper lets go by itself once the copy no longer needs it."""
@@ -149,7 +164,12 @@ async def _holder(copy: _Copy) -> _Kept | Holder:
     ctx = copy.ctx
     size = await ctx.source.autocommit(lambda c: catalog.size(c, ctx.spec.source_table))
     small = size < ctx.target.settings.phase.snapshot_keeper_min_bytes
-    return Holder(ctx.source) if small else _Kept(copy)
+    if not small:
+        return _Kept(copy)
+    if captures(ctx.spec):
+        slot = slot_name(ctx.migration_id)
+        return Holder(ctx.source, lambda c: create_with_snapshot(c, slot), replication=True)
+    return Holder(ctx.source)
 
 
 async def _extract(copy: _Copy) -> Outcome:
@@ -186,6 +206,9 @@ async def _plan(copy: _Copy, snapshot: Snapshot, why: str | None, conn: Conn) ->
     if await checkpoints.load(conn, ctx.migration_id, PHASE):
         return False
     async with reading(ctx.source, snapshot.id) as source:
+        if snapshot.slot:  # change capture starts where the snapshot stands
+            shape = await guards.shape_of(source, ctx.spec.source_table)
+            await positions.start(conn, ctx.migration_id, snapshot.slot, snapshot.lsn, shape)
         total = await fit.checked_key(source, ctx.spec.source_table, copy.key)
         cuts = await chunks.plan(
             source,

@@ -43,18 +43,20 @@ ROOT = Path(__file__).resolve().parents[2]  # the code the keeper runs is the wo
 
 
 async def keep(
-    source: Database, target: Database, migration_id: str, lease_seconds: float
+    source: Database, target: Database, migration_id: str, lease_seconds: float, slot: str = ""
 ) -> Snapshot:
     """A snapshot of `source`, held by a keeper process until the extract of
     `migration_id` (its checkpoints in `target`) is done with it, cancelled,
-    replaced it, or made no progress in it for `lease_seconds`. Retried as a
-    transaction is when a database is away."""
+    replaced it, or made no progress in it for `lease_seconds`. With `slot`:
+    the snapshot of that replication slot, created (anew) with it. Retried
+    as a transaction is when a database is away."""
     request = keeping.Request(
         source.conninfo(),
         target.conninfo(),
         lease_seconds,
         source.settings.log_level,
         tuple(secrets_of(source.settings)),
+        slot,
     )
 
     async def once() -> Snapshot:

@@ -1,6 +1,8 @@
 """The snapshot keeper process (`python -m streams.dataplane.keeper <migration>`):
 it exports a snapshot of the source exactly as a phase worker's holder does
-(streams.dataplane.snapshots), reports it as one JSON line on stdout, closes
+(streams.dataplane.snapshots; for change capture, the snapshot of the
+migration's replication slot, created with it on a replication connection:
+streams.dataplane.cdc.slots), reports it as one JSON line on stdout, closes
 stdout, then holds it while the copy in it may go on (streams.dataplane.lease),
 looking at the migration's checkpoints in the target about every second.
 
@@ -30,9 +32,10 @@ from psycopg.conninfo import make_conninfo
 from config import exits
 from config.logs import log_to_stderr
 from config.redaction import redact
+from streams.dataplane.cdc.slots import create_with_snapshot
 from streams.dataplane.database import Conn
-from streams.dataplane.errors import PhaseError
-from streams.dataplane.failures import Failure, classify
+from streams.dataplane.errors import CaptureRefused, PhaseError
+from streams.dataplane.failures import Failure, Kind, classify
 from streams.dataplane.lease import Seen, verdict
 from streams.dataplane.snapshots import Snapshot, export
 from streams.dataplane.sql import STATE_SCHEMA
@@ -73,6 +76,7 @@ class Request:
     lease_seconds: float
     log_level: str = "info"
     secrets: tuple[str, ...] = ()  # masked in whatever it logs or reports
+    slot: str = ""  # change capture: the replication slot created with the snapshot
 
     def encode(self) -> bytes:
         return json.dumps(asdict(self)).encode()
@@ -132,10 +136,15 @@ class Keeper:
         except psycopg.Error as exc:
             raise Refused("target", classify(exc)) from exc
         try:
-            self.source = await _connect(self.request.source)
-            return await export(self.source)
+            if not self.request.slot:
+                self.source = await _connect(self.request.source)
+                return await export(self.source)
+            self.source = await _connect(self.request.source, replication="database")
+            return await create_with_snapshot(self.source, self.request.slot)
         except psycopg.Error as exc:
             raise Refused("source", classify(exc)) from exc
+        except CaptureRefused as exc:
+            raise Refused("source", Failure(Kind.PERMANENT, str(exc))) from exc
 
     async def _hold(self, snapshot: Snapshot) -> str:
         if not report({"snapshot": snapshot.as_json()}):
@@ -205,9 +214,11 @@ class Keeper:
         return True
 
 
-async def _connect(conninfo: str) -> Conn:
+async def _connect(conninfo: str, **more: str) -> Conn:
     """An autocommit session of the keeper's (each look at the target sees `now()` anew)."""
-    return await AsyncConnection.connect(make_conninfo(conninfo, **SESSION), autocommit=True)
+    return await AsyncConnection.connect(
+        make_conninfo(conninfo, **SESSION, **more), autocommit=True
+    )
 
 
 def report(answer: dict[str, Any]) -> bool:

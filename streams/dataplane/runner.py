@@ -26,11 +26,13 @@ from domain import (
     answer_fields,
 )
 from domain.errors import MigratorError
+from domain.live import ErrorKind
 from domain.text import storable
 from streams.dataplane import checkpoints, extract, load, metrics, reconcile, transform, validate
+from streams.dataplane.cdc import captures, cleanup, cutover, positions, sync
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
 from streams.dataplane.database import Conn, Database
-from streams.dataplane.errors import Interrupted, TransientError
+from streams.dataplane.errors import Interrupted, SchemaDrifted, TransientError
 from streams.dataplane.failures import first_line
 from streams.dataplane.inflight import cancelling_on
 from streams.dataplane.retry import stopping_on
@@ -42,12 +44,15 @@ PHASES: dict[str, Callable[[PhaseContext], Awaitable[Outcome]]] = {
     "validate": validate.run,
     "load": load.run,
     "reconcile": reconcile.run,
+    "sync": sync.run,
+    "cutover": cutover.run,
 }
 
 
 async def prepare(target: Database) -> None:
     if not target.prepared:
         await target.autocommit(checkpoints.prepare)
+        await target.autocommit(positions.prepare)
         target.prepared = True
 
 
@@ -92,6 +97,7 @@ async def result_of(ctx: PhaseContext, paused: Callable[[], bool]) -> PhaseResul
             **answers,
             rows_done=outcome.rows_done,
             score=outcome.score,
+            cutover=outcome.cutover,
         )
     metrics.PHASES.labels(task.phase, "stopped").inc()
     if paused():
@@ -107,11 +113,15 @@ def _failed(task: RunPhase, exc: Exception) -> PhaseErrored:
     reason = storable(str(exc) if isinstance(exc, MigratorError) else first_line(exc))
     log.warning("%s %s run %d failed: %s", task.migration_id, task.phase, task.run, reason)
     metrics.PHASES.labels(task.phase, "failed").inc()
-    return PhaseErrored(result_id=f"{task.task_id}:error", **answer_fields(task), reason=reason)
+    kind = ErrorKind.SCHEMA_DRIFTED.value if isinstance(exc, SchemaDrifted) else None
+    return PhaseErrored(
+        result_id=f"{task.task_id}:error", **answer_fields(task), reason=reason, kind=kind
+    )
 
 
-async def cancel(task: CancelPhase, target: Database) -> None:
-    """Drop the migration's staging and mark it cancelled, in one transaction."""
+async def cancel(task: CancelPhase, target: Database, source: Database | None = None) -> None:
+    """Drop the migration's staging and mark it cancelled, in one transaction;
+    with change capture, drop its replication slot and unfreeze its source."""
     await prepare(target)
 
     async def clean(conn: Conn) -> None:
@@ -119,3 +129,5 @@ async def cancel(task: CancelPhase, target: Database) -> None:
         await reconcile.drop_staging(conn, task.migration_id)
 
     await target.transaction(clean)
+    if source is not None and task.spec is not None and captures(task.spec):
+        await cleanup(source, task.migration_id, task.spec)

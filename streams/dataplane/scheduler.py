@@ -57,6 +57,7 @@ from domain import (
 )
 from domain.spec import parse_spec_parts
 from streams.dataplane import metrics, runner
+from streams.dataplane.cdc import captures
 from streams.dataplane.context import Limiter, PhaseContext, Progress
 from streams.dataplane.database import Databases
 from streams.dataplane.errors import PhaseError, SpecError
@@ -270,13 +271,16 @@ class Scheduler:
             last_sent[0] = now
             task = run.task
             result = PhaseProgressed(
-                result_id=f"{task.task_id}:p:{progress.rows_done}",
+                result_id=f"{task.task_id}:p:{progress.rows_done}{_lag_mark(progress)}",
                 **answer_fields(task),
                 rows_done=progress.rows_done,
                 rows_total=progress.rows_total,
                 checkpoint=progress.checkpoint,
                 bytes_done=progress.bytes_done,
                 snapshot=progress.snapshot,
+                lag_bytes=progress.lag_bytes,
+                lag_seconds=progress.lag_seconds,
+                position=progress.position,
             )
             self._spawn(self.send(result))
 
@@ -293,7 +297,14 @@ class Scheduler:
         spec = task.spec or (run.task.spec if run else None)
         if spec is not None:
             try:
-                await runner.cancel(task, await self.databases.get(spec.target_connection))
+                source = (
+                    await self.databases.get(spec.source_connection) if captures(spec) else None
+                )
+                await runner.cancel(
+                    replace(task, spec=spec),
+                    await self.databases.get(spec.target_connection),
+                    source,
+                )
             except Exception as exc:  # cleanup is best effort; say so
                 log.error("cleanup of cancelled migration %s failed: %s", task.migration_id, exc)
         done()
@@ -350,6 +361,14 @@ def _of_run(run: Run | None, number: int) -> Run | None:
 async def _then(work: Awaitable[None], done: Done) -> None:
     await work
     done()
+
+
+def _lag_mark(progress: Progress) -> str:
+    """Change capture reports its lag with the same count of rows: each new
+    figure is a progress of its own (an id seen before would be dropped)."""
+    if progress.position is None:
+        return ""
+    return f":{progress.position}:{progress.lag_bytes}:{progress.lag_seconds}"
 
 
 def _ignore(progress: Progress) -> None:

@@ -16,7 +16,7 @@ starts over in a new snapshot (streams.dataplane.extract).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -46,9 +46,11 @@ class Snapshot:
     taken_at: str
     xids: str
     lsn: str
+    slot: str = ""  # the replication slot created with it (change capture), if any
 
     def as_json(self) -> dict[str, str]:
-        return asdict(self)
+        """Its fields; `slot` only when it has one (a copy without capture)."""
+        return {k: v for k, v in asdict(self).items() if k != "slot" or v}
 
 
 async def export(conn: Conn) -> Snapshot:
@@ -60,19 +62,26 @@ async def export(conn: Conn) -> Snapshot:
     return Snapshot(*(str(v) for v in row))
 
 
+Exporting = Callable[[Conn], Awaitable[Snapshot]]
+
+
 class Holder:
     """A snapshot held by a connection of this process, for one run: a small
     copy's (streams.dataplane.extract), which starts over whole if the run
     ends before it does."""
 
-    def __init__(self, source: Database) -> None:
-        self.source = source
+    def __init__(
+        self, source: Database, exporting: Exporting = export, replication: bool = False
+    ) -> None:
+        self.source, self.exporting, self.replication = source, exporting, replication
         self.conn: Conn | None = None
 
     async def take(self) -> Snapshot:
-        """A new snapshot (the one held before, if any, is let go)."""
+        """A new snapshot (the one held before, if any, is let go), exported
+        by `exporting` (on a `replication` connection: a replication slot's,
+        streams.dataplane.cdc.slots)."""
         await self.close()
-        self.conn, snapshot = await self.source.dedicated(export)
+        self.conn, snapshot = await self.source.dedicated(self.exporting, self.replication)
         return snapshot
 
     async def close(self) -> None:

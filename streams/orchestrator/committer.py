@@ -136,7 +136,7 @@ class Committer(ABC):
         for (partition, _), state in staged.items():
             self.states.put(partition, state)
         if time.monotonic() - self._gauged >= 1.0:  # a scan of every state: not per batch
-            metrics.ACTIVE.set(self.states.count_active())
+            metrics.gauge_states(self.states)
             self._gauged = time.monotonic()
         return staged
 

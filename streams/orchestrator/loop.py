@@ -254,7 +254,7 @@ class OrchestratorLoop:
         # only then is the changelog complete up to the committed offsets.
         self._stable_offsets(partitions)
         self.states.adopt(load_changelog(self.settings, self.names.state_changelog, numbers))
-        metrics.ACTIVE.set(self.states.count_active())
+        metrics.gauge_states(self.states)
 
     def _resync(self) -> None:
         """Start again from what Kafka holds for the assigned partitions: the

@@ -12,6 +12,7 @@ from domain import (
     MigrationFailed,
     MigrationStarted,
 )
+from streams.orchestrator.state_store import StateStore, live_lag
 
 COMMANDS = Counter("migrator_commands_total", "Commands handled, by outcome", ["type", "outcome"])
 MIGRATIONS = Counter("migrator_migrations_total", "Migrations by what happened to them", ["event"])
@@ -46,6 +47,20 @@ CONSUMER_LAG = Gauge(
     ["group", "topic"],
 )
 
+LIVE = Gauge(
+    "migrator_cdc_migrations",
+    "Live migrations (SYNCING or CUTTING_OVER) on this worker's partitions",
+)
+LIVE_LAG_BYTES = Gauge(
+    "migrator_cdc_lag_bytes_max",
+    "The greatest lag in bytes of source WAL among the live migrations on this worker's"
+    " partitions, as their last progress said (0: none)",
+)
+LIVE_LAG_SECONDS = Gauge(
+    "migrator_cdc_lag_seconds_max",
+    "The greatest lag in seconds among the live migrations on this worker's partitions",
+)
+
 _LIFECYCLE: dict[type[Event], str] = {
     MigrationStarted: "started",
     MigrationCompleted: "completed",
@@ -69,3 +84,12 @@ def count_lifecycle(events: tuple[Event, ...]) -> None:
         name = _LIFECYCLE.get(type(event))
         if name:
             MIGRATIONS.labels(name).inc()
+
+
+def gauge_states(states: StateStore) -> None:
+    """The gauges read from every state in memory (a scan: not per batch)."""
+    ACTIVE.set(states.count_active())
+    live = live_lag(states.all())
+    LIVE.set(live.count)
+    LIVE_LAG_BYTES.set(live.lag_bytes)
+    LIVE_LAG_SECONDS.set(live.lag_seconds)

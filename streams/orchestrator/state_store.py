@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 
 from config import Settings
 from domain import MigrationState, Status
@@ -14,6 +15,14 @@ from streams.kafka.reader import read_committed
 
 log = logging.getLogger(__name__)
 LOAD_TIMEOUT_SECONDS = 120.0
+LIVE = (Status.SYNCING, Status.CUTTING_OVER)
+
+
+@dataclass(frozen=True)
+class LiveLag:
+    count: int
+    lag_bytes: int
+    lag_seconds: float
 
 
 def state_bytes(state: MigrationState) -> bytes:
@@ -42,13 +51,26 @@ class StateStore:
         for p in partitions:
             self._by_partition.pop(p, None)
 
+    def all(self) -> list[MigrationState]:
+        return [s for part in self._by_partition.values() for s in part.values()]
+
     def count_active(self) -> int:
-        active = (Status.RUNNING, Status.PAUSING, Status.PAUSED, Status.FAILED)
+        active = (Status.RUNNING, Status.PAUSING, Status.PAUSED, Status.FAILED, *LIVE)
         return sum(
             s.status in active and s.exists
             for part in self._by_partition.values()
             for s in part.values()
         )
+
+
+def live_lag(states: list[MigrationState]) -> LiveLag:
+    """How many of `states` are live (SYNCING, CUTTING_OVER), and their greatest lag."""
+    live = [s for s in states if s.status in LIVE]
+    return LiveLag(
+        count=len(live),
+        lag_bytes=max((s.lag_bytes or 0 for s in live), default=0),
+        lag_seconds=max((s.lag_seconds or 0.0 for s in live), default=0.0),
+    )
 
 
 def load_changelog(

@@ -19,7 +19,15 @@ from streams.kafka.topics import watermarks
 from tests.support.processes import ROOT
 
 pytestmark = pytest.mark.integration
-TYPES = ["StartMigration", "PauseMigration", "ResumeMigration", "CancelMigration", "RetryMigration"]
+TYPES = [
+    "StartMigration",
+    "PauseMigration",
+    "ResumeMigration",
+    "CancelMigration",
+    "RetryMigration",
+    "CutoverMigration",
+    "AbortCutover",
+]
 
 
 def documented_blocks() -> list[str]:

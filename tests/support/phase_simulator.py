@@ -3,7 +3,11 @@
 It reads `migration.phase-tasks` (read_committed) and answers each RunPhase
 with progress and success (counting BYTES_PER_ROW bytes a row, and naming
 SNAPSHOT in extract's) (or, for a source table named `flaky*`, an error on
-the first run of `transform`), each PausePhase with PhaseHalted. Result ids are
+the first run of `transform`), each PausePhase with PhaseHalted. A live
+migration's (`cdc`) sync run reports its lag (LAG_BYTES, LAG_SECONDS,
+POSITION) and goes on; its cutover run catches up and succeeds with a
+CutoverResult (for a source table named `held*`, it never catches up; for
+`drift*`, the first sync run stops on a schema drift). Result ids are
 derived from the task, so a task handled twice (after a crash) repeats
 results the orchestrator already knows: it drops them.
 
@@ -23,6 +27,7 @@ from confluent_kafka import Consumer, Producer
 
 from config import KafkaNames, Settings, load_settings
 from domain import (
+    CutoverResult,
     PausePhase,
     PhaseErrored,
     PhaseHalted,
@@ -42,6 +47,9 @@ log = logging.getLogger("phase-simulator")
 ROWS = 100
 BYTES_PER_ROW = 100
 SNAPSHOT = SnapshotRef(id="00000003-00000002-1", taken_at="2026-01-01 00:00:00+00", lsn="0/1A2B3C")
+LAG_BYTES, LAG_SECONDS, POSITION, FINAL = 8192, 0.75, "0/1A2C00", "0/1A2D00"
+FIRST_SYNC_RUN = 6  # after the five phases' runs
+DRIFT = "column note added to public.{table}"
 
 
 def answer(task: PhaseTask) -> list[PhaseResult]:
@@ -52,6 +60,8 @@ def answer(task: PhaseTask) -> list[PhaseResult]:
         ]
     if not isinstance(task, RunPhase):
         return []
+    if task.phase in ("sync", "cutover"):
+        return _live(task)
     answers = answer_fields(task)
     if task.spec.source_table.startswith("flaky") and task.phase == "transform" and task.run <= 2:
         return [
@@ -82,6 +92,47 @@ def answer(task: PhaseTask) -> list[PhaseResult]:
             snapshot=snapshot,
         ),
     ]
+
+
+def _live(task: RunPhase) -> list[PhaseResult]:
+    """A sync run: its lag, and no end; a cutover run: caught up, then done."""
+    answers, table = answer_fields(task), task.spec.source_table
+    if task.phase == "sync" and table.startswith("drift") and task.run <= FIRST_SYNC_RUN:
+        reason = DRIFT.format(table=table)
+        return [
+            PhaseErrored(
+                result_id=f"{task.task_id}:drift", **answers, reason=reason, kind="schema_drifted"
+            )
+        ]
+    lagging = task.phase == "sync" or table.startswith("held")
+    progress = PhaseProgressed(
+        result_id=f"{task.task_id}:lag",
+        **answers,
+        rows_done=ROWS // 10,
+        rows_total=0,
+        checkpoint=POSITION,
+        lag_bytes=LAG_BYTES if lagging else 0,
+        lag_seconds=LAG_SECONDS if lagging else 0.0,
+        position=POSITION if lagging else FINAL,
+    )
+    if lagging:
+        return [progress]
+    frozen = task.cutover is not None and task.cutover.freeze
+    result = CutoverResult(
+        position=FINAL,
+        source_rows=ROWS,
+        target_rows=ROWS,
+        source_checksum="5f1d7a",
+        target_checksum="5f1d7a",
+        changes_applied=ROWS // 10,
+        rows_verified=ROWS // 20,
+        sequences_synced=1,
+        frozen=frozen,
+    )
+    done = PhaseSucceeded(
+        result_id=f"{task.task_id}:done", **answers, rows_done=ROWS, cutover=result
+    )
+    return [progress, done]
 
 
 def run(settings: Settings, stop: threading.Event, delay: float = 0.0) -> None:

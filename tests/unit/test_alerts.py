@@ -22,6 +22,8 @@ REQUIRED = {
     "SlowMigrations",  # slow migrations
     "DeadLetterBacklog",  # DLQ backlog
     "MigrationQuarantined",  # a gap, a fork or an unstorable event parks a migration (section 5)
+    "ReplicationSlotRetainingWal",  # a slot left behind is impossible to miss (section 12)
+    "LiveMigrationLagging",  # a live migration does not keep up with its source (section 12)
 }
 
 

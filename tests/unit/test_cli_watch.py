@@ -51,3 +51,16 @@ def test_a_duration_is_said_in_its_two_largest_units(seconds: float, said: str) 
 
 def test_rates_are_whole_from_ten_up_and_keep_two_digits_below() -> None:
     assert [rate(r) for r in (12_345.6, 10.0, 9.87, 0.04)] == ["12,346", "10", "9.9", "0.04"]
+
+
+def test_a_live_migration_shows_its_lag_and_position() -> None:
+    syncing = {
+        "status": "SYNCING",
+        "lag_bytes": 8192,
+        "lag_seconds": 0.75,
+        "position": "0/1A2C00",
+    }
+
+    assert pace(syncing) == "lag 8.2 kB 0.8s at 0/1A2C00"
+    assert pace({**syncing, "lag_seconds": None, "position": None}) == "lag 8.2 kB"
+    assert pace({**syncing, "status": "COMPLETED"}) == ""

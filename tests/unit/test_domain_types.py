@@ -10,13 +10,17 @@
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError
+import json
+from dataclasses import FrozenInstanceError, replace
 from typing import Any
 
 import pytest
 
 from domain import (
+    LIVE_PHASES,
     PHASES,
+    CutoverOptions,
+    ErrorKind,
     MigrationSpec,
     MigrationState,
     Phase,
@@ -65,7 +69,9 @@ def test_type_is_not_a_constructor_argument() -> None:
 
 
 def test_the_enums_keep_the_strings_on_the_wire() -> None:
-    assert PHASES == tuple(Phase) == ("extract", "transform", "validate", "load", "reconcile")
+    assert PHASES == ("extract", "transform", "validate", "load", "reconcile")
+    assert tuple(Phase) == (*PHASES, *LIVE_PHASES) and LIVE_PHASES == ("sync", "cutover")
+    assert ErrorKind.SCHEMA_DRIFTED == "schema_drifted"
     assert set(PhaseStatus) == {"RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"}
     assert set(StopReason) == {"superseded", "pause", "cancel", "revoked", "shutdown"}
     kinds = {"not_null", "unique", "range", "pattern", "allowed", "foreign_key"}
@@ -125,3 +131,31 @@ def test_a_changelog_state_naming_no_member_is_a_record_error(
 ) -> None:
     with pytest.raises(RecordError, match=f"^{field} must be one of "):
         state_from_plain(_plain_state(**changes))
+
+
+def test_a_live_state_round_trips_through_the_changelog_form() -> None:
+    live = MigrationState(
+        migration_id="m-1",
+        status=Status.CUTTING_OVER,
+        spec=replace(SPEC, cdc=True),
+        phase=Phase.CUTOVER,
+        lag_bytes=4096,
+        lag_seconds=0.25,
+        position="0/3000060",
+        cutover=CutoverOptions(max_lag_bytes=1024, max_lag_seconds=None, freeze=True),
+    )
+
+    plain = json.loads(json.dumps(state_to_plain(live)))
+
+    assert plain["cutover"] == {"max_lag_bytes": 1024, "max_lag_seconds": None, "freeze": True}
+    assert state_from_plain(plain) == live
+
+
+def test_a_state_written_before_the_live_fields_reads_without_them() -> None:
+    plain = _plain_state()
+    for name in ("lag_bytes", "lag_seconds", "position", "cutover"):
+        del plain[name]
+
+    state = state_from_plain(plain)
+
+    assert (state.lag_bytes, state.position, state.cutover) == (None, None, None)

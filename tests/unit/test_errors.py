@@ -34,9 +34,12 @@ from schemas.exceptions import RecordError
 from streams.dataplane import errors as phase_errors
 from streams.dataplane.errors import (
     BreakerOpen,
+    CaptureRefused,
+    CutoverMismatch,
     Interrupted,
     PhaseError,
     ReconcileMismatch,
+    SchemaDrifted,
     SnapshotLost,
     StatementCancelled,
     TransientError,
@@ -73,6 +76,9 @@ TREE: dict[type[BaseException], tuple[tuple[type, ...], bool, int]] = {
     phase_errors.SpecError: ((PhaseError, SpecError), False, 422),
     ValidationFailed: ((PhaseError,), False, 500),
     ReconcileMismatch: ((PhaseError,), False, 500),
+    CutoverMismatch: ((ReconcileMismatch,), False, 500),
+    CaptureRefused: ((PhaseError,), False, 500),
+    SchemaDrifted: ((PhaseError,), False, 500),
     ProjectionError: ((MigratorError,), False, 500),
     OffsetConflict: ((ProjectionError,), True, 409),
     ReadModelUnreachable: ((ProjectionError,), False, 500),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from prometheus_client import REGISTRY
 
-from domain import MigrationSpec, MigrationState, StartMigration, decide
+from domain import MigrationSpec, MigrationState, StartMigration, Status, decide
 from streams.orchestrator import metrics
+from streams.orchestrator.state_store import StateStore
 
 SPEC = MigrationSpec(
     source_connection="legacy",
@@ -55,3 +58,34 @@ def test_lifecycle_events_are_counted_by_name() -> None:
     metrics.count_lifecycle(started)
 
     assert value("migrator_migrations_total", event="started") == before + 1
+
+
+def test_the_live_gauges_count_live_migrations_and_take_their_greatest_lag() -> None:
+    states = StateStore()
+    live = replace(SPEC, cdc=True)
+    for n, (status, lag_bytes, lag_seconds) in enumerate(
+        [
+            (Status.SYNCING, 4096, 0.5),
+            (Status.CUTTING_OVER, 512, 7.25),
+            (Status.SYNCING, None, None),  # no progress reported yet
+            (Status.PAUSED, 10**9, 900.0),  # paused: not live, its old lag left out
+            (Status.RUNNING, None, None),
+        ]
+    ):
+        states.put(
+            n % 3,
+            MigrationState(
+                migration_id=f"m-{n}",
+                status=status,
+                spec=live,
+                lag_bytes=lag_bytes,
+                lag_seconds=lag_seconds,
+            ),
+        )
+
+    metrics.gauge_states(states)
+
+    assert value("migrator_cdc_migrations") == 3
+    assert value("migrator_cdc_lag_bytes_max") == 4096
+    assert value("migrator_cdc_lag_seconds_max") == 7.25
+    assert value("migrator_active_migrations") == 5

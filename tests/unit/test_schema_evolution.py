@@ -9,6 +9,9 @@
   `checkpoint` field: a new reader reads v0 records (the field takes its
   default) and a v0 reader reads new ones (the field is skipped).
 - MigrationSpec before v3 lacks `on_existing` and `mode`: both ways too.
+- Records before v5 lack the live migrations' fields (a spec's `cdc`, lag and
+  position in progress, a cutover's options and result, an error's `kind`):
+  they decode with the defaults.
 """
 
 from __future__ import annotations
@@ -32,7 +35,24 @@ GOLDEN = sorted((FIXTURES / "records").glob("*/*.*"))
 V0_DIR = FIXTURES / "schemas"
 FIX = "python -m schemas archive, then python -m tests.fixtures.make_golden <new version>"
 
-BEFORE_OPTIONS = replace(SPEC, on_existing="upsert", mode="full")
+BEFORE_OPTIONS = replace(SPEC, on_existing="upsert", mode="full", cdc=False)
+BEFORE_LIVE = ("v1", "v2", "v3", "v4")  # golden versions made before the live fields
+LIVE_DEFAULTS: dict[str, Any] = {
+    "lag_bytes": None,
+    "lag_seconds": None,
+    "position": None,
+    "cutover": None,
+    "kind": None,
+}
+
+
+def before_live(record: Any) -> Any:
+    """`record` as a writer before the live migrations' fields wrote it."""
+    names = {f.name for f in dataclasses.fields(record)}
+    changes = {name: value for name, value in LIVE_DEFAULTS.items() if name in names}
+    if "spec" in names and record.spec is not None:
+        changes["spec"] = replace(record.spec, cdc=False)
+    return replace(record, **changes)
 
 
 def before_options(name: str) -> Any:
@@ -124,6 +144,8 @@ def new() -> Registry:
 def test_every_golden_record_decodes_to_the_record_it_was_made_from(path: Path) -> None:
     version, name = path.parent.name, path.stem
     expected = EXPECTED.get((version, name), SAMPLES[name])
+    if version in BEFORE_LIVE:
+        expected = before_live(expected)
 
     assert decoder_for(name)(path.read_bytes(), None) == expected
 
@@ -140,6 +162,19 @@ def test_there_are_golden_records_of_every_type_in_both_encodings() -> None:
     names = {(path.stem, path.suffix) for path in GOLDEN}
 
     assert names == {(name, suffix) for name in SAMPLES for suffix in (".avro", ".json")}
+
+
+@pytest.mark.parametrize("fmt", ["avro", "json"])
+def test_records_before_the_live_fields_read_them_as_their_defaults(fmt: str) -> None:
+    v4 = FIXTURES / "records" / "v4"
+
+    start = decode_command((v4 / f"StartMigration.{fmt}").read_bytes())
+    errored = decode_result((v4 / f"PhaseErrored.{fmt}").read_bytes())
+    progress = decode_result((v4 / f"PhaseProgressed.{fmt}").read_bytes())
+
+    assert start.spec.cdc is False
+    assert errored.kind is None
+    assert (progress.lag_bytes, progress.lag_seconds, progress.position) == (None, None, None)
 
 
 # --- the history of writer schemas -----------------------------------------------
@@ -208,7 +243,11 @@ def test_json_from_an_old_writer_takes_the_default_but_an_old_reader_rejects_new
     new_json, _ = encode(PROGRESS, "json")
 
     assert decode_result(old_json, registry=new) == WITHOUT_CHECKPOINT
-    with pytest.raises(RecordError, match="unknown field\\(s\\) bytes_done, checkpoint, snapshot"):
+    with pytest.raises(
+        RecordError,
+        match="unknown field\\(s\\) bytes_done, checkpoint, lag_bytes, lag_seconds, position,"
+        " snapshot",
+    ):
         decode_result(new_json, registry=old)  # JSON has no writer schema to resolve
 
 
@@ -232,6 +271,7 @@ def test_a_writer_schema_the_reader_cannot_resolve_is_a_record_error(tmp_path: P
 
 V2_SPEC_FINGERPRINT = "1e140632a01c8167"  # schemas/history/MigrationSpec.<this>.avsc
 OPTIONS = ("on_existing", "mode")
+LIVE = ("cdc",)  # added in v5, after the options
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +281,7 @@ def v2(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     for path in SCHEMA_DIR.glob("*.avsc"):
         shutil.copy(path, folder)
     spec = json.loads((SCHEMA_DIR / "MigrationSpec.avsc").read_text())
-    spec["fields"] = [f for f in spec["fields"] if f["name"] not in OPTIONS]
+    spec["fields"] = [f for f in spec["fields"] if f["name"] not in OPTIONS + LIVE]
     (folder / "MigrationSpec.avsc").write_text(json.dumps(spec))
     return load(folder, [HISTORY_DIR])
 
