@@ -10,6 +10,9 @@ from domain.commands import (
     CancelMigration,
     Command,
     CommandEnvelope,
+    DiffFigures,
+    DiffMigration,
+    DiffTaken,
     Input,
     MigrationSpec,
     PauseMigration,
@@ -18,6 +21,7 @@ from domain.commands import (
     PhaseProgressed,
     PhaseResult,
     PhaseSucceeded,
+    RepairMigration,
     ResultEnvelope,
     ResumeMigration,
     RetryMigration,
@@ -27,6 +31,7 @@ from domain.commands import (
 from domain.decide import decide, event_id
 from domain.events import (
     CommandRejected,
+    DiffRecorded,
     Event,
     EventEnvelope,
     MigrationCancelled,
@@ -45,7 +50,16 @@ from domain.events import (
     PhaseRequested,
 )
 from domain.evolve import evolve, replay
-from domain.state import PHASES, TERMINAL, MigrationState, Phase, PhaseStatus, Status, next_phase
+from domain.state import (
+    CHECKS,
+    PHASES,
+    TERMINAL,
+    MigrationState,
+    Phase,
+    PhaseStatus,
+    Status,
+    next_phase,
+)
 from domain.tasks import (
     CancelPhase,
     PausePhase,
@@ -58,6 +72,7 @@ from domain.tasks import (
 )
 
 __all__ = [
+    "CHECKS",
     "PHASES",
     "TERMINAL",
     "CancelMigration",
@@ -65,6 +80,10 @@ __all__ = [
     "Command",
     "CommandEnvelope",
     "CommandRejected",
+    "DiffFigures",
+    "DiffMigration",
+    "DiffRecorded",
+    "DiffTaken",
     "Event",
     "EventEnvelope",
     "Input",
@@ -94,6 +113,7 @@ __all__ = [
     "PhaseStatus",
     "PhaseSucceeded",
     "PhaseTask",
+    "RepairMigration",
     "ResultEnvelope",
     "ResumeMigration",
     "RetryMigration",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.commands import MigrationSpec, Named, SnapshotRef
+from domain.commands import DiffFigures, MigrationSpec, Named, SnapshotRef
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +105,13 @@ class CommandRejected(EventEnvelope):
     reason: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class DiffRecorded(DiffFigures, EventEnvelope):
+    """A row-level diff of the migration's source and target, as taken by `phase`."""
+
+    phase: str = ""
+
+
 # The events about one phase (they name it) and those about the migration.
 PhaseEvent = PhaseRequested | PhaseProgressRecorded | PhaseCompleted | PhaseFailed
 MigrationEvent = (
@@ -117,5 +124,6 @@ MigrationEvent = (
     | MigrationFailed
     | MigrationCancelled
     | CommandRejected
+    | DiffRecorded
 )
 Event = PhaseEvent | MigrationEvent

@@ -43,6 +43,7 @@ _CAUSED_BY_RESULTS = (
     ev.PhaseFailed,
     ev.MigrationCompleted,
     ev.MigrationFailed,
+    ev.DiffRecorded,
 )
 
 
@@ -90,6 +91,8 @@ def _fold_migration_event(s: MigrationState, e: MigrationEvent) -> MigrationStat
             return replace(s, status=Status.CANCELLED, reason=e.reason or s.reason)
         case ev.CommandRejected():
             return s
+        case ev.DiffRecorded():
+            return replace(s, differing=e.differing)
         case _:
             assert_never(e)
 

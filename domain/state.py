@@ -18,9 +18,20 @@ class Phase(StrEnum):
     VALIDATE = "validate"
     LOAD = "load"
     RECONCILE = "reconcile"
+    # Asked for after the load, by DiffMigration and RepairMigration; never in PHASES.
+    DIFF = "diff"
+    REPAIR = "repair"
 
 
-PHASES: tuple[Phase, ...] = tuple(Phase)
+PHASES: tuple[Phase, ...] = (
+    Phase.EXTRACT,
+    Phase.TRANSFORM,
+    Phase.VALIDATE,
+    Phase.LOAD,
+    Phase.RECONCILE,
+)
+# The phases that compare (and repair) the loaded target: each ends the migration.
+CHECKS = frozenset({Phase.DIFF, Phase.REPAIR})
 
 
 class Status(StrEnum):
@@ -70,6 +81,8 @@ class MigrationState:
     score: float | None = None
     reason: str | None = None
     phase_done: bool = False
+    # keys the last row-level diff found differing (None: never diffed)
+    differing: int | None = None
     seen: frozenset[str] = field(default_factory=frozenset)
     seen_results: frozenset[str] = field(default_factory=frozenset)
 
@@ -81,5 +94,7 @@ class MigrationState:
 def next_phase(phase: str) -> Phase | None:
     """The phase after `phase` (None after the last); ValueError if `phase`
     names none."""
+    if Phase(phase) in CHECKS:
+        return None
     index = PHASES.index(Phase(phase)) + 1
     return PHASES[index] if index < len(PHASES) else None

@@ -20,6 +20,9 @@ from domain import (
     CancelMigration,
     CancelPhase,
     CommandRejected,
+    DiffMigration,
+    DiffRecorded,
+    DiffTaken,
     MigrationCancelled,
     MigrationCompleted,
     MigrationFailed,
@@ -40,6 +43,7 @@ from domain import (
     PhaseRequested,
     PhaseSucceeded,
     PhaseTask,
+    RepairMigration,
     ResumeMigration,
     RetryMigration,
     RunPhase,
@@ -61,9 +65,15 @@ def _by_name(*classes: type[Any]) -> dict[str, type[Any]]:
 
 
 COMMAND_TYPES = _by_name(
-    StartMigration, PauseMigration, ResumeMigration, CancelMigration, RetryMigration
+    StartMigration,
+    PauseMigration,
+    ResumeMigration,
+    CancelMigration,
+    RetryMigration,
+    DiffMigration,
+    RepairMigration,
 )
-RESULT_TYPES = _by_name(PhaseProgressed, PhaseSucceeded, PhaseHalted, PhaseErrored)
+RESULT_TYPES = _by_name(PhaseProgressed, PhaseSucceeded, PhaseHalted, PhaseErrored, DiffTaken)
 EVENT_TYPES = _by_name(
     MigrationStarted,
     PhaseRequested,
@@ -78,6 +88,7 @@ EVENT_TYPES = _by_name(
     MigrationFailed,
     MigrationCancelled,
     CommandRejected,
+    DiffRecorded,
 )
 TASK_TYPES = _by_name(RunPhase, PausePhase, CancelPhase)
 # Records that travel only inside others (a field's type), never on their own.

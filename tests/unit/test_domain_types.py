@@ -65,7 +65,8 @@ def test_type_is_not_a_constructor_argument() -> None:
 
 
 def test_the_enums_keep_the_strings_on_the_wire() -> None:
-    assert PHASES == tuple(Phase) == ("extract", "transform", "validate", "load", "reconcile")
+    assert PHASES == ("extract", "transform", "validate", "load", "reconcile")
+    assert tuple(Phase) == (*PHASES, "diff", "repair")
     assert set(PhaseStatus) == {"RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"}
     assert set(StopReason) == {"superseded", "pause", "cancel", "revoked", "shutdown"}
     kinds = {"not_null", "unique", "range", "pattern", "allowed", "foreign_key"}
