@@ -183,6 +183,7 @@ class DiffFigures:
     target_rows: int = 0
     samples: Mapping[str, Any] = field(default_factory=dict)
     ranges: tuple[Mapping[str, Any], ...] = ()
+    ranges_compared: int = 0
     snapshot: SnapshotRef | None = None
     taken_at: str = ""
     seconds: float = 0.0

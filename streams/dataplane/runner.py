@@ -27,7 +27,17 @@ from domain import (
 )
 from domain.errors import MigratorError
 from domain.text import storable
-from streams.dataplane import checkpoints, extract, load, metrics, reconcile, transform, validate
+from streams.dataplane import (
+    checkpoints,
+    diff,
+    extract,
+    load,
+    metrics,
+    reconcile,
+    repair,
+    transform,
+    validate,
+)
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
 from streams.dataplane.database import Conn, Database
 from streams.dataplane.errors import Interrupted, TransientError
@@ -42,7 +52,11 @@ PHASES: dict[str, Callable[[PhaseContext], Awaitable[Outcome]]] = {
     "validate": validate.run,
     "load": load.run,
     "reconcile": reconcile.run,
+    "diff": diff.run,
+    "repair": repair.run,
 }
+# Phases that run again whenever asked: each diffs the target as it is then.
+RERUN = frozenset({"diff", "repair"})
 
 
 async def prepare(target: Database) -> None:
@@ -67,6 +81,8 @@ async def run(ctx: PhaseContext) -> Outcome:
     await prepare(ctx.target)
     if await ctx.target.autocommit(lambda c: checkpoints.is_cancelled(c, ctx.migration_id)):
         return Stopped(None)
+    if ctx.task.phase in RERUN:
+        return await PHASES[ctx.task.phase](ctx)
     return await finished_before(ctx) or await PHASES[ctx.task.phase](ctx)
 
 
