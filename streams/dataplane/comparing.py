@@ -86,7 +86,7 @@ class Side:
         query = sql.SQL(
             "SELECT d.e::text FROM (SELECT DISTINCT unnest(percentile_disc({f}::float8[])"
             " WITHIN GROUP (ORDER BY {k})) AS e FROM {t} AS s WHERE {w}) AS d"
-            " WHERE d.e > (SELECT min({k}) FROM {t} AS s WHERE {w}) ORDER BY d.e"
+            " WHERE d.e > (SELECT {k} FROM {t} AS s WHERE {w} ORDER BY 1 LIMIT 1) ORDER BY d.e"
         ).format(f=sql.Literal(fractions), k=self.first, t=self.rel, w=self.within(where, order))
         return [str(r[0]) for r in await (await self.conn.execute(query)).fetchall()]
 
