@@ -12,7 +12,7 @@ from typing import assert_never
 from domain import events as ev
 from domain.events import Event, MigrationEvent, PhaseEvent
 from domain.frozen import replace
-from domain.state import MigrationState, Phase, Status, next_phase
+from domain.state import CHECKS, MigrationState, Phase, Status, next_phase
 
 
 def evolve(state: MigrationState, event: Event) -> MigrationState:
@@ -50,7 +50,10 @@ _CAUSED_BY_RESULTS = (
 def _mark_seen(state: MigrationState, event: Event) -> MigrationState:
     """Remember the cause: command ids forever, result ids for the current run."""
     if isinstance(event, ev.PhaseRequested):
-        return replace(state, seen_results=frozenset())
+        # a diff or repair is asked for by a command alone, with no event before
+        asked = event.phase in CHECKS
+        seen = state.seen | {event.causation_id} if asked else state.seen
+        return replace(state, seen_results=frozenset(), seen=seen)
     by_result = isinstance(event, _CAUSED_BY_RESULTS)
     # A pause completes on a phase result; its cause is that result.
     by_result |= isinstance(event, ev.MigrationPaused) and state.status is Status.PAUSING
