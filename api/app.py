@@ -13,7 +13,17 @@ from aiohttp import web
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
-from api import commands, dashboard, dead_letters, lag, live, observability, openapi, queries
+from api import (
+    commands,
+    dashboard,
+    dead_letters,
+    diffs,
+    lag,
+    live,
+    observability,
+    openapi,
+    queries,
+)
 from api.auth import Handler, load_tokens
 from api.changes import ChangeHub
 from api.errors import errors_middleware
@@ -66,6 +76,9 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/api/v1/live", live.all_socket),
     *dead_letters.routes(),
     *lag.routes(),
+    ("GET", f"{ONE}/diff", diffs.get_diff),
+    ("GET", "/dashboard/diff", dashboard.static("diff.html")),
+    ("GET", "/dashboard/diff.js", dashboard.static("diff.js")),
 )
 
 

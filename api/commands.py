@@ -27,7 +27,9 @@ from api.responses import ok, problem
 from domain import (
     CancelMigration,
     Command,
+    DiffMigration,
     PauseMigration,
+    RepairMigration,
     ResumeMigration,
     RetryMigration,
     StartMigration,
@@ -42,6 +44,8 @@ STEERING: dict[str, tuple[type[Command], type[BaseModel]]] = {
     "resume": (ResumeMigration, EmptyIn),
     "cancel": (CancelMigration, ReasonIn),
     "retry": (RetryMigration, EmptyIn),
+    "diff": (DiffMigration, EmptyIn),
+    "repair": (RepairMigration, EmptyIn),
 }
 BULK: dict[str, tuple[str, tuple[Status, ...]]] = {
     "pause-all": ("pause", (Status.RUNNING,)),

@@ -383,6 +383,70 @@ def _file(summary: str, media: str) -> Schema:
     return {"summary": summary, "security": [], "responses": {"200": ok_, **_problems(400, 429)}}
 
 
+KEYS: Schema = {"type": "array", "items": TEXT}
+DIFF_RANGE = _rows(
+    lo={"type": ["string", "null"]},
+    hi={"type": ["string", "null"]},
+    depth=COUNT,
+    source_rows=COUNT,
+    target_rows=COUNT,
+    source_checksum=TEXT,
+    target_checksum=TEXT,
+    same={"type": "boolean"},
+)
+DIFF_REPORT: Schema = {
+    "type": "object",
+    "description": "A migration's latest row-level diff of source (as mapped) and target",
+    "required": ["migration_id", "status", "clean", "missing", "extra", "different"],
+    "properties": {
+        "migration_id": TEXT,
+        "status": TEXT,
+        "source": {"type": "object"},
+        "target": {"type": "object"},
+        "key": TEXT,
+        "sequence": COUNT,
+        "recorded_at": {"type": "string", "format": "date-time"},
+        "clean": {"type": "boolean", "description": "no key missing, different or to delete"},
+        "phase": {"type": "string", "description": "reconcile, diff or repair"},
+        "missing": {**COUNT, "description": "keys in the source, not the target"},
+        "extra": {**COUNT, "description": "keys in the target, not the source"},
+        "different": {**COUNT, "description": "keys in both, with other values"},
+        "differing": {**COUNT, "description": "keys a repair re-copies (or deletes)"},
+        "source_rows": COUNT,
+        "target_rows": COUNT,
+        "samples": {
+            "type": "object",
+            "properties": {"missing": KEYS, "extra": KEYS, "different": KEYS},
+        },
+        "ranges": {**DIFF_RANGE, "description": "key ranges compared (bounded)"},
+        "ranges_compared": COUNT,
+        "snapshot": SNAPSHOT_OR_NULL,
+        "taken_at": TEXT,
+        "seconds": {"type": "number"},
+    },
+}
+
+
+def _diff_paths() -> dict[str, dict[str, Schema]]:
+    """The diff report, and the commands that take a diff and repair what it found."""
+    return {
+        "/api/v1/migrations/{migration_id}/diff": {
+            "get": {
+                "summary": "The migration's latest row-level diff report (viewer)",
+                "parameters": [MIGRATION_ID],
+                "responses": {
+                    "200": _json(_ref("DiffReport"), "the report"),
+                    **_problems(*COMMON, 404, said={404: "no such migration, or no diff yet"}),
+                },
+            },
+            "post": _steer("diff", "EmptyIn"),
+        },
+        "/api/v1/migrations/{migration_id}/repair": {"post": _steer("repair", "EmptyIn")},
+        "/dashboard/diff": {"get": _file("The diff report page (?id=<migration>)", "text/html")},
+        "/dashboard/diff.js": {"get": _file("The diff report page's script", "text/javascript")},
+    }
+
+
 def paths() -> dict[str, dict[str, Schema]]:
     one = [MIGRATION_ID]
     return {
@@ -533,6 +597,7 @@ def paths() -> dict[str, dict[str, Schema]]:
         "/api/v1/migrations/{migration_id}/resume": {"post": _steer("resume", "EmptyIn")},
         "/api/v1/migrations/{migration_id}/cancel": {"post": _steer("cancel", "ReasonIn")},
         "/api/v1/migrations/{migration_id}/retry": {"post": _steer("retry", "EmptyIn")},
+        **_diff_paths(),
         "/api/v1/changes": {
             "get": {
                 "summary": "Long poll: migrations changed after a feed version",
@@ -668,6 +733,7 @@ def document() -> dict[str, Any]:
                 "Ready": READY,
                 "Health": HEALTH,
                 "Lag": LAG,
+                "DiffReport": DIFF_REPORT,
             },
         },
     }

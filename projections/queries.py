@@ -153,3 +153,14 @@ async def ids_in_status(pool: AsyncConnectionPool, statuses: Sequence[str]) -> l
 async def ping(pool: AsyncConnectionPool) -> None:
     """Raise unless the read model answers (reachable, schema applied, readable)."""
     await _all(pool, "SELECT version FROM feed_version WHERE id = 1", [])
+
+
+async def latest_diff(pool: AsyncConnectionPool, migration_id: str) -> Row | None:
+    """The migration's latest row-level diff (its DiffRecorded event), if any."""
+    rows = await _all(
+        pool,
+        f"SELECT {EVENT_COLUMNS} FROM migration_events"
+        " WHERE migration_id = %s AND type = 'DiffRecorded' ORDER BY sequence DESC LIMIT 1",
+        [migration_id],
+    )
+    return rows[0] if rows else None
