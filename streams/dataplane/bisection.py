@@ -48,6 +48,25 @@ def integer_thresholds(low: int, high: int, parts: int = FACTOR) -> list[str]:
     return [str(v) for v in range(low + width, high + 1, width)]
 
 
+@dataclass(frozen=True)
+class Cuts:
+    """Where a range is cut: `values` ascending; for integer keys cut at equal
+    widths, the lowest key and the width too (a row's segment is then
+    `(k - low) / width`, cheaper than a search of the cuts)."""
+
+    values: list[str]
+    low: int | None = None
+    width: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+
+def integer_cuts(low: int, high: int, parts: int = FACTOR) -> Cuts:
+    width = max(1, -(-(high - low + 1) // parts))
+    return Cuts(integer_thresholds(low, high, parts), low, width)
+
+
 def segments(whole: Range, thresholds: Sequence[str]) -> list[Range]:
     """`whole` cut at `thresholds` (ascending, inside it): segment i holds the
     keys `width_bucket` puts in bucket i."""

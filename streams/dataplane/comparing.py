@@ -23,18 +23,25 @@ from streams.dataplane import checksums
 from streams.dataplane.bisection import (
     FACTOR,
     LEAF_ROWS,
+    Cuts,
     Found,
     Key,
     Range,
     Sums,
     by_segment,
     compare_rows,
-    integer_thresholds,
+    integer_cuts,
     is_leaf,
     segments,
 )
 from streams.dataplane.chunks import INTEGERS
 from streams.dataplane.database import Conn
+
+# The planner counts a group per key value (it estimates the segments by the
+# key's statistics) and would sort the whole range, or give up a parallel
+# scan for fear of gathering a row per key; there are a few segments, summed
+# in memory by each worker. Set for the rest of the diff's transaction.
+FEW_GROUPS = "SET LOCAL enable_sort = off; SET LOCAL parallel_tuple_cost = 0"
 
 
 @dataclass(frozen=True)
@@ -90,20 +97,35 @@ class Side:
         ).format(f=sql.Literal(fractions), k=self.first, t=self.rel, w=self.within(where, order))
         return [str(r[0]) for r in await (await self.conn.execute(query)).fetchall()]
 
-    async def figures(self, where: Range, order: Order, cuts: Sequence[str]) -> list[Sums]:
+    async def figures(self, where: Range, order: Order, cuts: Cuts) -> list[Sums]:
+        """Per segment of the range cut at `cuts`: its rows and checksum."""
         query = sql.SQL(
-            "SELECT width_bucket({k}, ARRAY[{c}]::{ty}[]), count(*), coalesce(sum({h}), 0)::text"
-            " FROM {t} AS s WHERE {w} GROUP BY 1"
+            "SELECT {b}, count(*), coalesce(sum({h}), 0)::text FROM {t} AS s WHERE {w} GROUP BY 1"
         ).format(
-            k=self.first,
-            c=sql.SQL(", ").join(sql.Literal(c) for c in cuts),
-            ty=sql.SQL(order.type),
+            b=self.bucket(order, cuts),
             h=checksums.row_hash(self.values, self.native),
             t=self.rel,
             w=self.within(where, order),
         )
+        await self.conn.execute(FEW_GROUPS)
         found = await (await self.conn.execute(query)).fetchall()
-        return by_segment(((int(b), int(n), str(c)) for b, n, c in found), len(cuts) + 1)
+        count = len(cuts.values) + 1
+        return by_segment(((int(b), int(n), str(c)) for b, n, c in found), count)
+
+    def bucket(self, order: Order, cuts: Cuts) -> sql.Composable:
+        """A row's segment: 0 below the first cut, i from the i-th on."""
+        if cuts.low is not None:
+            return sql.SQL("least(({k})::bigint - {low}, {top}) / {w}").format(
+                k=self.first,
+                low=sql.Literal(cuts.low),
+                top=sql.Literal(len(cuts.values) * cuts.width),
+                w=sql.Literal(cuts.width),
+            )
+        return sql.SQL("width_bucket({k}, ARRAY[{c}]::{ty}[])").format(
+            k=self.first,
+            c=sql.SQL(", ").join(sql.Literal(c) for c in cuts.values),
+            ty=sql.SQL(order.type),
+        )
 
     async def rows(self, where: Range, order: Order) -> dict[Key, int]:
         """Every row of the range: its key (as text) and its hash."""
@@ -143,7 +165,7 @@ class Bisection:
         cuts = await self._cuts(where)
         if not cuts:
             return await self._leaf(where)
-        parts = segments(where, cuts)
+        parts = segments(where, cuts.values)
         mine, theirs = await asyncio.gather(
             self.source.figures(where, self.order, cuts),
             self.target.figures(where, self.order, cuts),
@@ -156,20 +178,20 @@ class Bisection:
                 await self._walk(part, (a, b))
         return None
 
-    async def _cuts(self, where: Range) -> list[str]:
+    async def _cuts(self, where: Range) -> Cuts:
         if not self.order.orderable:
-            return []
+            return Cuts([])
         if not self.order.integer:
             cuts = await self.source.sampled_cuts(where, self.order, self.factor)
-            return cuts or await self.target.sampled_cuts(where, self.order, self.factor)
+            return Cuts(cuts or await self.target.sampled_cuts(where, self.order, self.factor))
         found = await asyncio.gather(
             self.source.bounds(where, self.order), self.target.bounds(where, self.order)
         )
         ends = [e for e in found if e is not None]
         if not ends:
-            return []
+            return Cuts([])
         low, high = min(int(e[0]) for e in ends), max(int(e[1]) for e in ends)
-        return integer_thresholds(low, high, self.factor)
+        return integer_cuts(low, high, self.factor)
 
     async def _leaf(self, where: Range) -> None:
         mine, theirs = await asyncio.gather(
