@@ -442,7 +442,14 @@ def _diff_paths() -> dict[str, dict[str, Schema]]:
             "post": _steer("diff", "EmptyIn"),
         },
         "/api/v1/migrations/{migration_id}/repair": {"post": _steer("repair", "EmptyIn")},
-        "/dashboard/diff": {"get": _file("The diff report page (?id=<migration>)", "text/html")},
+        "/dashboard/diff": {
+            "get": {
+                **_file("The diff report page", "text/html"),
+                "parameters": [
+                    _param("id", "query", {"type": "string"}, "the migration whose report to show")
+                ],
+            }
+        },
         "/dashboard/diff.js": {"get": _file("The diff report page's script", "text/javascript")},
     }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,13 @@ import pytest
 from config import KafkaNames, Settings
 from config.connections import Connection
 from tests.support.data_plane import connections_env
-from tests.support.processes import ROOT, Processes, eventually, group_is_stable, process_env
+from tests.support.processes import (
+    ROOT,
+    Processes,
+    eventually,
+    group_is_stable,
+    process_env,
+)
 from tests.support.stack import Stack
 from tests.support.system import (
     OPERATOR_TOKEN,
@@ -141,3 +148,30 @@ def test_diff_finds_exactly_the_corrupted_keys_repair_fixes_them_a_second_diff_i
     _, history = api_http("GET", f"{api_url(settings)}/migrations/{MID}/events")
     recorded = [e["payload"]["differing"] for e in history["events"] if e["type"] == "DiffRecorded"]
     assert recorded == [0, 5, 0]  # reconcile, the diff, the repair's second diff
+
+
+def test_a_repair_through_the_console_producer_with_nothing_to_repair_is_rejected(
+    settings: Settings, topics: KafkaNames, stack: Stack, system: Processes
+) -> None:
+    start = {"type": "StartMigration", "command_id": "c-1", "migration_id": MID, "spec": SPEC}
+    send_commands(stack, topics, start)
+    eventually(lambda: migration(settings, MID).get("status") == "COMPLETED", timeout=180)
+
+    send_commands(
+        stack, topics, {"type": "RepairMigration", "command_id": "c-2", "migration_id": MID}
+    )
+
+    def rejection() -> dict[str, Any] | None:
+        _, history = api_http("GET", f"{api_url(settings)}/migrations/{MID}/events")
+        found = [e for e in history["events"] if e["type"] == "CommandRejected"]
+        return found[0] if found else None
+
+    rejected = eventually(rejection)
+    assert rejected["payload"]["command_type"] == "RepairMigration"
+    assert (
+        "nothing to repair: the last diff found no differing keys"
+        in (rejected["payload"]["reason"])
+    )
+    url = f"http://127.0.0.1:{settings.api.port}/dashboard/diff?id={MID}"
+    with urllib.request.urlopen(url, timeout=30) as page:
+        assert page.status == 200 and b"Diff report" in page.read()
