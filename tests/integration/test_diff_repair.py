@@ -21,7 +21,7 @@ from streams.dataplane.context import Finished
 from streams.dataplane.database import Databases
 from streams.dataplane.errors import ReconcileMismatch
 from streams.dataplane.sql import STATE_SCHEMA
-from tests.support.phases import phase_context, run_phase
+from tests.support.phases import legacy_and_warehouse, phase_context, run_phase
 from tests.support.stack import Stack
 from tests.support.tables import create_customers, fresh_database
 
@@ -271,3 +271,70 @@ async def test_repair_refuses_without_a_diff(
 
     with pytest.raises(Exception, match="nothing to repair: no diff was taken"):
         await repair.run(ctx)
+
+
+MAPPING = {
+    "full_name": {"from": "name", "trim": True},
+    "email": {"case": "upper"},
+    "country": {"map": {"de": "DE", "fr": "FR"}, "default": "--"},
+    "label": {"concat": ["country", "id"], "separator": "-"},
+    "balance": {"cast": "text", "default": "n/a"},
+    "avatar": None,
+}
+
+
+async def test_a_mapped_target_is_compared_with_the_source_as_mapped(
+    databases: Databases, source_url: str, target_url: str
+) -> None:
+    spec = customers(mapping=MAPPING)
+    await migrated(databases, spec)
+    with psycopg.connect(target_url, autocommit=True) as conn:
+        conn.execute("UPDATE customers_copy SET email = lower(email) WHERE id = 10")
+        conn.execute("UPDATE customers_copy SET label = 'x' WHERE id = 12345")
+        conn.execute("DELETE FROM customers_copy WHERE id IN (77, 19999)")
+        conn.execute("INSERT INTO customers_copy (id) VALUES (100001), (100002)")
+
+    _, sent = await diffed(databases, spec)
+
+    (taken,) = sent
+    assert isinstance(taken, DiffTaken)
+    assert taken.samples == {"missing": DELETED, "extra": ADDED, "different": UPDATED}
+    _, sent = await diffed(databases, spec, "repair", 3)
+    (after,) = sent
+    assert isinstance(after, DiffTaken) and after.differing == 0 and after.extra == 0
+
+
+COMPOSITE = """
+CREATE TABLE orders (tenant text, id int, amount numeric(10, 2), note text,
+                     PRIMARY KEY (tenant, id));
+INSERT INTO orders SELECT t, g, g * 1.5, 'n' || g
+  FROM unnest(ARRAY['acme', 'globex', 'initech']) AS t, generate_series(1, 3000) AS g;
+"""
+
+
+async def test_a_composite_key_is_diffed_and_repaired_by_all_its_columns(
+    stack: Stack, unique: str, target_url: str
+) -> None:
+    with fresh_database(stack.database_url, f"cmp_{unique}") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(COMPOSITE)
+        spec = customers(source_table="orders", target_table="orders", source_key="tenant, id")
+        async with legacy_and_warehouse(url, target_url) as databases:
+            await migrated(databases, spec)
+            with psycopg.connect(target_url, autocommit=True) as conn:
+                conn.execute("UPDATE orders SET amount = 0 WHERE tenant = 'globex' AND id = 7")
+                conn.execute("DELETE FROM orders WHERE tenant = 'acme' AND id = 2999")
+                conn.execute("INSERT INTO orders VALUES ('zeta', 1, 1, 'extra')")
+
+            _, sent = await diffed(databases, spec)
+            (taken,) = sent
+            assert isinstance(taken, DiffTaken)
+            assert taken.samples == {
+                "missing": ["(acme,2999)"],
+                "extra": ["(zeta,1)"],
+                "different": ["(globex,7)"],
+            }
+            _, sent = await diffed(databases, spec, "repair", 3)
+            (after,) = sent
+            assert isinstance(after, DiffTaken) and after.differing == 0
+        assert whole_checksum(target_url, "orders") == whole_checksum(url, "orders")
