@@ -14,6 +14,8 @@
 const API = "/api/v1";
 const RUNS = ["RUNNING", "PAUSING"];
 const ACTIONS = { pause: ["RUNNING"], resume: ["PAUSED"], cancel: ["PENDING", "RUNNING", "PAUSING", "PAUSED", "FAILED"], retry: ["FAILED"] };
+Object.assign(ACTIONS, { diff: ["COMPLETED", "FAILED"], repair: ["FAILED"] }); // row-level diff and repair
+const REPORTED = ["COMPLETED", "FAILED"]; // a loaded migration may have a diff report
 const rows = new Map();
 let token = "";
 let role = "";
@@ -209,6 +211,12 @@ function countQuarantined() {
 
 function renderActions(td, m) {
   td.innerHTML = "";
+  if (REPORTED.includes(m.status)) {
+    const report = document.createElement("a");
+    report.href = `/dashboard/diff?id=${encodeURIComponent(m.migration_id)}`;
+    report.textContent = "diff report";
+    td.appendChild(report);
+  }
   if (role !== "operator") return;
   for (const [action, states] of Object.entries(ACTIONS)) {
     if (!states.includes(m.status)) continue;
