@@ -338,3 +338,21 @@ async def test_a_composite_key_is_diffed_and_repaired_by_all_its_columns(
             (after,) = sent
             assert isinstance(after, DiffTaken) and after.differing == 0
         assert whole_checksum(target_url, "orders") == whole_checksum(url, "orders")
+
+
+async def test_a_mismatch_whose_diff_fails_still_fails_with_its_figures(
+    databases: Databases, source_url: str, target_url: str
+) -> None:
+    spec = customers()
+    for phase in PHASES[:-1]:
+        await run_phase(databases, spec, phase)
+    corrupt(target_url)
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE customers RENAME TO gone")  # the diff cannot read it
+
+    ctx = await phase_context(databases, spec, "reconcile")
+
+    with pytest.raises(ReconcileMismatch) as failed:
+        await reconcile.run(ctx)
+    assert "target checksum differs" in str(failed.value)
+    assert "the row-by-row diff failed: table customers does not exist" in str(failed.value)
