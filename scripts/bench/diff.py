@@ -13,6 +13,9 @@ against a full checksum scan of both, in one run on one database server.
 3. The diff, as the `diff` phase runs it (streams.dataplane.diff.compare):
    bounds, then one bucketed sum per side; nothing differs, so nothing is
    cut further.
+4. With `--differ K` (default 10), K rows of the target spread over the key
+   range are changed, and the diff is timed again: the cost of bisecting down
+   to them (the ranges compared, the keys found).
 
 Each is run --repeat times, alternating, after one warm-up of each; the
 median is reported, per million rows and as a ratio. Prints, asserts nothing.
@@ -74,7 +77,7 @@ async def timed(work: Awaitable[object]) -> float:
     return time.perf_counter() - started
 
 
-async def measure(dbs: Databases, rows: int, repeat: int) -> None:
+async def measure(dbs: Databases, rows: int, repeat: int, differ: int) -> None:
     ctx = await phase_context(dbs, SPEC, "diff", migration_id="bench-diff")
     shape = await diff.mapped(ctx)
     await scan(ctx, shape)  # warm-up, both
@@ -92,12 +95,34 @@ async def measure(dbs: Databases, rows: int, repeat: int) -> None:
     print(f"diff / scan: {diff_s / scan_s:.2f}")
     print(f"all runs, s: scan {[round(s, 2) for s in scans]} diff {[round(d, 2) for d in diffs]}")
     print(f"load average: {os.getloadavg()}")
+    if differ:
+        await measure_differing(ctx, shape, rows, differ)
+
+
+async def measure_differing(ctx: PhaseContext, shape: diff.Mapped, rows: int, k: int) -> None:
+    """Change `k` target rows spread over the keys; time the diff that finds them."""
+    step = max(1, rows // max(1, k))
+    async with ctx.target.connection() as conn:
+        await conn.execute(
+            "UPDATE customers SET name = coalesce(name, '') || '!' WHERE id %% %s = 1 AND id <= %s",
+            (step, step * k),
+        )
+    took = []
+    for _ in range(2):
+        started = time.perf_counter()
+        found, _, _ = await diff.compare(ctx, shape)
+        took.append(time.perf_counter() - started)
+    print(
+        f"diff with {len(found.different)} rows differing: {min(took):.2f} s"
+        f"  ({found.ranges_compared} ranges compared; runs {[round(t, 2) for t in took]})"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--differ", type=int, default=10, help="then change K rows and diff")
     args = parser.parse_args()
     admin = os.environ.get("DATABASE_URL", "postgresql://migrator@127.0.0.1:35432/migrations")
     suffix = f"{os.getpid()}"
@@ -111,12 +136,12 @@ def main() -> None:
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("VACUUM ANALYZE customers")
             print(f"made {args.rows:,} rows in {time.perf_counter() - started:.1f} s", flush=True)
-        asyncio.run(_run(source, target, args.rows, args.repeat))
+        asyncio.run(_run(source, target, args.rows, args.repeat, args.differ))
 
 
-async def _run(source: str, target: str, rows: int, repeat: int) -> None:
+async def _run(source: str, target: str, rows: int, repeat: int, differ: int) -> None:
     async with legacy_and_warehouse(source, target) as dbs:
-        await measure(dbs, rows, repeat)
+        await measure(dbs, rows, repeat, differ)
 
 
 if __name__ == "__main__":
