@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from config import KafkaNames, Settings
-from tests.e2e.test_diff_repair import MID, source_url, system, target_url
+from tests.e2e.test_diff_and_repair_live import MID, source_url, system, target_url
 from tests.support.processes import Processes, eventually
 from tests.support.stack import Stack
 from tests.support.system import SPEC, VIEWER_TOKEN, api_http, api_url, migration, send_commands
