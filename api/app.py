@@ -17,6 +17,7 @@ from api import (
     commands,
     dashboard,
     dead_letters,
+    diffs,
     lag,
     live,
     observability,
@@ -77,6 +78,9 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     *dead_letters.routes(),
     *lag.routes(),
     *replication_slots.routes(),
+    ("GET", f"{ONE}/diff", diffs.get_diff),
+    ("GET", "/dashboard/diff", dashboard.static("diff.html")),
+    ("GET", "/dashboard/diff.js", dashboard.static("diff.js")),
 )
 
 

@@ -29,7 +29,9 @@ from domain import (
     CancelMigration,
     Command,
     CutoverMigration,
+    DiffMigration,
     PauseMigration,
+    RepairMigration,
     ResumeMigration,
     RetryMigration,
     StartMigration,
@@ -46,6 +48,8 @@ STEERING: dict[str, tuple[type[Command], type[BaseModel]]] = {
     "retry": (RetryMigration, EmptyIn),
     "cutover": (CutoverMigration, CutoverIn),
     "abort-cutover": (AbortCutover, ReasonIn),
+    "diff": (DiffMigration, EmptyIn),
+    "repair": (RepairMigration, EmptyIn),
 }
 BULK: dict[str, tuple[str, tuple[Status, ...]]] = {
     "pause-all": ("pause", (Status.RUNNING,)),

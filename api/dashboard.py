@@ -17,6 +17,8 @@ FILES = {
     "dashboard.html": "text/html",
     "dashboard.js": "text/javascript",
     "dashboard.css": "text/css",
+    "diff.html": "text/html",
+    "diff.js": "text/javascript",
 }
 # The page's own files only: no inline script, nothing from another origin.
 POLICY = "default-src 'self'; connect-src 'self'; frame-ancestors 'none'"

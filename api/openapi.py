@@ -444,6 +444,77 @@ def _file(summary: str, media: str) -> Schema:
     return {"summary": summary, "security": [], "responses": {"200": ok_, **_problems(400, 429)}}
 
 
+KEYS: Schema = {"type": "array", "items": TEXT}
+DIFF_RANGE = _rows(
+    lo={"type": ["string", "null"]},
+    hi={"type": ["string", "null"]},
+    depth=COUNT,
+    source_rows=COUNT,
+    target_rows=COUNT,
+    source_checksum=TEXT,
+    target_checksum=TEXT,
+    same={"type": "boolean"},
+)
+DIFF_REPORT: Schema = {
+    "type": "object",
+    "description": "A migration's latest row-level diff of source (as mapped) and target",
+    "required": ["migration_id", "status", "clean", "missing", "extra", "different"],
+    "properties": {
+        "migration_id": TEXT,
+        "status": TEXT,
+        "source": {"type": "object"},
+        "target": {"type": "object"},
+        "key": TEXT,
+        "sequence": COUNT,
+        "recorded_at": {"type": "string", "format": "date-time"},
+        "clean": {"type": "boolean", "description": "no key missing, different or to delete"},
+        "phase": {"type": "string", "description": "reconcile, diff or repair"},
+        "missing": {**COUNT, "description": "keys in the source, not the target"},
+        "extra": {**COUNT, "description": "keys in the target, not the source"},
+        "different": {**COUNT, "description": "keys in both, with other values"},
+        "differing": {**COUNT, "description": "keys a repair re-copies (or deletes)"},
+        "source_rows": COUNT,
+        "target_rows": COUNT,
+        "samples": {
+            "type": "object",
+            "properties": {"missing": KEYS, "extra": KEYS, "different": KEYS},
+        },
+        "ranges": {**DIFF_RANGE, "description": "key ranges compared (bounded)"},
+        "ranges_compared": COUNT,
+        "snapshot": SNAPSHOT_OR_NULL,
+        "taken_at": TEXT,
+        "seconds": {"type": "number"},
+    },
+}
+
+
+def _diff_paths() -> dict[str, dict[str, Schema]]:
+    """The diff report, and the commands that take a diff and repair what it found."""
+    return {
+        "/api/v1/migrations/{migration_id}/diff": {
+            "get": {
+                "summary": "The migration's latest row-level diff report (viewer)",
+                "parameters": [MIGRATION_ID],
+                "responses": {
+                    "200": _json(_ref("DiffReport"), "the report"),
+                    **_problems(*COMMON, 404, said={404: "no such migration, or no diff yet"}),
+                },
+            },
+            "post": _steer("diff", "EmptyIn"),
+        },
+        "/api/v1/migrations/{migration_id}/repair": {"post": _steer("repair", "EmptyIn")},
+        "/dashboard/diff": {
+            "get": {
+                **_file("The diff report page", "text/html"),
+                "parameters": [
+                    _param("id", "query", {"type": "string"}, "the migration whose report to show")
+                ],
+            }
+        },
+        "/dashboard/diff.js": {"get": _file("The diff report page's script", "text/javascript")},
+    }
+
+
 def paths() -> dict[str, dict[str, Schema]]:
     one = [MIGRATION_ID]
     return {
@@ -606,6 +677,7 @@ def paths() -> dict[str, dict[str, Schema]]:
                 "summary": "Abort a cutover before its switch; the migration syncs again",
             }
         },
+        **_diff_paths(),
         "/api/v1/changes": {
             "get": {
                 "summary": "Long poll: migrations changed after a feed version",
@@ -753,6 +825,7 @@ def document() -> dict[str, Any]:
                 "Health": HEALTH,
                 "Lag": LAG,
                 "Slots": SLOTS,
+                "DiffReport": DIFF_REPORT,
             },
         },
     }

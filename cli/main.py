@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 
 from cli import live, steering
+from cli.diff import diff as diff_report
+from cli.diff import repair as repair_keys
 from cli.dlq import app as dlq_app
 from cli.errors import Commands
 from cli.lag import lag as show_lag
@@ -30,6 +32,8 @@ for _name, _command in {**steering.COMMANDS, **live.COMMANDS}.items():
     app.command(_name)(_command)
 topics.command("replay")(replay_topic)
 app.command("lag")(show_lag)
+app.command("diff")(diff_report)
+app.command("repair")(repair_keys)
 app.add_typer(topics, name="topic", hidden=True)  # `migrator topic replay` too
 console = Console(stderr=True)
 

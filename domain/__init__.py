@@ -14,6 +14,9 @@ from domain.commands import (
     CutoverMigration,
     CutoverOptions,
     CutoverResult,
+    DiffFigures,
+    DiffMigration,
+    DiffTaken,
     Input,
     MigrationSpec,
     PauseMigration,
@@ -22,6 +25,7 @@ from domain.commands import (
     PhaseProgressed,
     PhaseResult,
     PhaseSucceeded,
+    RepairMigration,
     ResultEnvelope,
     ResumeMigration,
     RetryMigration,
@@ -34,6 +38,7 @@ from domain.events import (
     CutoverAborted,
     CutoverCompleted,
     CutoverRequested,
+    DiffRecorded,
     Event,
     EventEnvelope,
     MigrationCancelled,
@@ -55,6 +60,7 @@ from domain.events import (
 from domain.evolve import evolve, replay
 from domain.live import ErrorKind
 from domain.state import (
+    CHECKS,
     LIVE_PHASES,
     PHASES,
     TERMINAL,
@@ -77,6 +83,7 @@ from domain.tasks import (
 )
 
 __all__ = [
+    "CHECKS",
     "LIVE_PHASES",
     "PHASES",
     "TERMINAL",
@@ -92,6 +99,10 @@ __all__ = [
     "CutoverOptions",
     "CutoverRequested",
     "CutoverResult",
+    "DiffFigures",
+    "DiffMigration",
+    "DiffRecorded",
+    "DiffTaken",
     "ErrorKind",
     "Event",
     "EventEnvelope",
@@ -122,6 +133,7 @@ __all__ = [
     "PhaseStatus",
     "PhaseSucceeded",
     "PhaseTask",
+    "RepairMigration",
     "ResultEnvelope",
     "ResumeMigration",
     "RetryMigration",

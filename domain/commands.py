@@ -136,6 +136,16 @@ class AbortCutover(CommandEnvelope):
     reason: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class DiffMigration(CommandEnvelope):
+    """Compare the target with the source row by row, now (a loaded migration)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepairMigration(CommandEnvelope):
+    """Re-copy exactly the keys the last diff found differing, then diff again."""
+
+
 Command = (
     StartMigration
     | PauseMigration
@@ -144,6 +154,8 @@ Command = (
     | RetryMigration
     | CutoverMigration
     | AbortCutover
+    | DiffMigration
+    | RepairMigration
 )
 
 
@@ -211,5 +223,35 @@ class PhaseErrored(ResultEnvelope):
     kind: str | None = None
 
 
-PhaseResult = PhaseProgressed | PhaseSucceeded | PhaseHalted | PhaseErrored
+@dataclass(frozen=True, kw_only=True)
+class DiffFigures:
+    """What a row-level diff of source and target found (streams.dataplane.diff).
+
+    `missing`: keys in the source, not the target; `extra`: in the target, not
+    the source; `different`: in both, with other values. `differing` counts
+    the keys a repair re-copies (extra keys only when the target holds
+    nothing but the migration's rows). `samples` holds a bounded list of keys
+    per kind, `ranges` the key ranges compared (bounded) with both sides'
+    counts and checksums; the full key lists stay in the target database."""
+
+    missing: int = 0
+    extra: int = 0
+    different: int = 0
+    differing: int = 0
+    source_rows: int = 0
+    target_rows: int = 0
+    samples: Mapping[str, Any] = field(default_factory=dict)
+    ranges: tuple[Mapping[str, Any], ...] = ()
+    ranges_compared: int = 0
+    snapshot: SnapshotRef | None = None
+    taken_at: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiffTaken(DiffFigures, ResultEnvelope):
+    """A phase (reconcile, diff, repair) compared source and target row by row."""
+
+
+PhaseResult = PhaseProgressed | PhaseSucceeded | PhaseHalted | PhaseErrored | DiffTaken
 Input = Command | PhaseResult

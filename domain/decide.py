@@ -10,6 +10,7 @@ stopped) causes nothing.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any, assert_never
 
 from domain import events as ev
@@ -18,6 +19,9 @@ from domain.commands import (
     CancelMigration,
     Command,
     CutoverMigration,
+    DiffFigures,
+    DiffMigration,
+    DiffTaken,
     Input,
     PauseMigration,
     PhaseErrored,
@@ -25,6 +29,7 @@ from domain.commands import (
     PhaseProgressed,
     PhaseResult,
     PhaseSucceeded,
+    RepairMigration,
     ResumeMigration,
     RetryMigration,
     StartMigration,
@@ -34,7 +39,7 @@ from domain.events import Event
 from domain.live import ErrorKind, cutover_problem, options_of
 from domain.options import parse_options
 from domain.spec import parse_source_key
-from domain.state import PHASES, TERMINAL, MigrationState, Phase, Status, phase_after
+from domain.state import CHECKS, PHASES, TERMINAL, MigrationState, Phase, Status, phase_after
 
 
 def event_id(migration_id: str, sequence: int) -> str:
@@ -99,6 +104,10 @@ def _on_command(state: MigrationState, cmd: Command, emit: Emitter) -> None:
             _cutover(state, cmd, emit)
         case AbortCutover():
             _abort_cutover(state, cmd, emit)
+        case DiffMigration():
+            _diff(state, cmd, emit)
+        case RepairMigration():
+            _repair(state, cmd, emit)
         case _:
             assert_never(cmd)
 
@@ -113,6 +122,8 @@ def _on_result(state: MigrationState, res: PhaseResult, emit: Emitter) -> None:
             _halted(state, res, emit)
         case PhaseErrored():
             _errored(state, res, emit)
+        case DiffTaken():
+            _diff_taken(res, emit)
         case _:
             assert_never(res)
 
@@ -216,7 +227,9 @@ def _succeeded(state: MigrationState, res: PhaseSucceeded, emit: Emitter) -> Non
         snapshot=res.snapshot,
     )
     following = phase_after(state.spec, res.phase)
-    if following is None:
+    if res.phase in CHECKS and state.differing:
+        emit(ev.MigrationFailed, reason=f"{res.phase}: {state.differing} keys differ")
+    elif following is None:
         emit(ev.MigrationCompleted)
     elif state.status is Status.PAUSING:
         emit(ev.MigrationPaused, checkpoint=None)
@@ -282,3 +295,46 @@ def _cut_over(res: PhaseSucceeded, emit: Emitter) -> None:
     )
     emit(ev.CutoverCompleted, result=res.cutover)
     emit(ev.MigrationCompleted)
+
+
+# Row-level diff and repair: asked for once the target is loaded (the
+# migration completed, or failed at reconcile or at an earlier diff or repair).
+LOADED = frozenset({Phase.RECONCILE, *CHECKS})
+
+
+def _diff(state: MigrationState, cmd: DiffMigration, emit: Emitter) -> None:
+    if _not_loaded(state, cmd, emit, "diff"):
+        return
+    emit(ev.PhaseRequested, phase=Phase.DIFF, run=state.run + 1, checkpoint=None)
+
+
+def _repair(state: MigrationState, cmd: RepairMigration, emit: Emitter) -> None:
+    if _not_loaded(state, cmd, emit, "repair"):
+        return
+    if state.differing is None:
+        emit.reject(cmd, "nothing to repair: no diff was taken yet (run a diff first)")
+    elif state.differing == 0:
+        emit.reject(cmd, "nothing to repair: the last diff found no differing keys")
+    else:
+        emit(ev.PhaseRequested, phase=Phase.REPAIR, run=state.run + 1, checkpoint=None)
+
+
+def _not_loaded(state: MigrationState, cmd: Command, emit: Emitter, what: str) -> bool:
+    """Reject `cmd` unless the migration's target is loaded and nothing runs."""
+    why = f"only a COMPLETED migration, or one FAILED after its load, can {what}"
+    allowed = {Status.COMPLETED, Status.FAILED}
+    if _absent_or_not(state, cmd, emit, allowed, why):
+        return True
+    if state.status is Status.FAILED and state.phase not in LOADED:
+        emit.reject(cmd, f"{why}; it failed in {state.phase}, before its load")
+        return True
+    return False
+
+
+def _diff_taken(res: DiffTaken, emit: Emitter) -> None:
+    emit(ev.DiffRecorded, phase=res.phase, **diff_figures(res))
+
+
+def diff_figures(found: DiffFigures) -> dict[str, Any]:
+    """The figures of a diff, as keywords for another record that carries them."""
+    return {f.name: getattr(found, f.name) for f in fields(DiffFigures)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.commands import CutoverResult, MigrationSpec, Named, SnapshotRef
+from domain.commands import CutoverResult, DiffFigures, MigrationSpec, Named, SnapshotRef
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +137,13 @@ class SchemaDrifted(EventEnvelope):
     checkpoint: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class DiffRecorded(DiffFigures, EventEnvelope):
+    """A row-level diff of the migration's source and target, as taken by `phase`."""
+
+    phase: str = ""
+
+
 # The events about one phase (they name it) and those about the migration.
 PhaseEvent = PhaseRequested | PhaseProgressRecorded | PhaseCompleted | PhaseFailed
 MigrationEvent = (
@@ -153,5 +160,6 @@ MigrationEvent = (
     | CutoverAborted
     | CutoverCompleted
     | SchemaDrifted
+    | DiffRecorded
 )
 Event = PhaseEvent | MigrationEvent

@@ -13,7 +13,7 @@ from domain import events as ev
 from domain.commands import CutoverOptions
 from domain.events import Event, MigrationEvent, PhaseEvent
 from domain.frozen import replace
-from domain.state import MigrationState, Phase, Status, phase_after
+from domain.state import CHECKS, MigrationState, Phase, Status, phase_after
 
 T = TypeVar("T")
 
@@ -48,13 +48,17 @@ _CAUSED_BY_RESULTS = (
     ev.MigrationFailed,
     ev.CutoverCompleted,
     ev.SchemaDrifted,
+    ev.DiffRecorded,
 )
 
 
 def _mark_seen(state: MigrationState, event: Event) -> MigrationState:
     """Remember the cause: command ids forever, result ids for the current run."""
     if isinstance(event, ev.PhaseRequested):
-        return replace(state, seen_results=frozenset())
+        # a diff or repair is asked for by a command alone, with no event before
+        asked = event.phase in CHECKS
+        seen = state.seen | {event.causation_id} if asked else state.seen
+        return replace(state, seen_results=frozenset(), seen=seen)
     by_result = isinstance(event, _CAUSED_BY_RESULTS)
     # A pause completes on a phase result; its cause is that result.
     by_result |= isinstance(event, ev.MigrationPaused) and state.status is Status.PAUSING
@@ -106,6 +110,8 @@ def _fold_migration_event(s: MigrationState, e: MigrationEvent) -> MigrationStat
             return replace(
                 s, status=Status.PAUSED, phase=Phase.SYNC, reason=e.reason, checkpoint=checkpoint
             )
+        case ev.DiffRecorded():
+            return replace(s, differing=e.differing)
         case _:
             assert_never(e)
 

@@ -23,6 +23,9 @@ class Phase(StrEnum):
     RECONCILE = "reconcile"
     SYNC = "sync"
     CUTOVER = "cutover"
+    # Asked for after the load, by DiffMigration and RepairMigration; never in PHASES.
+    DIFF = "diff"
+    REPAIR = "repair"
 
 
 PHASES: tuple[Phase, ...] = (
@@ -33,6 +36,8 @@ PHASES: tuple[Phase, ...] = (
     Phase.RECONCILE,
 )
 LIVE_PHASES: tuple[Phase, ...] = (Phase.SYNC, Phase.CUTOVER)
+# The phases that compare (and repair) the loaded target: each ends the migration.
+CHECKS = frozenset({Phase.DIFF, Phase.REPAIR})
 
 
 class Status(StrEnum):
@@ -86,6 +91,8 @@ class MigrationState:
     score: float | None = None
     reason: str | None = None
     phase_done: bool = False
+    # keys the last row-level diff found differing (None: never diffed)
+    differing: int | None = None
     seen: frozenset[str] = field(default_factory=frozenset)
     seen_results: frozenset[str] = field(default_factory=frozenset)
     lag_bytes: int | None = None
@@ -99,10 +106,10 @@ class MigrationState:
 
 
 def next_phase(phase: str) -> Phase | None:
-    """The phase after `phase` (None after the last, and after a live phase);
-    ValueError if `phase` names none."""
+    """The phase after `phase` (None after the last, after a live phase and
+    after a check); ValueError if `phase` names none."""
     named = Phase(phase)
-    if named in LIVE_PHASES:
+    if named in LIVE_PHASES or named in CHECKS:
         return None
     index = PHASES.index(named) + 1
     return PHASES[index] if index < len(PHASES) else None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from domain import CutoverResult, MigrationState, PhaseStatus, SnapshotRef, evolve
+from domain import CHECKS, CutoverResult, MigrationState, PhaseStatus, SnapshotRef, evolve
 from domain import events as ev
 from domain.events import Event, PhaseEvent
 from domain.frozen import replace
@@ -192,6 +192,8 @@ def fold_row(row: Row, event: Event) -> Row:
         finished = at
     elif isinstance(event, ev.MigrationRetried | ev.MigrationResumed):
         finished = None
+    elif isinstance(event, ev.PhaseRequested) and event.phase in CHECKS:
+        finished = None  # a diff or repair of a finished migration: running again
     result = event.result if isinstance(event, ev.CutoverCompleted) else row.cutover_result
     return replace(
         row,

@@ -165,3 +165,14 @@ async def live_statuses(pool: AsyncConnectionPool) -> dict[str, str]:
         pool, "SELECT migration_id, status FROM migrations WHERE spec->>'cdc' = 'true'", []
     )
     return {r["migration_id"]: r["status"] for r in rows}
+
+
+async def latest_diff(pool: AsyncConnectionPool, migration_id: str) -> Row | None:
+    """The migration's latest row-level diff (its DiffRecorded event), if any."""
+    rows = await _all(
+        pool,
+        f"SELECT {EVENT_COLUMNS} FROM migration_events"
+        " WHERE migration_id = %s AND type = 'DiffRecorded' ORDER BY sequence DESC LIMIT 1",
+        [migration_id],
+    )
+    return rows[0] if rows else None

@@ -27,6 +27,9 @@ from domain import (
     CutoverOptions,
     CutoverRequested,
     CutoverResult,
+    DiffMigration,
+    DiffRecorded,
+    DiffTaken,
     MigrationCancelled,
     MigrationCompleted,
     MigrationFailed,
@@ -47,6 +50,7 @@ from domain import (
     PhaseRequested,
     PhaseSucceeded,
     PhaseTask,
+    RepairMigration,
     ResumeMigration,
     RetryMigration,
     RunPhase,
@@ -69,9 +73,15 @@ def _by_name(*classes: type[Any]) -> dict[str, type[Any]]:
 
 
 COMMAND_TYPES = _by_name(
-    StartMigration, PauseMigration, ResumeMigration, CancelMigration, RetryMigration
+    StartMigration,
+    PauseMigration,
+    ResumeMigration,
+    CancelMigration,
+    RetryMigration,
+    DiffMigration,
+    RepairMigration,
 ) | _by_name(CutoverMigration, AbortCutover)
-RESULT_TYPES = _by_name(PhaseProgressed, PhaseSucceeded, PhaseHalted, PhaseErrored)
+RESULT_TYPES = _by_name(PhaseProgressed, PhaseSucceeded, PhaseHalted, PhaseErrored, DiffTaken)
 EVENT_TYPES = _by_name(
     MigrationStarted,
     PhaseRequested,
@@ -86,6 +96,7 @@ EVENT_TYPES = _by_name(
     MigrationFailed,
     MigrationCancelled,
     CommandRejected,
+    DiffRecorded,
 ) | _by_name(CutoverRequested, CutoverAborted, CutoverCompleted, SchemaDrifted)
 TASK_TYPES = _by_name(RunPhase, PausePhase, CancelPhase)
 # Records that travel only inside others (a field's type), never on their own.

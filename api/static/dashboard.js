@@ -20,6 +20,8 @@ const ACTIONS = {
   cancel: ["PENDING", "RUNNING", "PAUSING", "PAUSED", "FAILED", "SYNCING", "CUTTING_OVER"], retry: ["FAILED"],
   cutover: ["SYNCING"], "abort-cutover": ["CUTTING_OVER"],
 };
+Object.assign(ACTIONS, { diff: ["COMPLETED", "FAILED"], repair: ["FAILED"] }); // row-level diff and repair
+const REPORTED = ["COMPLETED", "FAILED"]; // a loaded migration may have a diff report
 // A cutover from the dashboard waits until the migration has caught up (no lag left).
 const BODIES = { cutover: JSON.stringify({ max_lag_bytes: 0, max_lag_seconds: 0 }) };
 const rows = new Map();
@@ -240,6 +242,12 @@ function countQuarantined() {
 
 function renderActions(td, m) {
   td.innerHTML = "";
+  if (REPORTED.includes(m.status)) {
+    const report = document.createElement("a");
+    report.href = `/dashboard/diff?id=${encodeURIComponent(m.migration_id)}`;
+    report.textContent = "diff report";
+    td.appendChild(report);
+  }
   if (role !== "operator") return;
   for (const [action, states] of Object.entries(ACTIONS)) {
     if (!states.includes(m.status)) continue;

@@ -166,3 +166,8 @@ async def _pages(conn: Conn, name: str) -> int:
         )
     ).fetchone()
     return max(1, int(row[0])) if row else 1
+
+
+async def orderable(conn: Conn, key_type: str) -> bool:
+    """Whether values of `key_type` have a default b-tree ordering."""
+    return await _orderable(conn, key_type)

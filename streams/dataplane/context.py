@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from domain import CutoverResult, MigrationSpec, RunPhase, SnapshotRef
+from domain import CutoverResult, MigrationSpec, PhaseResult, RunPhase, SnapshotRef
 from domain.spec import ColumnMapping, Rule
 from streams.dataplane import metrics
 from streams.dataplane.checkpoints import Checkpoint
@@ -41,6 +41,10 @@ class Limiter:
 
 async def _alone() -> None:
     """No other member is asked to assist."""
+
+
+async def unanswered(result: PhaseResult) -> None:
+    """An assist never answers."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ class PhaseContext:
     assisting: bool = False
     # asks the group's other members to assist (once a chunked phase is planned)
     enlist: Callable[[], Awaitable[None]] = field(default=_alone)
+    # sends a result besides the outcome (a diff), before it
+    answer: Callable[[PhaseResult], Awaitable[None]] = field(default=unanswered)
 
     @property
     def spec(self) -> MigrationSpec:

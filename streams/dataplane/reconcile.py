@@ -10,8 +10,10 @@ key (every column of it) was staged. Checksums hash each value by its type where
 built in, else by its text (streams.dataplane.checksums).
 
 On a match the staging table (if any is left) is dropped in the transaction
-that records the result; a mismatch fails the phase with the figures, and
-staging is kept for inspection.
+that records the result, and a clean diff (the whole table's figures, no key
+compared) is sent; a mismatch is diffed row by row (streams.dataplane.diff:
+the keys that differ, saved and sent) and fails the phase with the figures
+and the diff's counts, and staging is kept for inspection.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from typing import Any
 
 from psycopg import sql
 
-from streams.dataplane import catalog, checkpoints, checksums, staged
+from domain import DiffTaken
+from streams.dataplane import catalog, checkpoints, checksums, diff, staged
 from streams.dataplane.checkpoints import Checkpoint
-from streams.dataplane.context import Finished, Outcome, PhaseContext
+from streams.dataplane.context import Finished, Outcome, PhaseContext, progress_of
 from streams.dataplane.database import Conn
 from streams.dataplane.errors import ReconcileMismatch
 from streams.dataplane.sql import STABLE_TEXT, key_match, staging, staging_name, table
@@ -46,8 +49,50 @@ def mismatches(figures: dict[str, Any]) -> list[str]:
 
 
 async def run(ctx: PhaseContext) -> Outcome:
-    async with ctx.limiter.slot():
-        return await ctx.target.transaction(lambda conn: _reconcile(ctx, conn))
+    try:
+        async with ctx.limiter.slot():
+            finished, figures = await ctx.target.transaction(lambda conn: _reconcile(ctx, conn))
+    except ReconcileMismatch as mismatch:
+        raise ReconcileMismatch(f"{mismatch}; {await _row_by_row(ctx)}") from None
+    await ctx.answer(await _clean_diff(ctx, figures))
+    return finished
+
+
+async def _row_by_row(ctx: PhaseContext) -> str:
+    """The diff of a mismatch, in a few words (it is saved and sent whole);
+    a diff that fails leaves the mismatch's own figures as the reason."""
+    try:
+        found = await diff.take(ctx)
+    except Exception as exc:  # the mismatch is the phase's failure, whatever the diff met
+        return f"the row-by-row diff failed: {exc}"
+    return f"row by row: {found.missing} missing, {found.extra} extra, {found.different} different"
+
+
+async def _clean_diff(ctx: PhaseContext, figures: dict[str, Any]) -> DiffTaken:
+    """The figures that matched, as a diff: one range, the whole table."""
+    task = ctx.task
+    slices = await ctx.target.autocommit(
+        lambda c: checkpoints.load(c, task.migration_id, "extract")
+    )
+    whole = {"lo": None, "hi": None, "depth": 0, "same": True}
+    sides = {
+        f"{side}_{what}": figures[f"{side}_{what}"]
+        for side in ("source", "target")
+        for what in ("rows", "checksum")
+    }
+    return DiffTaken(
+        result_id=f"{task.task_id}:diff",
+        migration_id=task.migration_id,
+        phase=task.phase,
+        run=task.run,
+        source_rows=figures["copied_rows"],
+        target_rows=figures["target_rows"],
+        samples={"missing": [], "extra": [], "different": []},
+        ranges=({**whole, **sides, "source_rows": figures["copied_rows"]},),
+        ranges_compared=1,
+        snapshot=progress_of(slices).snapshot if slices else None,
+        taken_at=str(figures.get("at", "")),
+    )
 
 
 async def _how_loaded(conn: Conn, migration_id: str) -> str:
@@ -55,7 +100,7 @@ async def _how_loaded(conn: Conn, migration_id: str) -> str:
     return str((found[0].result or {}).get("how", "upsert")) if found else "upsert"
 
 
-async def _reconcile(ctx: PhaseContext, conn: Conn) -> Finished:
+async def _reconcile(ctx: PhaseContext, conn: Conn) -> tuple[Finished, dict[str, Any]]:
     mid = ctx.migration_id
     await conn.execute(STABLE_TEXT)  # text prints as extract's source checksums printed it
     source = await staged.read(conn, mid)
@@ -90,7 +135,8 @@ async def _reconcile(ctx: PhaseContext, conn: Conn) -> Finished:
     await checkpoints.create(conn, cp)
     await checkpoints.finish(conn, cp, {"rows": figures["target_rows"], **figures})
     await drop_staging(conn, mid)
-    return Finished(figures["target_rows"])
+    at = await (await conn.execute("SELECT now()::text")).fetchone()
+    return Finished(figures["target_rows"]), {**figures, "at": at[0] if at else ""}
 
 
 async def drop_staging(conn: Conn, migration_id: str) -> None:

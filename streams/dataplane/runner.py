@@ -28,7 +28,17 @@ from domain import (
 from domain.errors import MigratorError
 from domain.live import ErrorKind
 from domain.text import storable
-from streams.dataplane import checkpoints, extract, load, metrics, reconcile, transform, validate
+from streams.dataplane import (
+    checkpoints,
+    diff,
+    extract,
+    load,
+    metrics,
+    reconcile,
+    repair,
+    transform,
+    validate,
+)
 from streams.dataplane.cdc import captures, cleanup, cutover, positions, sync
 from streams.dataplane.context import Finished, Outcome, PhaseContext, Stopped
 from streams.dataplane.database import Conn, Database
@@ -46,7 +56,11 @@ PHASES: dict[str, Callable[[PhaseContext], Awaitable[Outcome]]] = {
     "reconcile": reconcile.run,
     "sync": sync.run,
     "cutover": cutover.run,
+    "diff": diff.run,
+    "repair": repair.run,
 }
+# Phases that run again whenever asked: each diffs the target as it is then.
+RERUN = frozenset({"diff", "repair"})
 
 
 async def prepare(target: Database) -> None:
@@ -72,6 +86,8 @@ async def run(ctx: PhaseContext) -> Outcome:
     await prepare(ctx.target)
     if await ctx.target.autocommit(lambda c: checkpoints.is_cancelled(c, ctx.migration_id)):
         return Stopped(None)
+    if ctx.task.phase in RERUN:
+        return await PHASES[ctx.task.phase](ctx)
     return await finished_before(ctx) or await PHASES[ctx.task.phase](ctx)
 
 

@@ -58,7 +58,7 @@ from domain import (
 from domain.spec import parse_spec_parts
 from streams.dataplane import metrics, runner
 from streams.dataplane.cdc import captures
-from streams.dataplane.context import Limiter, PhaseContext, Progress
+from streams.dataplane.context import Limiter, PhaseContext, Progress, unanswered
 from streams.dataplane.database import Databases
 from streams.dataplane.errors import PhaseError, SpecError
 
@@ -234,6 +234,7 @@ class Scheduler:
             stop=run.stop,
             assisting=run.assist,
             enlist=lambda: self._enlist(run),
+            answer=unanswered if run.assist else self.send,
         )
 
     async def _enlist(self, run: Run) -> None:

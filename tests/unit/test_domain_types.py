@@ -70,7 +70,8 @@ def test_type_is_not_a_constructor_argument() -> None:
 
 def test_the_enums_keep_the_strings_on_the_wire() -> None:
     assert PHASES == ("extract", "transform", "validate", "load", "reconcile")
-    assert tuple(Phase) == (*PHASES, *LIVE_PHASES) and LIVE_PHASES == ("sync", "cutover")
+    assert tuple(Phase) == (*PHASES, *LIVE_PHASES, "diff", "repair")
+    assert LIVE_PHASES == ("sync", "cutover")
     assert ErrorKind.SCHEMA_DRIFTED == "schema_drifted"
     assert set(PhaseStatus) == {"RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"}
     assert set(StopReason) == {"superseded", "pause", "cancel", "revoked", "shutdown"}
