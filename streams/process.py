@@ -11,6 +11,9 @@ from pydantic import ValidationError
 from config import Settings, load_settings
 from config.exits import MISCONFIGURED
 from config.logs import configure_logging
+from streams.kafka import tracing
+
+SERVICES = {"worker": "orchestrator", "phase": "phase-worker"}
 
 
 def start_process(group: str) -> Settings:
@@ -23,6 +26,7 @@ def start_process(group: str) -> Settings:
         print(f"invalid settings: {exc}", file=sys.stderr)
         sys.exit(MISCONFIGURED)
     configure_logging(settings)
+    tracing.start(settings, f"migrator-{SERVICES.get(group, group)}")
     port = int(getattr(settings, group).metrics_port)
     if port:
         start_http_server(port, addr=settings.api.host)

@@ -60,6 +60,7 @@ from streams.dataplane import metrics, runner
 from streams.dataplane.context import Limiter, PhaseContext, Progress
 from streams.dataplane.database import Databases
 from streams.dataplane.errors import PhaseError, SpecError
+from streams.kafka.tracing import within
 
 log = logging.getLogger(__name__)
 Send = Callable[[PhaseResult], Awaitable[None]]
@@ -134,7 +135,7 @@ class Scheduler:
             before.request_stop(StopReason.SUPERSEDED)
         run = Run(task, partition)
         self._runs(run)[mid] = run
-        run.job = self._spawn(self._run(run, before, done))
+        run.job = self._spawn(within(f"phase {task.phase}", self._run(run, before, done)))
 
     def _runs(self, run: Run) -> dict[str, Run]:
         return self.assists if run.assist else self.active

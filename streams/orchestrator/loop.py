@@ -42,6 +42,7 @@ from streams.kafka.dead_letters import dead_letter
 from streams.kafka.partitions import home_partition
 from streams.kafka.produce import produce
 from streams.kafka.retrying import is_transient, transient_retry
+from streams.kafka.tracing import consumed
 from streams.orchestrator import metrics
 from streams.orchestrator.committer import Slot, committer_for
 from streams.orchestrator.handling import Outcome, handle
@@ -162,7 +163,8 @@ class OrchestratorLoop:
         metrics.BATCH_INPUTS.observe(len(msgs))
         with self.committer.batch():
             for msg in msgs:
-                self._one(msg)
+                with consumed(f"orchestrator {msg.topic}", msg.headers):
+                    self._one(msg)
 
     # --- one input --------------------------------------------------------------------
 
