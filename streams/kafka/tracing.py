@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from opentelemetry import context, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace import Span, SpanKind, Tracer, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from config import Settings
@@ -41,7 +41,6 @@ _tracer: Tracer | None = None  # None: tracing is off
 def start(settings: Settings, service: str) -> None:
     """Export this process's spans as `service`, when TRACES_ENDPOINT is set.
     The provider flushes what is left when the process exits."""
-    global _tracer
     endpoint = settings.traces.endpoint
     if not endpoint:
         return
@@ -54,7 +53,13 @@ def start(settings: Settings, service: str) -> None:
     exporter = OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces")
     provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=EXPORT_EVERY_MS))
     trace.set_tracer_provider(provider)
-    _tracer = trace.get_tracer("kafka-migrator")
+    use(provider)
+
+
+def use(provider: TracerProvider | None) -> None:
+    """Make spans with `provider` from now on (None: tracing off)."""
+    global _tracer
+    _tracer = None if provider is None else provider.get_tracer("kafka-migrator")
 
 
 def enabled() -> bool:
