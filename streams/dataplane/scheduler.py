@@ -135,8 +135,9 @@ class Scheduler:
             before.request_stop(StopReason.SUPERSEDED)
         run = Run(task, partition)
         self._runs(run)[mid] = run
-        traced = {"migration.id": mid, "run": task.run, "assist": task.assist}
-        run.job = self._spawn(within(f"phase {task.phase}", self._run(run, before, done), traced))
+        work = self._run(run, before, done)
+        traced = within(f"phase {task.phase}", work, {"migration.id": mid, "run": task.run})
+        run.job = self._spawn(traced)
 
     def _runs(self, run: Run) -> dict[str, Run]:
         return self.assists if run.assist else self.active
