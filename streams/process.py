@@ -11,9 +11,6 @@ from pydantic import ValidationError
 from config import Settings, load_settings
 from config.exits import MISCONFIGURED
 from config.logs import configure_logging
-from streams.kafka import tracing
-
-SERVICES = {"worker": "orchestrator", "phase": "phase-worker"}
 
 
 def start_process(group: str) -> Settings:
@@ -26,7 +23,6 @@ def start_process(group: str) -> Settings:
         print(f"invalid settings: {exc}", file=sys.stderr)
         sys.exit(MISCONFIGURED)
     configure_logging(settings)
-    tracing.start(settings, f"migrator-{SERVICES.get(group, group)}")
     port = int(getattr(settings, group).metrics_port)
     if port:
         start_http_server(port, addr=settings.api.host)

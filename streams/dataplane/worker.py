@@ -174,6 +174,7 @@ def run_phase_worker(stop: threading.Event) -> None:
     from streams.process import start_process
 
     settings = start_process("phase")
+    tracing.start(settings, "migrator-phase-worker")
     asyncio.run(_serve(settings, stop))
 
 
