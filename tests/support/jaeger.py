@@ -93,7 +93,6 @@ def running_jaeger(logs: Path) -> Iterator[Jaeger]:
         name: str(free_port())
         for name in ("JAEGER_OTLP_PORT", "JAEGER_UI_PORT", "JAEGER_QUERY_GRPC_PORT")
     }
-    ports["JAEGER_HEALTH_PORT"] = str(free_port())
     log = logs / "jaeger.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -104,7 +103,7 @@ def running_jaeger(logs: Path) -> Iterator[Jaeger]:
             start_new_session=True,
         )
     try:
-        _wait_healthy(proc, f"http://127.0.0.1:{ports['JAEGER_HEALTH_PORT']}/status", log)
+        _wait_healthy(proc, f"http://127.0.0.1:{ports['JAEGER_UI_PORT']}/api/services", log)
         yield Jaeger(
             otlp=f"http://127.0.0.1:{ports['JAEGER_OTLP_PORT']}",
             ui=f"http://127.0.0.1:{ports['JAEGER_UI_PORT']}",
