@@ -7,6 +7,8 @@ starts its trace at the orchestrator."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,8 +19,9 @@ import pytest
 
 from config import KafkaNames, Settings
 from config.connections import Connection
+from ops.traces import Span
 from tests.support.data_plane import connections_env
-from tests.support.jaeger import Jaeger, Span, Unavailable, running_jaeger
+from tests.support.jaeger import Jaeger, Unavailable, running_jaeger
 from tests.support.processes import Processes, eventually, group_is_stable, http
 from tests.support.stack import Stack
 from tests.support.system import API_ENV, AUTH, SPEC, api_url, migration, send_commands
@@ -163,6 +166,13 @@ def test_a_migration_is_one_trace_through_every_process_in_order(
         PROJECTOR,
     ]
     assert root.start <= first_commit.start <= waited.end <= root.end
+    # The operator's view of it: the CLI draws the same trace as a tree.
+    shown = subprocess.run(
+        [sys.executable, "-m", "cli", "trace", trace_id, "--backend", jaeger.ui],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert all(f"{service} " in shown for service in (API, ORCHESTRATOR, PHASE_WORKER, PROJECTOR))
+    assert f"{len(spans)} spans" in shown
 
 
 def test_a_command_without_a_trace_context_starts_its_trace_at_the_orchestrator(

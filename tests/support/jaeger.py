@@ -8,15 +8,14 @@ import json
 import os
 import signal
 import subprocess
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from ops.traces import Span, read_trace, spans_of
 from tests.support.processes import ROOT, eventually
 from tests.support.stack import free_port
 
@@ -34,50 +33,13 @@ class Jaeger:
 
     def trace(self, trace_id: str) -> list[Span]:
         """The spans of one trace as stored now ([] while it is unknown)."""
-        found = _get(f"{self.ui}/api/traces/{trace_id}")
-        return [span for data in (found or {}).get("data") or [] for span in spans_of(data)]
+        return read_trace(self.ui, trace_id)
 
     def traces(self, service: str, tags: dict[str, str]) -> list[list[Span]]:
+        """The traces in which `service` made a span with these tags."""
         query = urllib.parse.urlencode({"service": service, "tags": json.dumps(tags)})
-        found = _get(f"{self.ui}/api/traces?{query}&limit=20&lookback=1h")
-        return [spans_of(data) for data in (found or {}).get("data") or []]
-
-
-@dataclass(frozen=True)
-class Span:
-    id: str
-    parent: str | None
-    name: str
-    service: str
-    start: int  # µs since the epoch
-    end: int
-    tags: dict[str, Any]
-
-
-def spans_of(data: dict[str, Any]) -> list[Span]:
-    services = {pid: p["serviceName"] for pid, p in data["processes"].items()}
-    return [
-        Span(
-            id=s["spanID"],
-            parent=next((r["spanID"] for r in s["references"] if r["refType"] == "CHILD_OF"), None),
-            name=s["operationName"],
-            service=services[s["processID"]],
-            start=s["startTime"],
-            end=s["startTime"] + s["duration"],
-            tags={t["key"]: t["value"] for t in s["tags"]},
-        )
-        for s in data["spans"]
-    ]
-
-
-def _get(url: str) -> Any:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise
+        with urllib.request.urlopen(f"{self.ui}/api/traces?{query}&limit=20", timeout=30) as resp:
+            return [spans_of(data) for data in json.loads(resp.read())["data"] or []]
 
 
 @contextmanager
