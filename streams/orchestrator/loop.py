@@ -42,7 +42,7 @@ from streams.kafka.dead_letters import dead_letter
 from streams.kafka.partitions import home_partition
 from streams.kafka.produce import produce
 from streams.kafka.retrying import is_transient, transient_retry
-from streams.kafka.tracing import consumed, note
+from streams.kafka.tracing import consumed, each_trace, note
 from streams.orchestrator import metrics
 from streams.orchestrator.committer import Slot, committer_for
 from streams.orchestrator.handling import Outcome, handle
@@ -161,7 +161,8 @@ class OrchestratorLoop:
 
     def _batch(self, msgs: Sequence[Consumed]) -> None:
         metrics.BATCH_INPUTS.observe(len(msgs))
-        with self.committer.batch():
+        traced = (msg.headers for msg in msgs)
+        with each_trace("orchestrator batch", traced), self.committer.batch():
             for msg in msgs:
                 with consumed(f"orchestrator {msg.topic}", msg.headers):
                     self._one(msg)

@@ -36,6 +36,11 @@ def trace_id(span: ReadableSpan) -> str:
     return f"{span.context.trace_id:032x}"
 
 
+def traceparent(span: ReadableSpan) -> bytes:
+    ctx = span.context
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}".encode()
+
+
 def test_off_leaves_headers_as_they_are_and_makes_no_span() -> None:
     headers = [("migrator-type", b"StartMigration")]
 
@@ -56,9 +61,7 @@ def test_a_consumed_record_continues_its_trace_and_passes_it_on(
     (span,) = spans.get_finished_spans()
     assert trace_id(span) == A_PARENT.split("-")[1]
     assert parent_id(span) == A_PARENT.split("-")[2]
-    carried = dict(written)["traceparent"]
-    assert carried is not None
-    assert carried.decode() == f"00-{trace_id(span)}-{span.context.span_id:016x}-01"
+    assert dict(written)["traceparent"] == traceparent(span)
     assert [k for k, _ in written].count("traceparent") == 1
 
 
@@ -77,10 +80,7 @@ def test_injecting_replaces_the_context_a_record_carried(spans: InMemorySpanExpo
         written = tracing.injected([("traceparent", B_PARENT.encode()), ("k", None)])
 
     (span,) = spans.get_finished_spans()
-    assert (
-        dict(written)["traceparent"]
-        == f"00-{trace_id(span)}-{span.context.span_id:016x}-01".encode()
-    )
+    assert dict(written)["traceparent"] == traceparent(span)
     assert ("k", None) in written
     assert len(written) == 2
 
