@@ -1,5 +1,5 @@
 """One migration's whole trace, read back from a real trace backend (Jaeger):
-submitted over HTTP, it passes through every process — the API, the
+submitted with the CLI (through the API), it passes through every process — the API, the
 orchestrator, the phase worker, the projector — in order, phase by phase,
 chunk by chunk. A command from the console producer (no trace context)
 starts its trace at the orchestrator."""
@@ -7,13 +7,12 @@ starts its trace at the orchestrator."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,7 +23,7 @@ from tests.support.data_plane import connections_env
 from tests.support.jaeger import Jaeger, Unavailable, running_jaeger
 from tests.support.processes import Processes, eventually, group_is_stable, http
 from tests.support.stack import Stack
-from tests.support.system import API_ENV, AUTH, SPEC, api_url, migration, send_commands
+from tests.support.system import API_ENV, OPERATOR_TOKEN, SPEC, migration, send_commands
 from tests.support.tables import connection_for, create_customers, fresh_database
 
 pytestmark = pytest.mark.e2e
@@ -77,16 +76,17 @@ def traced_system(
     assert set(codes.values()) == {0}, {n: procs.log(n)[-3000:] for n in codes}
 
 
-def submit(settings: Settings, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
-    """POST a migration and wait for the read model: status, headers, body."""
-    request = urllib.request.Request(
-        f"{api_url(settings)}/migrations?wait=true",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={**AUTH, "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as resp:
-        return resp.status, dict(resp.headers), json.loads(resp.read())
+def migrator(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI as an operator runs it, with the operator's token."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        env={**os.environ, "API_TOKEN": OPERATOR_TOKEN, "MIGRATOR_API_URL": api_root(settings)},
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+
+
+def api_root(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.api.port}"
 
 
 def chain(spans: list[Span], last: Span) -> list[Span]:
@@ -125,10 +125,11 @@ def test_a_migration_is_one_trace_through_every_process_in_order(
 ) -> None:
     env = {"TRACES_ENDPOINT": jaeger.otlp, **connections_env(connections)}
     with traced_system(settings, topics, tmp_path, env):
-        spec = {**SPEC, "batch_size": 500}
-        status, headers, answer = submit(settings, {"migration_id": "m-traced", "spec": spec})
-        assert (status, answer["outcome"]) == (200, "accepted")
-        trace_id = headers["traceresponse"].split("-")[1]
+        spec = tmp_path / "spec.json"
+        spec.write_text(json.dumps({**SPEC, "batch_size": 500}))
+        submitted = migrator(settings, "submit", str(spec), "--migration-id", "m-traced")
+        assert json.loads(submitted.stdout)["outcome"] == "accepted"
+        trace_id = submitted.stderr.split("trace: migrator trace ", 1)[1].split()[0]
         done = eventually(lambda: migration(settings, "m-traced").get("status") == "COMPLETED")
         assert done
 
@@ -167,10 +168,7 @@ def test_a_migration_is_one_trace_through_every_process_in_order(
     ]
     assert root.start <= first_commit.start <= waited.end <= root.end
     # The operator's view of it: the CLI draws the same trace as a tree.
-    shown = subprocess.run(
-        [sys.executable, "-m", "cli", "trace", trace_id, "--backend", jaeger.ui],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout  # fmt: skip
+    shown = migrator(settings, "trace", trace_id, "--backend", jaeger.ui).stdout
     assert all(f"{service} " in shown for service in (API, ORCHESTRATOR, PHASE_WORKER, PROJECTOR))
     assert f"{len(spans)} spans" in shown
 
