@@ -20,13 +20,14 @@ from config import KafkaNames, Settings
 from config.connections import Connection
 from ops.traces import Span
 from tests.support.data_plane import connections_env
-from tests.support.jaeger import Jaeger, Unavailable, running_jaeger
+from tests.support.jaeger import BUILD_SECONDS, Jaeger, Unavailable, running_jaeger
 from tests.support.processes import Processes, eventually, group_is_stable, http
 from tests.support.stack import Stack
 from tests.support.system import API_ENV, OPERATOR_TOKEN, SPEC, migration, send_commands
 from tests.support.tables import connection_for, create_customers, fresh_database
 
-pytestmark = pytest.mark.e2e
+# The first test may build Jaeger first (scripts/install-jaeger: minutes, once).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(BUILD_SECONDS + 300)]
 
 API, ORCHESTRATOR = "migrator-api", "migrator-orchestrator"
 PHASE_WORKER, PROJECTOR = "migrator-phase-worker", "migrator-projector"
