@@ -11,11 +11,13 @@ from api.timeouts import server_options
 from config import load_settings
 from config.logs import configure_logging
 from domain.errors import ConfigurationError
+from streams.kafka import tracing
 
 
 def main() -> None:
     settings = load_settings()
     configure_logging(settings)
+    tracing.start(settings, "migrator-api")
     try:
         app = create_app(settings)
     except ConfigurationError as exc:

@@ -48,6 +48,7 @@ from api.publisher import Publisher
 from api.ratelimit import RateLimiter
 from api.slots import LiveSlots
 from api.timeouts import body_middleware
+from api.traced import trace_middlewares
 from config import KafkaNames, Settings
 from ops.dead_letters.listing import ListingCache
 
@@ -88,6 +89,7 @@ def create_app(settings: Settings) -> web.Application:
     """The app; AuthConfigError when tokens are required and none are set."""
     app = web.Application(
         middlewares=[
+            *trace_middlewares(),
             observability.metrics_middleware,
             errors_middleware,
             inbound_middleware,

@@ -39,6 +39,7 @@ from domain import (
 )
 from projections.queries import get_migration, ids_in_status
 from schemas import encode
+from streams.kafka.tracing import within
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c9a52-34d4-4c4b-9d55-0e8f2f0c3a11")
 STEERING: dict[str, tuple[type[Command], type[BaseModel]]] = {
@@ -153,7 +154,7 @@ async def _answer(
     headers = {"Location": f"/api/v1/migrations/{command.migration_id}"}
     if not wait:
         return ok(answer, status=202, headers=headers)
-    effect = await _effect(request, command, seconds)
+    effect = await within("api wait for the read model", _effect(request, command, seconds))
     if effect is None:
         return ok({**answer, "outcome": "pending"}, status=202, headers=headers)
     if effect.rejected:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from config import Settings
-from streams.kafka import clients
+from streams.kafka import clients, tracing
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ class Publisher:
         def delivered(err: KafkaError | None, msg: Message) -> None:
             loop.call_soon_threadsafe(_settle, done, err, msg)
 
-        self._producer.produce(topic, value, key, headers=list(headers), on_delivery=delivered)
+        traced = tracing.injected(headers)
+        self._producer.produce(topic, value, key, headers=list(traced), on_delivery=delivered)
         return await done
 
     async def check(self, topic: str, seconds: float) -> None:

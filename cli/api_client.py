@@ -25,6 +25,7 @@ def call_api(method: str, url: str, body: object = None, timeout: float = 30.0) 
         req.add_header("Authorization", f"Bearer {token.get_secret_value()}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
+            _say_trace(resp.headers.get("traceresponse"))
             return json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         console.print(f"[red]{method} {url}: {exc.code} {exc.read().decode()}[/red]")
@@ -35,3 +36,9 @@ def call_api(method: str, url: str, body: object = None, timeout: float = 30.0) 
     except urllib.error.URLError as exc:
         console.print(f"[red]{method} {url}: {exc.reason} (is the API running?)[/red]")
         raise typer.Exit(1) from exc
+
+
+def _say_trace(traceresponse: str | None) -> None:
+    """With traces on, the API names the request's trace: `migrator trace <id>` shows it."""
+    if traceresponse and traceresponse.count("-") == 3:
+        console.print(f"trace: migrator trace {traceresponse.split('-')[1]}")

@@ -19,6 +19,7 @@ from cli.lag import lag as show_lag
 from cli.rebuild import app as projection_app
 from cli.refold import refold
 from cli.topic_replay import replay as replay_topic
+from cli.trace import trace as show_trace
 from config import load_settings
 from config.logs import configure_logging
 
@@ -34,6 +35,7 @@ topics.command("replay")(replay_topic)
 app.command("lag")(show_lag)
 app.command("diff")(diff_report)
 app.command("repair")(repair_keys)
+app.command("trace")(show_trace)
 app.add_typer(topics, name="topic", hidden=True)  # `migrator topic replay` too
 console = Console(stderr=True)
 

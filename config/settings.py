@@ -273,6 +273,16 @@ class FaultSettings(Group):
     projector_batch: int = Field(default=3, ge=1, description="the projector batch it hits")
 
 
+class TracesSettings(Group):
+    """Traces (OpenTelemetry) of every process: off unless an endpoint is set."""
+
+    endpoint: str = Field(
+        default="",
+        description="OTLP/HTTP endpoint of a trace backend (Jaeger: http://127.0.0.1:4318);"
+        " empty: no traces",
+    )
+
+
 class Settings(BaseSettings):
     """Everything a worker, projector, API or CLI process needs to know."""
 
@@ -293,6 +303,7 @@ class Settings(BaseSettings):
     phase: PhaseSettings = Field(default_factory=PhaseSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     fault: FaultSettings = Field(default_factory=FaultSettings)
+    traces: TracesSettings = Field(default_factory=TracesSettings)
 
     @classmethod
     def environment_names(cls) -> dict[str, str]:

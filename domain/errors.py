@@ -55,6 +55,7 @@ package keeps its own small errors module whose classes subclass them.
     │   ├── RefoldError                   a refold of one migration cannot go on
     │   └── RebuildError                  a rebuild by replay cannot go on
     │       └── RebuildStopped            stopped by the operator before the swap
+    ├── ops.TraceUnavailable        503 retriable: the trace backend did not answer
     └── ops.OperatorError           422 an operator's request cannot be done as asked
         └── BadSelection                  a malformed or impossible selection
 

@@ -7,8 +7,9 @@ and the API answer 4xx.
     ├── NotFound                          404
     │   ├── NoSuchTopic  (streams.kafka)  the topic does not exist
     │   └── NoSuchRecord                  no committed record at that partition and offset
-    └── OperatorError                     422 the request cannot be done as asked
-        └── BadSelection                  a malformed or impossible selection (offsets, times)
+    ├── OperatorError                     422 the request cannot be done as asked
+    │   └── BadSelection                  a malformed or impossible selection (offsets, times)
+    └── TraceUnavailable                  503 retriable: the trace backend did not answer
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from domain.errors import MigratorError, NotFound
 from streams.kafka.errors import NoSuchTopic
 
-__all__ = ["BadSelection", "NoSuchRecord", "NoSuchTopic", "OperatorError"]
+__all__ = ["BadSelection", "NoSuchRecord", "NoSuchTopic", "OperatorError", "TraceUnavailable"]
 
 
 class OperatorError(MigratorError):
@@ -31,3 +32,10 @@ class NoSuchRecord(NotFound):
 
 class BadSelection(OperatorError):
     pass
+
+
+class TraceUnavailable(MigratorError):
+    """The trace backend did not answer."""
+
+    retriable = True
+    status = 503

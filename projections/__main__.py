@@ -12,6 +12,7 @@ from config import Settings, load_settings
 from config.logs import configure_logging
 from domain.errors import MigratorError
 from projections.projector import Projector
+from streams.kafka import tracing
 
 
 async def run(settings: Settings) -> None:
@@ -25,6 +26,7 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = load_settings()
     configure_logging(settings)
+    tracing.start(settings, "migrator-projector")
     try:
         asyncio.run(run(settings))
     except MigratorError as exc:

@@ -39,6 +39,7 @@ from projections.faults import Faults
 from projections.schema import apply_schema
 from projections.storing import describe
 from streams.kafka import clients
+from streams.kafka.tracing import each_trace
 
 __all__ = ["PROJECTION", "Batch", "Projector"]
 log = logging.getLogger(__name__)
@@ -112,7 +113,8 @@ class Projector:
         began = time.perf_counter()
         for tp, records in batch.items():
             self._last_seen[tp.partition] = records[-1].timestamp / 1000
-        async with self.lock, conn.transaction():
+        traced = (r.headers for records in batch.values() for r in records)
+        async with each_trace("projector commit", traced), self.lock, conn.transaction():
             folded = await apply_batch(conn, self.names.events, batch)
             self.faults.before_commit()
         metrics.BATCH_COMMIT.observe(time.perf_counter() - began)

@@ -82,6 +82,7 @@ from streams.dataplane.sql import (
     staging_name,
     table,
 )
+from streams.kafka import tracing
 
 log = logging.getLogger(__name__)
 PHASE = staged.EXTRACT
@@ -284,7 +285,8 @@ async def _runner(
     while not ctx.stop.is_set():
         async with ctx.limiter.slot():
             try:
-                cp = await ctx.target.transaction(partial(_chunk, copy, native, attempts))
+                chunk = ctx.target.transaction(partial(_chunk, copy, native, attempts))
+                cp = await tracing.within("extract chunk", chunk)
             except (TransientError, Interrupted):
                 if ctx.stop.is_set():  # asked to stop while a database was away or mid-chunk
                     return
@@ -306,6 +308,7 @@ async def _chunk(
     if cp is None:
         return None
     await attempts.log(cp)
+    tracing.note(chunk=cp.slice)
     cut = Chunk.of(cp.position["chunk"])
     where = cut.where(copy.chunked_by)
     exprs = [expression(c) for c in copy.plan]
@@ -338,6 +341,7 @@ async def _chunk(
             f" {rows} counted in the same snapshot"
         )
     result = {"rows": rows, "bytes": copied, "checksum": str(checksum)}
+    tracing.note(rows=rows, bytes=copied)
     await checkpoints.chunk_done(conn, cp, ctx.worker_id, (cut.lo, cut.hi), result)
     return cp
 

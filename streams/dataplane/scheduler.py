@@ -61,6 +61,7 @@ from streams.dataplane.cdc import captures
 from streams.dataplane.context import Limiter, PhaseContext, Progress, unanswered
 from streams.dataplane.database import Databases
 from streams.dataplane.errors import PhaseError, SpecError
+from streams.kafka.tracing import within
 
 log = logging.getLogger(__name__)
 Send = Callable[[PhaseResult], Awaitable[None]]
@@ -135,7 +136,9 @@ class Scheduler:
             before.request_stop(StopReason.SUPERSEDED)
         run = Run(task, partition)
         self._runs(run)[mid] = run
-        run.job = self._spawn(self._run(run, before, done))
+        work = self._run(run, before, done)
+        traced = within(f"phase {task.phase}", work, {"migration.id": mid, "run": task.run})
+        run.job = self._spawn(traced)
 
     def _runs(self, run: Run) -> dict[str, Run]:
         return self.assists if run.assist else self.active

@@ -33,7 +33,7 @@ from streams.dataplane.database import Databases
 from streams.dataplane.metrics import pools_collected
 from streams.dataplane.offsets import OffsetTracker
 from streams.dataplane.scheduler import Scheduler
-from streams.kafka import clients
+from streams.kafka import clients, tracing
 from streams.kafka.dead_letters import dead_letter
 
 log = logging.getLogger(__name__)
@@ -105,10 +105,12 @@ class PhaseWorker:
             await self._dead_letter(record, exc)
             self.tracker.done(partition, offset)
             return
-        self.scheduler.handle(task, partition, lambda: self.tracker.done(partition, offset))
+        with tracing.attached(record.headers):  # the runs it starts continue the task's trace
+            self.scheduler.handle(task, partition, lambda: self.tracker.done(partition, offset))
 
     async def send(self, result: PhaseResult) -> None:
         value, headers = encode(result)
+        headers = tracing.injected(headers)
         await self.producer.send_and_wait(
             self.names.phase_results, value, key=result.migration_id.encode(), headers=headers
         )
@@ -117,6 +119,7 @@ class PhaseWorker:
         """Send `task` to every partition of the phase-tasks topic but `home`."""
         topic = self.names.phase_tasks
         value, headers = encode(task)
+        headers = tracing.injected(headers)
         others = sorted(await self.producer.partitions_for(topic) - {home})
         sent = [
             await self.producer.send(
@@ -171,6 +174,7 @@ def run_phase_worker(stop: threading.Event) -> None:
     from streams.process import start_process
 
     settings = start_process("phase")
+    tracing.start(settings, "migrator-phase-worker")
     asyncio.run(_serve(settings, stop))
 
 

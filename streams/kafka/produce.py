@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from confluent_kafka import Producer
 
+from streams.kafka import tracing
 from streams.kafka.errors import ProduceQueueFull
 
 Header = tuple[str, bytes | None]
@@ -35,6 +36,7 @@ def produce(
     """Enqueue one record (on `partition`, else by the partitioner)."""
     at = -1 if partition is None else partition  # -1: librdkafka's "unassigned", the default
     deadline = time.monotonic() + wait
+    headers = tracing.injected(headers)
     while True:
         try:
             producer.produce(topic, value, key, at, headers=list(headers))

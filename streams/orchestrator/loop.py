@@ -42,6 +42,7 @@ from streams.kafka.dead_letters import dead_letter
 from streams.kafka.partitions import home_partition
 from streams.kafka.produce import produce
 from streams.kafka.retrying import is_transient, transient_retry
+from streams.kafka.tracing import consumed, each_trace, note
 from streams.orchestrator import metrics
 from streams.orchestrator.committer import Slot, committer_for
 from streams.orchestrator.handling import Outcome, handle
@@ -160,9 +161,11 @@ class OrchestratorLoop:
 
     def _batch(self, msgs: Sequence[Consumed]) -> None:
         metrics.BATCH_INPUTS.observe(len(msgs))
-        with self.committer.batch():
+        traced = (msg.headers for msg in msgs)
+        with each_trace("orchestrator batch", traced), self.committer.batch():
             for msg in msgs:
-                self._one(msg)
+                with consumed(f"orchestrator {msg.topic}", msg.headers):
+                    self._one(msg)
 
     # --- one input --------------------------------------------------------------------
 
@@ -173,6 +176,7 @@ class OrchestratorLoop:
         except RecordError as exc:
             self._dead_letter(msg, exc)
             return
+        note(**{"migration.id": given.migration_id, "input": type(given).__name__})
         key = given.migration_id.encode()
         home = home_partition(key, self._partition_count(msg.topic))
         if msg.key != key or msg.partition != home:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 
+from streams.kafka import tracing
 from streams.orchestrator.kafka_gauges import OpsMetrics
 from streams.orchestrator.loop import OrchestratorLoop
 from streams.process import start_process
@@ -16,6 +17,7 @@ from streams.process import start_process
 
 def run_worker(stop: threading.Event) -> None:
     settings = start_process("worker")
+    tracing.start(settings, "migrator-orchestrator")
     if settings.worker.metrics_port:
         OpsMetrics(settings, stop).start()  # DLQ depth and consumer lag, from Kafka
     OrchestratorLoop(settings, stop).run()

@@ -21,7 +21,7 @@ from config.errors import UnknownConnection
 from domain import errors as domain_errors
 from domain.errors import ConfigurationError, MigratorError, NotFound, SpecError
 from ops import errors as ops_errors
-from ops.errors import BadSelection, NoSuchRecord, OperatorError
+from ops.errors import BadSelection, NoSuchRecord, OperatorError, TraceUnavailable
 from projections.exceptions import (
     OffsetConflict,
     ProjectionError,
@@ -87,6 +87,7 @@ TREE: dict[type[BaseException], tuple[tuple[type, ...], bool, int]] = {
     RebuildStopped: ((RebuildError,), False, 500),
     OperatorError: ((MigratorError,), False, 422),
     BadSelection: ((OperatorError,), False, 422),
+    TraceUnavailable: ((MigratorError,), True, 503),
 }
 
 

@@ -17,7 +17,7 @@ from config.connections import UnknownConnection
 from config.reference import in_readme, reference
 
 ROOT = Path(__file__).resolve().parents[2]
-GROUPS = ("kafka", "database", "api", "projector", "worker", "phase", "ops", "fault")
+GROUPS = ("kafka", "database", "api", "projector", "worker", "phase", "ops", "fault", "traces")
 PASSWORD = "hunter2-not-for-logs"
 
 ENVIRONMENT = {
@@ -81,6 +81,7 @@ ENVIRONMENT = {
     "FAULT_WORKER_BATCH": "4",
     "FAULT_PROJECTOR": "kill_before_commit",
     "FAULT_PROJECTOR_BATCH": "5",
+    "TRACES_ENDPOINT": "http://jaeger:4318",
 }
 
 
@@ -148,6 +149,7 @@ def test_every_variable_lands_in_its_group(monkeypatch: pytest.MonkeyPatch) -> N
     assert (p.breaker_failure_threshold, p.breaker_reset_seconds) == (8, 2.5)
     assert (s.ops.dlq_max_attempts, s.ops.metrics_interval_seconds) == (6, 3.0)
     assert (s.fault.worker, s.fault.worker_batch) == ("kill_after_commit", 4)
+    assert s.traces.endpoint == "http://jaeger:4318"
     assert (s.fault.projector, s.fault.projector_batch) == ("kill_before_commit", 5)
 
 
