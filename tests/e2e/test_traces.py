@@ -27,7 +27,7 @@ from tests.support.system import API_ENV, OPERATOR_TOKEN, SPEC, migration, send_
 from tests.support.tables import connection_for, create_customers, fresh_database
 
 # The first test may build Jaeger first (scripts/install-jaeger: minutes, once).
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(BUILD_SECONDS + 300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.traces, pytest.mark.timeout(BUILD_SECONDS + 300)]
 
 API, ORCHESTRATOR = "migrator-api", "migrator-orchestrator"
 PHASE_WORKER, PROJECTOR = "migrator-phase-worker", "migrator-projector"
