@@ -26,9 +26,12 @@ Prints:
   cancelled, never ended, or whose target rows do not match; the error rate
   (failed migrations / migrations started); the bar: 0, and < 0.5 %;
 - the CPU of each process (% of one core over the run);
-- the limit, in the same run: the same tables moved by the raw binary
+- the peer, in the same run: the same tables moved by the raw binary
   `psql COPY … TO STDOUT | psql COPY … FROM STDIN` pipe, `--pipe-streams`
-  at once, for `--pipe-seconds` (rows per minute), and the ratio.
+  at once (default: the phase worker's PHASE_CONCURRENCY, the batches it runs
+  at once), for `--pipe-seconds`, before the system starts and again after it
+  stops (the machine's load moves); rows per minute, and the ratio to their
+  mean.
 
 The sizes also come from the environment: SOAK_CONCURRENCY, SOAK_DURATION,
 SOAK_ROWS (flags win). The databases and topics are dropped at the end, after
@@ -244,6 +247,16 @@ def pipe_rows_per_minute(args: argparse.Namespace, source: str, target: str) -> 
     return copied * args.rows / seconds * 60, copied
 
 
+def pipe(args: argparse.Namespace, source: str, target: str, when: str) -> float:
+    rows_per_min, copied = pipe_rows_per_minute(args, source, target)
+    print(
+        f"peer ({when}): binary COPY pipe, {args.pipe_streams} at once, {args.pipe_seconds:g} s:"
+        f" {copied} tables, {rows_per_min:,.0f} rows/min"
+    )
+    sys.stdout.flush()
+    return rows_per_min
+
+
 def _psql(url: str, command: str) -> list[str]:
     return ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", command]
 
@@ -387,7 +400,9 @@ def options() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--drain", type=float, default=300.0, help="s for the last ones to end")
     parser.add_argument("--pipe-seconds", type=float, default=30.0)
-    parser.add_argument("--pipe-streams", type=int, default=2)
+    parser.add_argument(
+        "--pipe-streams", type=int, default=0, help="default: PHASE_CONCURRENCY (8)"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the figures here")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
     args = parser.parse_args()
@@ -426,11 +441,8 @@ def main() -> int:
         began = time.perf_counter()
         fill_sources(urls["src"], args.tables, args.rows)
         print(f"sources: {args.tables} x {args.rows:,} rows in {time.perf_counter() - began:.1f} s")
-        pipe_rpm, copied = pipe_rows_per_minute(args, urls["src"], urls["tgt"])
-        print(
-            f"limit: binary COPY pipe, {args.pipe_streams} at once, {args.pipe_seconds:g} s:"
-            f" {copied} tables, {pipe_rpm:,.0f} rows/min"
-        )
+        args.pipe_streams = args.pipe_streams or settings.phase.concurrency
+        before = pipe(args, urls["src"], urls["tgt"], "before")
         create_topics(settings)
         procs = start_system(settings, logs, urls["src"], urls["tgt"])
         pids = {name: procs.running[name].pid for name in PROCESSES}
@@ -441,9 +453,15 @@ def main() -> int:
         elapsed = time.perf_counter() - began
         cpu = {n: (cpu_seconds(p) - cpu_before[n]) / elapsed * 100 for n, p in pids.items()}
         figures.update(report(soak, cpu, elapsed))
-        figures["pipe_rows_per_min"] = pipe_rpm
-        ratio = figures["rows_per_min_window"] / pipe_rpm
-        print(f"ratio: rows/min in the window / the pipe's = {ratio:.3f}")
+        codes = procs.stop_all()
+        if set(codes.values()) != {0}:
+            warnings.append(f"exit codes {codes}; logs in {logs}")
+            args.keep_logs = True
+        procs = None
+        after = pipe(args, urls["src"], urls["tgt"], "after")
+        figures["pipe_rows_per_min"] = {"before": before, "after": after}
+        ratio = figures["rows_per_min_window"] / ((before + after) / 2)
+        print(f"ratio: rows/min in the window / the pipe's (mean of both) = {ratio:.3f}")
         figures["ratio_to_pipe"] = ratio
         code = 0 if figures["errors"] == 0 else 2
     except Exception as exc:
