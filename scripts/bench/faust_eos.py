@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -258,8 +259,7 @@ def faust_variant(args: argparse.Namespace, settings: Settings, run: str, varian
         return run_variant(args, variant, workers, outputs, count)
     finally:
         workers.stop_all()
-        if args.keep:
-            print(f"    logs: {logs}")
+        done_with(logs, args.keep)
         delete(admin, lambda t: t.startswith(app_id), [app_id])
 
 
@@ -313,14 +313,21 @@ def ours_variant(args: argparse.Namespace, base: Settings, run: str, variant: st
         return run_variant(args, variant, workers, outputs, count)
     finally:
         workers.stop_all()
-        if args.keep:
-            print(f"    logs: {logs}")
+        done_with(logs, args.keep)
         prefix = settings.kafka.topic_prefix
         delete(
             admin,
             lambda t: t.startswith(prefix) or t.startswith(settings.kafka.app_id),
             [settings.kafka.app_id, f"{settings.kafka.app_id}-reader"],
         )
+
+
+def done_with(logs: Path, keep: bool) -> None:
+    """The workers' logs (and Faust's data folders): kept with --keep."""
+    if keep:
+        print(f"    logs: {logs}")
+    else:
+        shutil.rmtree(logs, ignore_errors=True)
 
 
 def delete(admin: AdminClient, ours: Callable[[str], bool], groups: list[str]) -> None:
