@@ -1,12 +1,14 @@
 """Benchmark: migrations of one large table end to end, against the raw pipe.
 
     scripts/stack up
-    .local/venv/bin/python scripts/bench/migration.py [--table wide|narrow] [--rows 1000000]
-        [--batch-size 10000] [--parallelism 2] [--phase-concurrency 8] [--json FILE]
+    .local/venv/bin/python scripts/bench/migration.py [--table wide|narrow] [--width N]
+        [--rows 1000000] [--batch-size 10000] [--parallelism 2] [--phase-concurrency 8]
+        [--json FILE]
 
 In one run, on the same PostgreSQL, the same source table (`--table`: wide,
-24 columns of mixed types, or narrow, the tests' 12-column customers; see
-migration_tables.py) and the same target database, one after the other:
+24 columns of mixed types, or narrow, the tests' 12-column customers; `--width N`
+adds N text and numeric columns to either; see migration_tables.py) and the
+same target database, one after the other:
 
 a. pipe: `psql -c "COPY (SELECT * FROM t) TO STDOUT (FORMAT binary)" |
    psql -c "COPY pipe_t FROM STDIN (FORMAT binary)"` into an empty table of
@@ -60,7 +62,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 from cli.topics import create_topics  # noqa: E402
 from config import KafkaNames, Settings, load_settings  # noqa: E402
 from domain import Event, MigrationCompleted, PhaseCompleted, PhaseRequested  # noqa: E402
-from scripts.bench.migration_tables import SHAPES, Shape  # noqa: E402
+from scripts.bench.migration_tables import SHAPES, Shape, widened  # noqa: E402
 from tests.support.data_plane import DataPlane, data_plane, spec  # noqa: E402
 from tests.support.stack import drop_database  # noqa: E402
 from tests.support.tables import connection_for  # noqa: E402
@@ -147,7 +149,7 @@ def _psql(url: str, command: str) -> list[str]:
 def migrate(run: Run, key: str, label: str, source: str, target: str, **parts: Any) -> None:
     """One migration (`parts`: mapping, rules, min_score) to COMPLETED, on
     a fresh orchestrator worker and phase worker, reported before they stop."""
-    args, shape = run.args, SHAPES[run.args.table]
+    args, shape = run.args, shape_of(run.args)
     names = _names(run.settings)
     connections = {"legacy": connection_for(source), "warehouse": connection_for(target)}
     task = spec(
@@ -301,8 +303,12 @@ def _write_json(run: Run) -> None:
 # -- the run -------------------------------------------------------------------
 
 
+def shape_of(args: argparse.Namespace) -> Shape:
+    return widened(SHAPES[args.table], args.width)
+
+
 def measure(run: Run) -> None:
-    shape, rows = SHAPES[run.args.table], run.args.rows
+    shape, rows = shape_of(run.args), run.args.rows
     source, target = run.database("src"), run.database("tgt")
     started = time.perf_counter()
     shape.fill(source, rows)
@@ -347,7 +353,7 @@ def cleanup(run: Run) -> None:
         run.warnings.append(f"the run's topics ({prefix}*) not all deleted: {exc}")
 
 
-def _drop_patiently(admin: str, name: str, tries: int = 3) -> None:
+def _drop_patiently(admin: str, name: str, tries: int = 6) -> None:
     """drop_database waits ~20 s for an autovacuum worker to leave; a
     vacuum of a large table can take longer."""
     for attempt in range(tries):
@@ -376,6 +382,12 @@ def options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--table", choices=sorted(SHAPES), default="wide")
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--width",
+        type=int,
+        default=0,
+        help="N more columns (text and numeric by turns) on the table (default: 0)",
+    )
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--parallelism", type=int, default=2)
     parser.add_argument(
@@ -399,7 +411,7 @@ def main() -> int:
     run = Run(args, settings, run_id)
     concurrency = args.phase_concurrency or settings.phase.concurrency
     print(
-        f"migration benchmark {run_id}: {args.table} table ({SHAPES[args.table].columns} columns),"
+        f"migration benchmark {run_id}: {args.table} table ({shape_of(args).columns} columns),"
         f" {args.rows:,} rows, batch {args.batch_size:,}, parallelism {args.parallelism},"
         f" phase concurrency {concurrency}, PostgreSQL"
         f" {conninfo_to_dict(run.admin).get('port')}, load average {_load()}"
