@@ -26,7 +26,7 @@ from streams.dataplane.cdc.apply import Routes
 from streams.dataplane.cdc.capture import Capture
 from streams.dataplane.context import Finished, Progress, Stopped
 from streams.dataplane.database import Databases
-from streams.dataplane.errors import CaptureRefused, SchemaDrifted
+from streams.dataplane.errors import CaptureRefused, CutoverMismatch, SchemaDrifted
 from tests.support.cdc import catch_up, cdc_spec, create_items, rows, write
 from tests.support.pg_cluster import Cluster
 from tests.support.phases import legacy_and_warehouse, phase_context, run_phase
@@ -447,3 +447,20 @@ async def test_a_composite_key_is_captured_and_verified(
             a.execute(order.format("orders")).fetchall()
             == b.execute(order.format("orders_copy")).fetchall()
         )
+
+
+async def test_a_frozen_cutover_whose_target_lost_a_row_behind_its_back_does_not_switch(
+    databases: Databases, source_url: str, target_url: str
+) -> None:
+    await copied(databases, "m-lost")
+    with psycopg.connect(target_url, autocommit=True) as conn:  # a row no change touches
+        conn.execute("DELETE FROM items_copy WHERE id = (SELECT min(id) FROM items_copy)")
+    ctx = await phase_context(databases, cdc_spec(), "cutover", 1, "m-lost")
+    ctx.task = replace(ctx.task, cutover=CutoverOptions(freeze=True))
+
+    with pytest.raises(CutoverMismatch, match="differ though the source is frozen"):
+        await runner.run(ctx)
+
+    with psycopg.connect(source_url, autocommit=True) as conn:  # no switch: writable again
+        conn.execute("INSERT INTO items (name, n) VALUES ('writable', 1)")
+    assert slot_name("m-lost") in await slot_retained_bytes(await databases.get("legacy"))

@@ -11,6 +11,10 @@
    not frozen) and checked once more, up to VERIFY_ROUNDS times, then fails
    the phase (CutoverMismatch) naming a few keys.
 4. The sequences the source table's columns own are set on the target's.
+   Frozen, a target that holds only the migration's rows must then equal
+   the source, count and checksum, or the phase fails (CutoverMismatch)
+   without switching: a row changed behind the capture's back is not among
+   the keys step 3 compares.
 5. The result is stored in the target (a repeated task answers with it),
    the slot is dropped, and the phase finishes with a CutoverResult (the
    position, counts and checksums of both tables).
@@ -29,6 +33,7 @@ import logging
 from dataclasses import asdict
 
 from domain import CutoverOptions, CutoverResult
+from streams.dataplane import diff
 from streams.dataplane.cdc import freeze, positions, verify
 from streams.dataplane.cdc.capture import Capture, Stepped, progress
 from streams.dataplane.cdc.slots import lsn_number
@@ -71,6 +76,8 @@ async def run(ctx: PhaseContext) -> Outcome:
         if verified is None:
             return Stopped(None)
         result = await _result(ctx, capture, verified, frozen_at is not None)
+        if frozen_at is not None and await diff.whole(ctx):
+            _same_or_fail(result, table, capture.routes.target)
         if ctx.stop.is_set():  # asked to stop: no switch after that
             return Stopped(None)
         stored = asdict(result)
@@ -82,6 +89,21 @@ async def run(ctx: PhaseContext) -> Outcome:
         if frozen_at is not None and not switched:
             await ctx.source.autocommit(lambda c: freeze.unfreeze(c, table))
             log.info("%s cutover stopped before its switch: %s unfrozen", ctx.migration_id, table)
+
+
+def _same_or_fail(result: CutoverResult, table: str, target: str) -> None:
+    """Frozen and caught up, a target that holds only the migration's rows
+    equals the source: different figures mean a row changed behind the
+    capture (or a change it missed), which the verification of changed keys
+    cannot see. No switch then."""
+    source = (result.source_rows, result.source_checksum)
+    if source != (result.target_rows, result.target_checksum):
+        raise CutoverMismatch(
+            f"{table} and {target} differ though the source is frozen and every change"
+            f" is applied: {result.source_rows} rows (checksum {result.source_checksum})"
+            f" against {result.target_rows} (checksum {result.target_checksum});"
+            " a diff (migrator diff <id> --take) names the keys"
+        )
 
 
 async def _catch_up(
