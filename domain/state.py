@@ -55,7 +55,10 @@ class MigrationState:
     `phase` is the current (or next, when paused between phases) phase; `run`
     counts the RunPhase tasks issued, so results of an older run are stale.
     `seen` holds every command id handled, `seen_results` the result ids of
-    the current run (older runs' results are stale anyway).
+    the current run (older runs' results are stale anyway). `finished_at` is
+    when it completed or was cancelled (the event's time). `retired`: its
+    state was dropped after the retention period (domain.retention); only
+    its id and version are known, and every command for it is rejected.
     """
 
     migration_id: str
@@ -72,6 +75,8 @@ class MigrationState:
     phase_done: bool = False
     seen: frozenset[str] = field(default_factory=frozenset)
     seen_results: frozenset[str] = field(default_factory=frozenset)
+    finished_at: str | None = None
+    retired: bool = False
 
     @property
     def exists(self) -> bool:
