@@ -12,12 +12,17 @@ Java partitioner), whatever client wrote it and however it was keyed: one
 that arrived elsewhere is forwarded home inside the batch's transaction, and
 decided when it is read there. A migration's state, events and tasks so stay
 on one partition, in one order.
+
+Between batches, at most once a second, the loop retires the finished
+migrations past the retention period (domain.retention), in a batch of their
+own: their states leave the store and the changelog.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -35,6 +40,7 @@ from confluent_kafka import (
 
 from config import KafkaNames, Settings
 from domain import Input, PhaseResult
+from domain.retention import retired
 from schemas import RecordError, decode_command, decode_result, encode
 from streams.kafka import clients
 from streams.kafka.consumed import Consumed
@@ -43,14 +49,16 @@ from streams.kafka.partitions import home_partition
 from streams.kafka.produce import produce
 from streams.kafka.retrying import is_transient, transient_retry
 from streams.orchestrator import metrics
-from streams.orchestrator.committer import Slot, committer_for
+from streams.orchestrator.committer import committer_for
 from streams.orchestrator.handling import Outcome, handle
-from streams.orchestrator.state_store import StateStore, load_changelog
+from streams.orchestrator.state_store import Slot, StateStore, load_changelog
 
 log = logging.getLogger(__name__)
 BATCH = 500
 TIMEOUT = 30.0
 FORWARDED_FROM = "migrator-forwarded-from"  # topic[partition]@offset where it first landed
+SWEEP_SECONDS = 1.0  # how often the loop looks for migrations to retire
+RETIRE_BATCH = 500  # migrations retired in one batch at most
 
 
 def now() -> str:
@@ -62,7 +70,8 @@ class OrchestratorLoop:
         self.settings, self.stop = settings, stop
         self.names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
         self.worker_id = settings.worker.id or uuid.uuid4().hex[:12]
-        self.states = StateStore()
+        self.states = StateStore(settings.worker.state_retention_seconds)
+        self._swept = 0.0
         self.consumer = clients.consumer(
             settings, self.names.orchestrator_group, **self._consumer_config()
         )
@@ -128,6 +137,7 @@ class OrchestratorLoop:
             msgs = [Consumed.of(m) for m in polled if self._usable(m)]
             if msgs:
                 self._batch(msgs)
+            self._retire_due()
             self.committer.tick()
 
     def _next_batch(self) -> list[Message]:
@@ -160,13 +170,28 @@ class OrchestratorLoop:
 
     def _batch(self, msgs: Sequence[Consumed]) -> None:
         metrics.BATCH_INPUTS.observe(len(msgs))
+        at = now()  # one time for the batch: its inputs are decided together
         with self.committer.batch():
             for msg in msgs:
-                self._one(msg)
+                self._one(msg, at)
+
+    def _retire_due(self) -> None:
+        """Retire the finished migrations past the retention period."""
+        if time.monotonic() - self._swept < SWEEP_SECONDS:
+            return
+        self._swept = time.monotonic()
+        due = self.states.due(time.time(), RETIRE_BATCH)
+        if not due:
+            return
+        with self.committer.batch():
+            for slot, state in due:
+                self.committer.stage(slot, retired(state))
+        metrics.RETIRED.inc(len(due))
+        log.info("retired %d finished migrations", len(due))
 
     # --- one input --------------------------------------------------------------------
 
-    def _one(self, msg: Consumed) -> None:
+    def _one(self, msg: Consumed, at: str) -> None:
         self.committer.store_offset(msg)
         try:
             given = self._decode(msg)
@@ -181,7 +206,7 @@ class OrchestratorLoop:
         slot: Slot = (msg.partition, given.migration_id)
         state = self.committer.state(slot)
         try:
-            outcome = handle(state, given, now())
+            outcome = handle(state, given, at)
         except Exception as exc:  # a deterministic failure: never block the partition
             log.exception("input %s[%s]@%s failed", msg.topic, msg.partition, msg.offset)
             self._dead_letter(msg, exc)
@@ -301,4 +326,5 @@ class OrchestratorLoop:
         self._unsynced -= {(tp.topic, tp.partition) for tp in partitions}
         numbers = {tp.partition for tp in partitions}
         self.states.drop(numbers)
+        metrics.ACTIVE.set(self.states.count_active())
         log.info("revoked partitions %s", sorted(numbers))

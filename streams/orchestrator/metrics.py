@@ -16,6 +16,10 @@ from domain import (
 COMMANDS = Counter("migrator_commands_total", "Commands handled, by outcome", ["type", "outcome"])
 MIGRATIONS = Counter("migrator_migrations_total", "Migrations by what happened to them", ["event"])
 ACTIVE = Gauge("migrator_active_migrations", "Migrations not finished, on this worker's partitions")
+RETIRED = Counter(
+    "migrator_migrations_retired_total",
+    "Finished migrations whose state was dropped after the retention period",
+)
 TXN_COMMIT = Histogram(
     "migrator_transaction_commit_seconds",
     "Time to send offsets and commit one transaction",
