@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from config import Settings
 from domain import MigrationState, Status
 from domain.retention import finished_since
-from schemas.state import state_from_plain, state_to_plain
+from schemas.state import state_from_plain, state_to_json
 from streams.kafka.consumed import Consumed
 from streams.kafka.reader import read_committed
 from streams.orchestrator.retired import RETIRED_KEY_PREFIX, RetiredIds, is_retired_key
@@ -31,7 +31,7 @@ Slot = tuple[int, str]  # (input partition, migration id)
 
 
 def state_bytes(state: MigrationState) -> bytes:
-    return json.dumps(state_to_plain(state), separators=(",", ":")).encode()
+    return state_to_json(state)
 
 
 def state_from_bytes(value: bytes) -> MigrationState:
