@@ -65,11 +65,18 @@ def count_command(command_type: str, events: tuple[Event, ...]) -> None:
         outcome = "rejected"
     else:
         outcome = "accepted"
-    COMMANDS.labels(command_type, outcome).inc()
+    counter = _commands.get((command_type, outcome))
+    if counter is None:  # labels() takes a lock and builds a key: once per pair
+        counter = _commands[(command_type, outcome)] = COMMANDS.labels(command_type, outcome)
+    counter.inc()
 
 
 def count_lifecycle(events: tuple[Event, ...]) -> None:
     for event in events:
-        name = _LIFECYCLE.get(type(event))
-        if name:
-            MIGRATIONS.labels(name).inc()
+        counter = _lifecycle.get(type(event))
+        if counter is not None:
+            counter.inc()
+
+
+_commands: dict[tuple[str, str], Counter] = {}
+_lifecycle = {kind: MIGRATIONS.labels(name) for kind, name in _LIFECYCLE.items()}

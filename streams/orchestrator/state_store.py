@@ -144,11 +144,18 @@ class StateStore:
 def load_changelog(
     settings: Settings, topic: str, partitions: set[int]
 ) -> dict[int, PartitionStates]:
-    """Read changelog partitions to their (committed) end."""
+    """Read changelog partitions to their (committed) end. Each key's latest
+    record is kept as bytes, and only those are decoded at the end: the
+    records compaction has not yet removed (older states, tombstoned keys)
+    cost a dict entry, not a decoding."""
     loaded: dict[int, PartitionStates] = {p: PartitionStates() for p in partitions}
+    latest: dict[int, dict[bytes, bytes]] = {p: {} for p in partitions}
     for record in read_committed(settings, topic, partitions, timeout=LOAD_TIMEOUT_SECONDS):
-        _fold_record(loaded[record.partition], record)
-    for part in loaded.values():
+        _fold_record(loaded[record.partition], latest[record.partition], record)
+    for partition, part in loaded.items():
+        for value in latest[partition].values():
+            state = state_from_bytes(value)
+            part.states[state.migration_id] = state
         part.loaded()
     log.info(
         "loaded %d migration states (%d retired) from %s %s",
@@ -160,14 +167,12 @@ def load_changelog(
     return loaded
 
 
-def _fold_record(part: PartitionStates, record: Consumed) -> None:
-    if is_retired_key(record.key):
-        assert record.key is not None
+def _fold_record(part: PartitionStates, latest: dict[bytes, bytes], record: Consumed) -> None:
+    key = record.key or b""
+    if is_retired_key(key):
         if record.value is not None:
-            number = int(record.key[len(RETIRED_KEY_PREFIX) :])
-            part.retired.load_chunk(number, record.value)
+            part.retired.load_chunk(int(key[len(RETIRED_KEY_PREFIX) :]), record.value)
     elif record.value is None:  # a tombstone
-        part.states.pop((record.key or b"").decode(), None)
+        latest.pop(key, None)
     else:
-        state = state_from_bytes(record.value)
-        part.states[state.migration_id] = state
+        latest[key] = record.value
