@@ -77,9 +77,10 @@ class Point:
     mode: str
     ever: int  # migrations ever run (finished)
     active: int
-    rss_mib: float
+    rss_mib: float  # the worker that ran them, at the end
     restart_s: float
     retired: int
+    restarted_rss_mib: float = float("nan")  # the restarted worker, after its first event
 
 
 def rss_mib(pid: int) -> float:
@@ -140,6 +141,14 @@ def scrape_retired(port: int) -> float:
         if line.startswith("migrator_migrations_retired_total "):
             return float(line.split()[1])
     return 0.0
+
+
+def scrape_up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5):
+            return True
+    except OSError:
+        return False
 
 
 def produce_commands(
@@ -206,6 +215,7 @@ def run_mode(
     expected, ever, probes = 0, 0, 0
     try:
         proc = worker.start()
+        wait("the worker's /metrics", lambda: scrape_up(worker.port), args.timeout, proc)
         for target in [0, *args.history]:
             n = target - ever
             if n > 0:
@@ -228,10 +238,13 @@ def run_mode(
             expected += EVENTS_PER_ACTIVE
             assert worker.proc is not None
             proc = worker.proc
-            points.append(Point(mode, ever, probes - 1, rss, seconds, retired))
+            time.sleep(1.0)
+            again = rss_mib(proc.pid)
+            points.append(Point(mode, ever, probes - 1, rss, seconds, retired, again))
             print(
                 f"  {mode:6} ever {ever:>7,} active {probes - 1:>6,}: rss {rss:7.1f} MiB,"
-                f" restart-to-first-event {seconds:5.2f} s, retired {retired:,}",
+                f" restart-to-first-event {seconds:5.2f} s, rss after restart {again:7.1f} MiB,"
+                f" retired {retired:,}",
                 flush=True,
             )
         if active:
@@ -250,10 +263,14 @@ def run_mode(
                 worker, watcher, settings, names.commands, mode, args.timeout
             )
             probes += 1
-            points.append(Point(mode, ever, active + probes - 1, rss, seconds, worker.retired()))
+            time.sleep(1.0)
+            assert worker.proc is not None
+            again = rss_mib(worker.proc.pid)
+            point = Point(mode, ever, active + probes - 1, rss, seconds, worker.retired(), again)
+            points.append(point)
             print(
                 f"  {mode:6} ever {ever:>7,} active {active + probes - 1:>6,}: rss {rss:7.1f} MiB,"
-                f" restart-to-first-event {seconds:5.2f} s",
+                f" restart-to-first-event {seconds:5.2f} s, rss after restart {again:7.1f} MiB",
                 flush=True,
             )
     finally:
@@ -266,23 +283,28 @@ def run_mode(
 def print_table(points: list[Point]) -> None:
     print()
     print(
-        f"{'mode':7} {'ever run':>9} {'active':>7} {'rss MiB':>8} {'restart s':>9} {'retired':>8}"
+        f"{'mode':7} {'ever run':>9} {'active':>7} {'rss MiB':>8} {'restart s':>9}"
+        f" {'restarted rss MiB':>17} {'retired':>8}"
     )
     for p in points:
         print(
             f"{p.mode:7} {p.ever:9,} {p.active:7,} {p.rss_mib:8.1f} {p.restart_s:9.2f}"
-            f" {p.retired:8,}"
+            f" {p.restarted_rss_mib:17.1f} {p.retired:8,}"
         )
     keep = {(p.ever, p.active): p for p in points if p.mode == "keep"}
-    pairs = [(p, keep[(p.ever, p.active)]) for p in points if p.mode == "retire"]
-    pairs = [(r, k) for r, k in pairs if (r.ever, r.active) in keep]
+    pairs = [
+        (p, keep[(p.ever, p.active)])
+        for p in points
+        if p.mode == "retire" and (p.ever, p.active) in keep
+    ]
     if pairs:
         print()
         print("retire/keep at the same history:")
         for r, k in pairs:
             print(
-                f"  ever {r.ever:9,}: memory {r.rss_mib / k.rss_mib:5.2f},"
-                f" restart {r.restart_s / k.restart_s:5.2f}"
+                f"  ever {r.ever:9,}: memory {r.rss_mib / k.rss_mib:5.2f}, restart"
+                f" {r.restart_s / k.restart_s:5.2f}, memory after restart"
+                f" {r.restarted_rss_mib / k.restarted_rss_mib:5.2f}"
             )
 
 

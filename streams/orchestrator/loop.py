@@ -13,9 +13,10 @@ that arrived elsewhere is forwarded home inside the batch's transaction, and
 decided when it is read there. A migration's state, events and tasks so stay
 on one partition, in one order.
 
-Between batches, at most once a second, the loop retires the finished
-migrations past the retention period (domain.retention), in a batch of their
-own: their states leave the store and the changelog.
+Between batches, once a second (or after each batch while more are due), the
+loop retires the finished migrations past the retention period
+(domain.retention), up to RETIRE_BATCH in a batch of their own: their states
+leave the store and the changelog.
 """
 
 from __future__ import annotations
@@ -179,8 +180,9 @@ class OrchestratorLoop:
         """Retire the finished migrations past the retention period."""
         if time.monotonic() - self._swept < SWEEP_SECONDS:
             return
-        self._swept = time.monotonic()
         due = self.states.due(time.time(), RETIRE_BATCH)
+        if len(due) < RETIRE_BATCH:  # else more are due: again after the next batch
+            self._swept = time.monotonic()
         if not due:
             return
         with self.committer.batch():
