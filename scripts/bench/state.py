@@ -97,6 +97,7 @@ class Worker:
         self.settings, self.retention, self.log = settings, retention, log
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.retired_before = 0  # by the worker's earlier processes
 
     def start(self) -> subprocess.Popen[bytes]:
         s = self.settings
@@ -124,11 +125,13 @@ class Worker:
 
     def stop(self) -> None:
         if self.proc is not None:
+            self.retired_before = self.retired()
             stop_process(self.proc)
             self.proc = None
 
     def retired(self) -> int:
-        return int(scrape_retired(self.port))
+        """Migrations retired by this worker's processes so far."""
+        return self.retired_before + int(scrape_retired(self.port))
 
 
 def scrape_retired(port: int) -> float:
