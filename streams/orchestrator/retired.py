@@ -99,13 +99,8 @@ class RetiredIds:
 
     def loaded(self) -> None:
         """After the chunks are loaded: build the lookup from the log."""
-        latest: dict[int, int] = {}
-        for fp, version in ENTRY.iter_unpack(self._log):
-            if version >= latest.get(fp, 0):
-                latest[fp] = version
-        self._keys, self._versions = array("Q"), array("I")
-        self._recent = latest
-        self._merge()
+        self._recent = {}
+        self._sorted(list(ENTRY.iter_unpack(self._log)))
 
     def _remember(self, fp: int, version: int) -> None:
         at = bisect_left(self._keys, fp)
@@ -117,7 +112,16 @@ class RetiredIds:
             self._merge()
 
     def _merge(self) -> None:
-        merged = sorted([*zip(self._keys, self._versions, strict=True), *self._recent.items()])
-        self._keys = array("Q", (fp for fp, _ in merged))
-        self._versions = array("I", (v for _, v in merged))
+        self._sorted([*zip(self._keys, self._versions, strict=True), *self._recent.items()])
         self._recent = {}
+
+    def _sorted(self, entries: list[tuple[int, int]]) -> None:
+        """The lookup from `entries`: per fingerprint, its highest version."""
+        entries.sort()  # by fingerprint, then version: the last of a run is the highest
+        last = [
+            i
+            for i in range(len(entries))
+            if i + 1 == len(entries) or entries[i + 1][0] != entries[i][0]
+        ]
+        self._keys = array("Q", (entries[i][0] for i in last))
+        self._versions = array("I", (entries[i][1] for i in last))
