@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 from confluent_kafka import Producer
+from prometheus_client import REGISTRY
 
 from config import KafkaNames, Settings
 from domain import (
@@ -66,6 +67,10 @@ def worker(settings: Settings) -> Iterator[OrchestratorLoop]:
     assert not failed, failed
 
 
+def active_gauge() -> float | None:
+    return REGISTRY.get_sample_value("migrator_active_migrations")
+
+
 def send(settings: Settings, names: KafkaNames, command: Command) -> None:
     producer = Producer(producer_config(settings))
     value, headers = encode(command)
@@ -96,6 +101,8 @@ def test_a_retired_migration_is_tombstoned_rejected_and_not_loaded_again(
 
     with worker(mine):
         send(mine, topics, start)
+        eventually(lambda: events_of(mine, topics, mid))
+        eventually(lambda: active_gauge() == 1)  # set by the batch itself, no later input
         send(mine, topics, CancelMigration(command_id=f"c-cancel-{unique}", migration_id=mid))
         eventually(
             lambda: any(isinstance(e, MigrationCancelled) for e in events_of(mine, topics, mid))
@@ -109,6 +116,7 @@ def test_a_retired_migration_is_tombstoned_rejected_and_not_loaded_again(
         version = len(events_of(mine, topics, mid))
         send(mine, topics, PauseMigration(command_id=f"c-pause-{unique}", migration_id=mid))
         rejected = eventually(lambda: events_of(mine, topics, mid)[version:])
+        assert active_gauge() == 0
 
     assert isinstance(rejected[0], CommandRejected)
     assert rejected[0].sequence == version + 1  # the log stays gapless
