@@ -11,8 +11,8 @@ cli.topics.create_topics) and runs as its own OS process:
   eos      `python -m streams worker`, WORKER_PROCESSING_GUARANTEE=exactly_once
   alos     `python -m streams worker`, WORKER_PROCESSING_GUARANTEE=at_least_once
   peer     this file's `peer-worker`: read_committed consumer, transactional
-           producer; per batch of up to 500 inputs (the worker's BATCH, polled
-           the same way: poll(0.2) for the first input, then consume(499, 0)
+           producer; per batch of up to BATCH inputs (the worker's, polled
+           the same way: poll(0.2) for the first input, then consume(BATCH - 1, 0)
            for what is already fetched): begin, one output per input (the
            input's key, value and headers), send_offsets_to_transaction with
            consumer_group_metadata(), commit
@@ -95,9 +95,9 @@ from streams.kafka import clients
 from streams.kafka.clients import consumer_config, producer_config
 from streams.kafka.consumed import Consumed
 from streams.kafka.produce import produce
+from streams.orchestrator.loop import BATCH  # the peer batches as the worker does
 
 ROOT = Path(__file__).resolve().parents[2]
-BATCH = 500  # the worker's (streams.orchestrator.loop.BATCH)
 POLL_TIMEOUT = 0.2  # the worker's wait for a batch's first input
 SPEC = MigrationSpec(
     source_connection="legacy",

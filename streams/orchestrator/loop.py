@@ -55,7 +55,7 @@ from streams.orchestrator.handling import Outcome, handle
 from streams.orchestrator.state_store import Slot, StateStore, load_changelog
 
 log = logging.getLogger(__name__)
-BATCH = 500
+BATCH = 1000  # inputs per transaction at most: its commit is shared by this many
 TIMEOUT = 30.0
 FORWARDED_FROM = "migrator-forwarded-from"  # topic[partition]@offset where it first landed
 SWEEP_SECONDS = 1.0  # how often the loop looks for migrations to retire

@@ -36,7 +36,7 @@ FORWARDED = Counter(
     ["topic"],
 )
 BATCH_INPUTS = Histogram(
-    "migrator_batch_inputs", "Inputs per transaction", buckets=(1, 5, 10, 50, 100, 250, 500)
+    "migrator_batch_inputs", "Inputs per transaction", buckets=(1, 5, 10, 50, 100, 250, 500, 1000)
 )
 DLQ_WRITTEN = Counter(
     "migrator_dlq_records_total", "Records sent to a dead-letter topic", ["topic"]
