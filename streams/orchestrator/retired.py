@@ -57,6 +57,8 @@ class RetiredIds:
 
     def version(self, migration_id: str) -> int | None:
         """The version of the retired migration `migration_id`, or None."""
+        if not self._keys and not self._recent:
+            return None
         fp = fingerprint(migration_id)
         found = self._recent.get(fp)
         if found is not None:
