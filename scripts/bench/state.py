@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -329,7 +330,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--modes", default="retire,keep")
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--timeout", type=float, default=600.0)
-    parser.add_argument("--keep-topics", action="store_true")
+    parser.add_argument(
+        "--keep-topics", action="store_true", help="keep topics, groups and worker logs"
+    )
     args = parser.parse_args(argv)
     args.history = sorted(int(x) for x in args.history.split(",") if x.strip())
     run_id = uuid.uuid4().hex[:6]
@@ -342,17 +345,21 @@ def main(argv: list[str]) -> int:
         flush=True,
     )
     points: list[Point] = []
+    failed = False
     t0 = time.monotonic()
     try:
         for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
             try:
                 points += run_mode(args, run_id, mode, logs, args.active if mode == "retire" else 0)
             except Exception as exc:  # report, go on with the next mode
-                print(f"  {mode}: FAILED: {exc}", flush=True)
+                failed = True
+                print(f"  {mode}: FAILED: {exc} (worker logs kept)", flush=True)
         print_table(points)  # before the clean-up
     finally:
         if not args.keep_topics:
             delete_run(args.bootstrap, run_id)
+            if not failed:
+                shutil.rmtree(logs, ignore_errors=True)
     print(f"\ntotal {time.monotonic() - t0:.0f}s; load average now {os.getloadavg()[0]:.2f}")
     return 0
 
