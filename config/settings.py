@@ -153,6 +153,12 @@ class WorkerSettings(Group):
         ge=10_000,
         description="the group drops a member whose loop has not polled for longer",
     )
+    state_retention_seconds: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="a completed or cancelled migration's state is retired (dropped from memory"
+        " and changelog; later commands for it are rejected) this long after it finished",
+    )
 
 
 class PhaseSettings(Group):

@@ -38,6 +38,7 @@ from domain.errors import SpecError
 from domain.events import Event
 from domain.live import ErrorKind, cutover_problem, options_of
 from domain.options import parse_options
+from domain.retention import retired_reason
 from domain.spec import parse_source_key
 from domain.state import CHECKS, PHASES, TERMINAL, MigrationState, Phase, Status, phase_after
 
@@ -84,7 +85,10 @@ def decide(state: MigrationState, given: Input, at: str) -> tuple[Event, ...]:
         if given.command_id in state.seen:
             return ()
         emit = Emitter(state, given.command_id, at)
-        _on_command(state, given, emit)
+        if state.retired:
+            emit.reject(given, retired_reason(state.migration_id))
+        else:
+            _on_command(state, given, emit)
     return tuple(emit.events)
 
 

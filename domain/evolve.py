@@ -92,11 +92,13 @@ def _fold_migration_event(s: MigrationState, e: MigrationEvent) -> MigrationStat
         case ev.MigrationResumed() | ev.MigrationRetried():
             return replace(s, status=Status.RUNNING, reason=None)
         case ev.MigrationCompleted():
-            return replace(s, status=Status.COMPLETED)
+            return replace(s, status=Status.COMPLETED, finished_at=e.occurred_at)
         case ev.MigrationFailed():
             return replace(s, status=Status.FAILED, reason=e.reason or s.reason)
         case ev.MigrationCancelled():
-            return replace(s, status=Status.CANCELLED, reason=e.reason or s.reason)
+            return replace(
+                s, status=Status.CANCELLED, reason=e.reason or s.reason, finished_at=e.occurred_at
+            )
         case ev.CommandRejected():
             return s
         case ev.CutoverRequested():

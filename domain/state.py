@@ -77,6 +77,10 @@ class MigrationState:
     the current run (older runs' results are stale anyway).
     `lag_bytes`, `lag_seconds` and `position` are what the last sync or
     cutover progress reported; `cutover` the options of the last cutover asked.
+    the current run (older runs' results are stale anyway). `finished_at` is
+    when it completed or was cancelled (the event's time). `retired`: its
+    state was dropped after the retention period (domain.retention); only
+    its id and version are known, and every command for it is rejected.
     """
 
     migration_id: str
@@ -99,6 +103,8 @@ class MigrationState:
     lag_seconds: float | None = None
     position: str | None = None
     cutover: CutoverOptions | None = None
+    finished_at: str | None = None
+    retired: bool = False
 
     @property
     def exists(self) -> bool:

@@ -54,11 +54,54 @@ def storable(text: str) -> str:
 
 def unstorable(value: object, where: str = "") -> Unstorable | None:
     """The first part of `value` that cannot be stored, or None."""
+    if _all_storable(value):  # the common case, without naming places
+        return None
     for at, item in _parts(value, where):
         why = _why(item)
         if why is not None:
             return Unstorable(at, why)
     return None
+
+
+def _all_storable(value: object) -> bool:
+    """Whether every string and number in `value` can be stored: its texts
+    are searched at once, joined, and its numbers checked as they come."""
+    if type(value) is str:
+        return _REFUSED.search(value) is None
+    texts: list[str] = []
+    stack: list[object] = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            texts.append(item)  # type: ignore[arg-type]
+        elif kind is float:
+            if not math.isfinite(item):  # type: ignore[arg-type]
+                return False
+        elif kind is int or kind is bool or item is None or kind is bytes:
+            continue
+        elif kind is dict:
+            for key, child in item.items():  # type: ignore[attr-defined]
+                stack.append(key)
+                stack.append(child)
+        elif kind is tuple or kind is list:
+            stack.extend(item)  # type: ignore[arg-type]
+        elif hasattr(kind, "__dataclass_fields__") and hasattr(item, "__dict__"):
+            stack.extend(item.__dict__.values())  # a dataclass's __dict__ holds its fields
+        elif isinstance(item, str):  # a str subclass (a StrEnum member)
+            texts.append(item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, Mapping):
+            for key, child in item.items():
+                stack.append(key)
+                stack.append(child)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+    return _REFUSED.search("".join(texts)) is None
 
 
 def _why(item: object) -> str | None:

@@ -22,6 +22,7 @@ from schemas.registry import MARKER, Registry, Schema
 from schemas.shapes import JSON_KINDS, Field, Shape
 
 HEADER_SIZE = len(MARKER) + 8
+NESTED_KEPT = 1024  # nested records whose datum is kept, by identity
 
 Shapes = Mapping[str, Shape]
 
@@ -64,11 +65,18 @@ def decode(value: bytes, writer: Schema, registry: Registry) -> Any:
 
 def to_datum(record: Any, shapes: Shapes) -> Mapping[str, Any]:
     shape = shapes[type(record).__name__]
+    attributes: dict[str, Any] | None = getattr(record, "__dict__", None)
     if shape.flat:
         # As it is: fastavro skips the attributes the schema lacks (`type`).
-        attributes: dict[str, Any] | None = getattr(record, "__dict__", None)
         return attributes or {f.name: getattr(record, f.name) for f in shape.fields}
-    return {f.avro_name: _to_avro(f, getattr(record, f.name), shapes) for f in shape.fields}
+    if attributes is None:
+        return {f.avro_name: _to_avro(f, getattr(record, f.name), shapes) for f in shape.fields}
+    # The attributes, with the fields that convert converted (under their
+    # Avro names; fastavro skips the rest, as above).
+    datum = dict(attributes)
+    for f in shape.converted:
+        datum[f.avro_name] = _to_avro(f, attributes[f.name], shapes)
+    return datum
 
 
 def from_datum(datum: dict[str, Any], name: str, shapes: Shapes, where: str = "") -> Any:
@@ -96,11 +104,30 @@ def _read(value: bytes, writer: Schema, reader: Schema) -> dict[str, Any]:
     return datum
 
 
+# A nested record's datum, by the record's identity: one spec travels in a
+# migration's MigrationStarted and in each of its RunPhase tasks, and its JSON
+# texts cost more than the rest of the record. The record itself is held, so
+# its id is not reused while it is here; records are frozen, and a datum is
+# only read (by fastavro).
+_nested: dict[int, tuple[Any, Mapping[str, Any], Shapes]] = {}
+
+
+def _nested_datum(value: Any, shapes: Shapes) -> Mapping[str, Any]:
+    kept = _nested.get(id(value))
+    if kept is not None and kept[0] is value and kept[2] is shapes:
+        return kept[1]
+    datum = to_datum(value, shapes)
+    if len(_nested) >= NESTED_KEPT:
+        _nested.clear()
+    _nested[id(value)] = (value, datum, shapes)
+    return datum
+
+
 def _to_avro(field: Field, value: Any, shapes: Shapes) -> Any:
     if value is None:
         return None
     if field.kind == "record":
-        return to_datum(value, shapes)
+        return _nested_datum(value, shapes)
     if field.kind in JSON_KINDS:
         return json_text(field, value)
     return value

@@ -52,6 +52,11 @@ class Shape:
         plain form and its Avro datum as they are."""
         return all(f.kind in FLAT_KINDS for f in self.fields)
 
+    @cached_property
+    def converted(self) -> tuple[Field, ...]:
+        """The fields whose value converts between the record and its Avro datum."""
+        return tuple(f for f in self.fields if f.kind not in FLAT_KINDS)
+
 
 def shape_of(schema: Mapping[str, Any]) -> Shape:
     """The shape of one record schema, as written in its .avsc file."""

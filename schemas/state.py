@@ -7,16 +7,19 @@ no member is a RecordError that names the field. A live migration's
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, fields, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from domain import CutoverOptions, MigrationState, Phase, Status
+from domain import CutoverOptions, MigrationSpec, MigrationState, Phase, Status
 from schemas.exceptions import RecordError
 from schemas.records import spec_from_plain, to_plain_spec
 
 _SETS = ("seen", "seen_results")
 E = TypeVar("E", bound=StrEnum)
+SPECS_KEPT = 1024  # specs whose JSON text is kept, by identity
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def state_to_plain(state: MigrationState) -> dict[str, Any]:
@@ -28,6 +31,38 @@ def state_to_plain(state: MigrationState) -> dict[str, Any]:
     for name in _SETS:
         plain[name] = sorted(plain[name])
     return plain
+
+
+# A spec's JSON text, by the spec's identity: a migration's states share one
+# spec object from its start on, and its text is most of each changelog record.
+# The spec itself is held, so its id is not reused while it is here.
+_spec_texts: dict[int, tuple[MigrationSpec, str]] = {}
+
+
+def state_to_json(state: MigrationState) -> bytes:
+    """The state's plain form as compact JSON text (what `state_to_plain`
+    dumps, the spec last)."""
+    plain = dict(state.__dict__)  # a frozen dataclass's fields, as they are
+    for name in _SETS:
+        plain[name] = sorted(plain[name])
+    if state.cutover is not None:
+        plain["cutover"] = asdict(state.cutover)
+    spec = plain.pop("spec")
+    text = _COMPACT.encode(plain)  # the enums are str: written as their values
+    if spec is None:
+        return f'{text[:-1]},"spec":null}}'.encode()
+    return f'{text[:-1]},"spec":{_spec_text(spec)}}}'.encode()
+
+
+def _spec_text(spec: MigrationSpec) -> str:
+    kept = _spec_texts.get(id(spec))
+    if kept is not None and kept[0] is spec:
+        return kept[1]
+    text = _COMPACT.encode(to_plain_spec(spec))
+    if len(_spec_texts) >= SPECS_KEPT:
+        _spec_texts.clear()
+    _spec_texts[id(spec)] = (spec, text)
+    return text
 
 
 def state_from_plain(plain: dict[str, Any]) -> MigrationState:

@@ -6,7 +6,9 @@ stages their changes through the committer. The committer alone knows what
 the outputs, state changes and offsets of a batch become, and when:
 
 - `ExactlyOnceCommitter`: one Kafka transaction per batch holds every output,
-  the changelog record of every state change, and the batch's input offsets
+  the changelog record of every migration the batch changed (its last state,
+  or a tombstone and its retired-id chunk when it was retired), and the
+  batch's input offsets
   (KIP-447: with the consumer group's metadata, so a zombie whose partitions
   moved cannot commit). On an abortable error the transaction is aborted, the
   batch's state changes are dropped and the consumer rewinds to the batch's
@@ -42,7 +44,7 @@ from streams.kafka.produce import produce
 from streams.kafka.transaction import Transactions, fenced
 from streams.orchestrator import metrics
 from streams.orchestrator.faults import Faults
-from streams.orchestrator.state_store import StateStore, state_bytes
+from streams.orchestrator.state_store import Slot, StateStore, state_bytes
 
 log = logging.getLogger(__name__)
 TIMEOUT = 30.0
@@ -51,7 +53,6 @@ TIMEOUT = 30.0
 # watchdog's grace is hung (librdkafka#5456, #5511) and ends the process.
 CALL_TIMEOUT = 10.0
 RENEWALS, RENEWAL_WINDOW = 5, 300.0
-Slot = tuple[int, str]  # (input partition, migration id)
 Position = tuple[str, int]  # (topic, partition)
 
 
@@ -135,16 +136,27 @@ class Committer(ABC):
         staged, self._staged = self._staged, {}
         for (partition, _), state in staged.items():
             self.states.put(partition, state)
+        metrics.ACTIVE.set(self.states.count_active())  # kept counts: no scan
         if time.monotonic() - self._gauged >= 1.0:  # a scan of every state: not per batch
-            metrics.gauge_states(self.states)
+            metrics.gauge_live(self.states)
             self._gauged = time.monotonic()
         return staged
 
-    def _write_state(self, slot: Slot, state: MigrationState) -> None:
-        partition, migration_id = slot
-        produce(
-            self.producer, self.changelog, migration_id.encode(), state_bytes(state), [], partition
-        )
+    def _write_changes(self, changes: dict[Slot, MigrationState], applied: bool) -> set[int]:
+        """Each changed migration's changelog record (a retired one's: a
+        tombstone), then the retired-id chunks of the partitions that retired
+        any: with the retirements in `changes` added unless the store already
+        holds them (`applied`). Returns those partitions."""
+        retiring: dict[int, list[tuple[str, int]]] = {}
+        for (partition, migration_id), state in changes.items():
+            value = None if state.retired else state_bytes(state)
+            produce(self.producer, self.changelog, migration_id.encode(), value, [], partition)
+            if state.retired:
+                retiring.setdefault(partition, []).append((migration_id, state.version))
+        for partition, extra in retiring.items():
+            for key, chunk in self.states.retired_records(partition, () if applied else extra):
+                produce(self.producer, self.changelog, key, chunk, [], partition)
+        return set(retiring)
 
 
 class ExactlyOnceCommitter(Committer):
@@ -165,6 +177,7 @@ class ExactlyOnceCommitter(Committer):
         self._first: dict[Position, int] = {}
         self._next: dict[Position, int] = {}
         self._inputs = 0
+        self._retiring: set[int] = set()
 
     def start(self) -> None:
         self.transactions.init()  # fences this worker id's previous instance
@@ -184,6 +197,7 @@ class ExactlyOnceCommitter(Committer):
     @contextmanager
     def batch(self) -> Iterator[None]:
         self._first, self._next, self._staged, self._inputs = {}, {}, {}, 0
+        self._retiring = set()
         try:
             with self.transactions.open():
                 yield
@@ -196,6 +210,8 @@ class ExactlyOnceCommitter(Committer):
             return
         self.faults.at("commit")
         self._keep_staged()
+        for partition in self._retiring:
+            self.states.retired_written(partition)
 
     def store_offset(self, msg: Consumed) -> None:
         at = (msg.topic, msg.partition)
@@ -203,15 +219,13 @@ class ExactlyOnceCommitter(Committer):
         self._next[at] = msg.offset + 1
         self._inputs += 1
 
-    def stage(self, slot: Slot, state: MigrationState) -> None:
-        self._write_state(slot, state)  # in the batch's transaction
-        super().stage(slot, state)
-
     def _commit(self) -> None:
+        # Once per changed migration, its last state: in the batch's transaction.
+        self._retiring = self._write_changes(self._staged, applied=False)
         self.faults.at("produce")
         with metrics.TXN_COMMIT.time():
             self.transactions.commit(
-                _offsets(self._next),
+                _offsets(self._next) or None,  # none: a batch of retirements only
                 self.consumer.consumer_group_metadata(),
                 offsets_sent=lambda: self.faults.at("offsets"),
             )
@@ -273,6 +287,7 @@ class AtLeastOnceCommitter(Committer):
         return None  # no transactions to fence
 
     def tick(self) -> None:
+        metrics.ACTIVE.set(self.states.count_active())
         if time.monotonic() - self._last_commit >= self.interval:
             self._commit()
 
@@ -287,9 +302,10 @@ class AtLeastOnceCommitter(Committer):
         self._positions.clear()
 
     def _commit(self) -> None:
-        for slot, state in self._dirty.items():
-            self._write_state(slot, state)
+        retiring = self._write_changes(self._dirty, applied=True)
         self.producer.flush(TIMEOUT)
+        for partition in retiring:
+            self.states.retired_written(partition)
         if self._positions:
             self.consumer.commit(offsets=_offsets(self._positions), asynchronous=False)
         self._dirty.clear()

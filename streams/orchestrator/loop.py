@@ -12,12 +12,18 @@ Java partitioner), whatever client wrote it and however it was keyed: one
 that arrived elsewhere is forwarded home inside the batch's transaction, and
 decided when it is read there. A migration's state, events and tasks so stay
 on one partition, in one order.
+
+Between batches, once a second (or after each batch while more are due), the
+loop retires the finished migrations past the retention period
+(domain.retention), up to RETIRE_BATCH in a batch of their own: their states
+leave the store and the changelog.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -35,6 +41,7 @@ from confluent_kafka import (
 
 from config import KafkaNames, Settings
 from domain import Input, PhaseResult
+from domain.retention import retired
 from schemas import RecordError, decode_command, decode_result, encode
 from streams.kafka import clients
 from streams.kafka.consumed import Consumed
@@ -44,14 +51,16 @@ from streams.kafka.produce import produce
 from streams.kafka.retrying import is_transient, transient_retry
 from streams.kafka.tracing import consumed, each_trace, note
 from streams.orchestrator import metrics
-from streams.orchestrator.committer import Slot, committer_for
+from streams.orchestrator.committer import committer_for
 from streams.orchestrator.handling import Outcome, handle
-from streams.orchestrator.state_store import StateStore, load_changelog
+from streams.orchestrator.state_store import Slot, StateStore, load_changelog
 
 log = logging.getLogger(__name__)
-BATCH = 500
+BATCH = 1000  # inputs per transaction at most: its commit is shared by this many
 TIMEOUT = 30.0
 FORWARDED_FROM = "migrator-forwarded-from"  # topic[partition]@offset where it first landed
+SWEEP_SECONDS = 1.0  # how often the loop looks for migrations to retire
+RETIRE_BATCH = 500  # migrations retired in one batch at most
 
 
 def now() -> str:
@@ -63,7 +72,8 @@ class OrchestratorLoop:
         self.settings, self.stop = settings, stop
         self.names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
         self.worker_id = settings.worker.id or uuid.uuid4().hex[:12]
-        self.states = StateStore()
+        self.states = StateStore(settings.worker.state_retention_seconds)
+        self._swept = 0.0
         self.consumer = clients.consumer(
             settings, self.names.orchestrator_group, **self._consumer_config()
         )
@@ -129,6 +139,7 @@ class OrchestratorLoop:
             msgs = [Consumed.of(m) for m in polled if self._usable(m)]
             if msgs:
                 self._batch(msgs)
+            self._retire_due()
             self.committer.tick()
 
     def _next_batch(self) -> list[Message]:
@@ -161,15 +172,31 @@ class OrchestratorLoop:
 
     def _batch(self, msgs: Sequence[Consumed]) -> None:
         metrics.BATCH_INPUTS.observe(len(msgs))
+        at = now()  # one time for the batch: its inputs are decided together
         traced = (msg.headers for msg in msgs)
         with each_trace("orchestrator batch", traced), self.committer.batch():
             for msg in msgs:
                 with consumed(f"orchestrator {msg.topic}", msg.headers):
-                    self._one(msg)
+                    self._one(msg, at)
+
+    def _retire_due(self) -> None:
+        """Retire the finished migrations past the retention period."""
+        if time.monotonic() - self._swept < SWEEP_SECONDS:
+            return
+        due = self.states.due(time.time(), RETIRE_BATCH)
+        if len(due) < RETIRE_BATCH:  # else more are due: again after the next batch
+            self._swept = time.monotonic()
+        if not due:
+            return
+        with self.committer.batch():
+            for slot, state in due:
+                self.committer.stage(slot, retired(state))
+        metrics.RETIRED.inc(len(due))
+        log.info("retired %d finished migrations", len(due))
 
     # --- one input --------------------------------------------------------------------
 
-    def _one(self, msg: Consumed) -> None:
+    def _one(self, msg: Consumed, at: str) -> None:
         self.committer.store_offset(msg)
         try:
             given = self._decode(msg)
@@ -185,7 +212,7 @@ class OrchestratorLoop:
         slot: Slot = (msg.partition, given.migration_id)
         state = self.committer.state(slot)
         try:
-            outcome = handle(state, given, now())
+            outcome = handle(state, given, at)
         except Exception as exc:  # a deterministic failure: never block the partition
             log.exception("input %s[%s]@%s failed", msg.topic, msg.partition, msg.offset)
             self._dead_letter(msg, exc)
@@ -258,7 +285,8 @@ class OrchestratorLoop:
         # only then is the changelog complete up to the committed offsets.
         self._stable_offsets(partitions)
         self.states.adopt(load_changelog(self.settings, self.names.state_changelog, numbers))
-        metrics.gauge_states(self.states)
+        metrics.ACTIVE.set(self.states.count_active())
+        metrics.gauge_live(self.states)
 
     def _resync(self) -> None:
         """Start again from what Kafka holds for the assigned partitions: the
@@ -305,4 +333,5 @@ class OrchestratorLoop:
         self._unsynced -= {(tp.topic, tp.partition) for tp in partitions}
         numbers = {tp.partition for tp in partitions}
         self.states.drop(numbers)
+        metrics.ACTIVE.set(self.states.count_active())
         log.info("revoked partitions %s", sorted(numbers))

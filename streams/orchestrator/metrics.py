@@ -17,6 +17,10 @@ from streams.orchestrator.state_store import StateStore, live_lag
 COMMANDS = Counter("migrator_commands_total", "Commands handled, by outcome", ["type", "outcome"])
 MIGRATIONS = Counter("migrator_migrations_total", "Migrations by what happened to them", ["event"])
 ACTIVE = Gauge("migrator_active_migrations", "Migrations not finished, on this worker's partitions")
+RETIRED = Counter(
+    "migrator_migrations_retired_total",
+    "Finished migrations whose state was dropped after the retention period",
+)
 TXN_COMMIT = Histogram(
     "migrator_transaction_commit_seconds",
     "Time to send offsets and commit one transaction",
@@ -33,7 +37,7 @@ FORWARDED = Counter(
     ["topic"],
 )
 BATCH_INPUTS = Histogram(
-    "migrator_batch_inputs", "Inputs per transaction", buckets=(1, 5, 10, 50, 100, 250, 500)
+    "migrator_batch_inputs", "Inputs per transaction", buckets=(1, 5, 10, 50, 100, 250, 500, 1000)
 )
 DLQ_WRITTEN = Counter(
     "migrator_dlq_records_total", "Records sent to a dead-letter topic", ["topic"]
@@ -76,19 +80,26 @@ def count_command(command_type: str, events: tuple[Event, ...]) -> None:
         outcome = "rejected"
     else:
         outcome = "accepted"
-    COMMANDS.labels(command_type, outcome).inc()
+    counter = _commands.get((command_type, outcome))
+    if counter is None:  # labels() takes a lock and builds a key: once per pair
+        counter = _commands[(command_type, outcome)] = COMMANDS.labels(command_type, outcome)
+    counter.inc()
 
 
 def count_lifecycle(events: tuple[Event, ...]) -> None:
     for event in events:
-        name = _LIFECYCLE.get(type(event))
-        if name:
-            MIGRATIONS.labels(name).inc()
+        counter = _lifecycle.get(type(event))
+        if counter is not None:
+            counter.inc()
 
 
-def gauge_states(states: StateStore) -> None:
-    """The gauges read from every state in memory (a scan: not per batch)."""
-    ACTIVE.set(states.count_active())
+_commands: dict[tuple[str, str], Counter] = {}
+_lifecycle = {kind: MIGRATIONS.labels(name) for kind, name in _LIFECYCLE.items()}
+
+
+def gauge_live(states: StateStore) -> None:
+    """The live migrations' gauges, read from every state in memory (a scan:
+    not per batch)."""
     live = live_lag(states.all())
     LIVE.set(live.count)
     LIVE_LAG_BYTES.set(live.lag_bytes)

@@ -57,6 +57,7 @@ ENVIRONMENT = {
     "WORKER_TRANSACTION_TIMEOUT_MS": "20000",
     "WORKER_SESSION_TIMEOUT_MS": "7000",
     "WORKER_MAX_POLL_INTERVAL_MS": "30000",
+    "WORKER_STATE_RETENTION_SECONDS": "3600",
     "PHASE_CONNECTIONS": json.dumps(
         {"legacy": {"host": "db1", "database": "crm", "user": "r", "password": PASSWORD}}
     ),
@@ -137,6 +138,7 @@ def test_every_variable_lands_in_its_group(monkeypatch: pytest.MonkeyPatch) -> N
         7000,
     )
     assert w.max_poll_interval_ms == 30000
+    assert w.state_retention_seconds == 3600
     p = s.phase
     assert p.connection("legacy").describe() == "r@db1:5432/crm"
     assert p.connection("legacy").secret() == PASSWORD
