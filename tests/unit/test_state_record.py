@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from domain import MigrationSpec, MigrationState, Phase, Status
+from domain import CutoverOptions, MigrationSpec, MigrationState, Phase, Status
 from schemas.state import state_from_plain, state_to_json, state_to_plain
 
 SPEC = MigrationSpec(
@@ -43,6 +43,17 @@ STATES = [
         finished_at="2026-03-01T12:00:00.000+00:00",
     ),
     MigrationState("m-retired", version=5, retired=True),
+    MigrationState(
+        "m-cutting-over",
+        status=Status.CUTTING_OVER,
+        version=9,
+        spec=SPEC,
+        phase=Phase.CUTOVER,
+        lag_bytes=4096,
+        lag_seconds=0.5,
+        position="0/16B3748",
+        cutover=CutoverOptions(max_lag_bytes=0, freeze=True),
+    ),
 ]
 
 
