@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 
 from aiohttp import web
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from api import commands, dashboard, dead_letters, lag, live, observability, openapi, queries
+from api.admission import CommandSlots
 from api.auth import Handler, load_tokens
 from api.changes import ChangeHub
 from api.errors import errors_middleware
@@ -21,10 +23,13 @@ from api.executor import Offload
 from api.guard import guard_middleware
 from api.inbound import inbound_middleware
 from api.keys import (
+    COMMANDS,
+    EFFECTS,
     HUB,
     LETTERS,
     LIMITER,
     LIVE,
+    MIGRATIONS,
     NAMES,
     OFFLOAD,
     POOL,
@@ -35,10 +40,12 @@ from api.keys import (
 )
 from api.publisher import Publisher
 from api.ratelimit import RateLimiter
+from api.shared_reads import SharedReads
 from api.slots import LiveSlots
 from api.timeouts import body_middleware
 from config import KafkaNames, Settings
 from ops.dead_letters.listing import ListingCache
+from projections import queries as read_model
 
 log = logging.getLogger(__name__)
 # A migration's routes; the bulk routes' names are not migration ids (api.models).
@@ -92,6 +99,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[OFFLOAD] = Offload(settings.api.offload_workers, settings.api.client_concurrency)
     app[LETTERS] = ListingCache()
+    app[COMMANDS] = CommandSlots(settings.api.commands_in_flight)
     if not app[TOKENS].required:
         log.warning("API_AUTH=none: every client may query and send commands")
     app.cleanup_ctx.extend([_pool, _hub, _publisher])
@@ -119,6 +127,8 @@ async def _pool(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[POOL] = pool = _read_pool(settings, settings.database.pool_max)
     app[PROBE_POOL] = probe = _read_pool(settings, 1)
+    app[EFFECTS] = SharedReads(partial(read_model.command_effects, pool))
+    app[MIGRATIONS] = SharedReads(partial(read_model.get_migrations, pool))
     await pool.open(wait=False)
     await probe.open(wait=False)
     yield

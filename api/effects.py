@@ -3,7 +3,8 @@
 A command's effect is the events it caused (`causation_id` = its command id):
 what it changed, or its `CommandRejected`. A command seen before has the
 effect of its first copy. The wait sleeps on the projector's NOTIFY, never
-polls on a timer.
+polls on a timer. Its reads are shared with the other commands waiting at
+the same time (api.shared_reads).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from api.changes import ChangeHub
-from projections.queries import command_effect
+from api.shared_reads import SharedReads
+from projections.queries import Row
+
+EffectReads = SharedReads[tuple[str, str], list[Row]]
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Effect:
 
 async def wait_for_effect(
     hub: ChangeHub,
-    pool: AsyncConnectionPool,
+    effects: EffectReads,
     migration_id: str,
     command_id: str,
     deadline: float,
@@ -46,7 +48,7 @@ async def wait_for_effect(
     loop = asyncio.get_running_loop()
     with hub.watch(migration_id) as watch:
         while True:
-            events = await command_effect(pool, migration_id, command_id)
+            events = await effects.get((migration_id, command_id))
             if events:
                 return Effect(events)
             if not await watch.wait(deadline - loop.time()):

@@ -5,14 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
+from api.admission import CommandSlots
 from api.auth import Tokens
 from api.changes import ChangeHub
+from api.effects import EffectReads
 from api.executor import Offload
 from api.publisher import Publisher
 from api.ratelimit import RateLimiter
+from api.shared_reads import SharedReads
 from api.slots import LiveSlots
 from config import KafkaNames, Settings
 from ops.dead_letters.listing import ListingCache
+from projections.queries import Row
 
 SETTINGS = web.AppKey("settings", Settings)
 NAMES = web.AppKey("names", KafkaNames)
@@ -25,3 +29,6 @@ LIMITER = web.AppKey("limiter", RateLimiter)
 LIVE = web.AppKey("live", LiveSlots)
 OFFLOAD = web.AppKey("offload", Offload)
 LETTERS = web.AppKey("letters", ListingCache)
+COMMANDS = web.AppKey("commands", CommandSlots)
+EFFECTS: web.AppKey[EffectReads] = web.AppKey("effects")  # reads shared by waiting commands
+MIGRATIONS: web.AppKey[SharedReads[str, Row]] = web.AppKey("migrations")

@@ -106,6 +106,9 @@ class ApiSettings(Group):
     body_seconds: float = Field(
         default=30.0, gt=0, description="a request body not received within this gets 408"
     )
+    commands_in_flight: int = Field(
+        default=1000, ge=1, description="commands published or awaited at once (503 above)"
+    )
 
 
 class ProjectorSettings(Group):
