@@ -6,6 +6,8 @@ unless API_DATABASE_URL says otherwise) and writes only to Kafka.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from functools import partial
@@ -15,7 +17,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from api import commands, dashboard, dead_letters, lag, live, observability, openapi, queries
-from api.admission import CommandSlots
+from api.admission import CommandSlots, LoopLag
 from api.auth import Handler, load_tokens
 from api.changes import ChangeHub
 from api.errors import errors_middleware
@@ -99,10 +101,13 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[OFFLOAD] = Offload(settings.api.offload_workers, settings.api.client_concurrency)
     app[LETTERS] = ListingCache()
-    app[COMMANDS] = CommandSlots(settings.api.commands_in_flight)
+    lag = LoopLag()
+    app[COMMANDS] = CommandSlots(
+        settings.api.commands_in_flight, settings.api.commands_max_lag_seconds, lag
+    )
     if not app[TOKENS].required:
         log.warning("API_AUTH=none: every client may query and send commands")
-    app.cleanup_ctx.extend([_pool, _hub, _publisher])
+    app.cleanup_ctx.extend([_pool, _hub, _publisher, partial(_watch, lag)])
     app.on_cleanup.append(_close_offload)
     app.on_shutdown.append(_close_live)
     for method, path, handler in ROUTES:
@@ -158,6 +163,15 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     await app[HUB].start()
     yield
     await app[HUB].stop()
+
+
+async def _watch(lag: LoopLag, app: web.Application) -> AsyncIterator[None]:
+    """The event loop's lag is watched while the app runs (api.admission)."""
+    task = asyncio.create_task(lag.watch(), name="loop-lag")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _close_live(app: web.Application) -> None:

@@ -109,6 +109,11 @@ class ApiSettings(Group):
     commands_in_flight: int = Field(
         default=1000, ge=1, description="commands published or awaited at once (503 above)"
     )
+    commands_max_lag_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="commands are refused (503) while the API runs this late; 0: never",
+    )
 
 
 class ProjectorSettings(Group):

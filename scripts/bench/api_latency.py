@@ -152,6 +152,13 @@ def children_of(parent: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
 def rss_mib(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -199,6 +206,7 @@ class Meter:
 
     pids: dict[str, int]
     postmaster: int | None
+    database: str  # its backends' CPU is counted apart from the others'
     _start: dict[str, int] = field(default_factory=dict)
     _machine: tuple[int, int] = (0, 0)
     _began: float = 0.0
@@ -207,8 +215,12 @@ class Meter:
     def ticks(self) -> dict[str, int]:
         used = {name: cpu_ticks(pid) for name, pid in self.pids.items()}
         if self.postmaster is not None:
-            used["postgresql"] = cpu_ticks(self.postmaster, children=True) + sum(
-                cpu_ticks(c) for c in children_of(self.postmaster)
+            backends = children_of(self.postmaster)
+            used["postgresql (all)"] = cpu_ticks(self.postmaster, children=True) + sum(
+                cpu_ticks(c) for c in backends
+            )
+            used["postgresql (this database)"] = sum(
+                cpu_ticks(c) for c in backends if self.database in _cmdline(c)
             )
         load = os.times()
         used["load generator"] = int((load.user + load.system) * TICK)
@@ -223,14 +235,14 @@ class Meter:
             if name in self.pids:
                 self.peak[name] = max(self.peak.get(name, 0.0), rss_mib(self.pids[name]))
 
-    def report(self) -> tuple[dict[str, float], float]:
-        """% of one core per process, and the machine's busy cores, since start()."""
+    def report(self) -> tuple[dict[str, float], float, float]:
+        """% of one core per process, the machine's busy cores, and the seconds, since start()."""
         seconds = max(time.time() - self._began, 1e-9)
         end, (busy, total) = self.ticks(), machine_ticks()
         per = {n: 100 * (end[n] - self._start.get(n, 0)) / TICK / seconds for n in end}
         cores = os.cpu_count() or 1
         machine = cores * (busy - self._machine[0]) / max(total - self._machine[1], 1)
-        return per, machine
+        return per, machine, seconds
 
 
 async def watch_memory(meter: Meter, stop: asyncio.Event) -> None:
@@ -358,6 +370,7 @@ class Step:
     health: Sent
     cpu: dict[str, float]
     machine: float
+    span: float  # seconds the CPU was measured over
     peak: dict[str, float]
 
     def print(self) -> None:
@@ -386,6 +399,10 @@ class Step:
         print(f"  {'GET /health (same rate), 200s':<42} {quantiles(hok)}")
         cpu = ", ".join(f"{n} {v:.0f}%" for n, v in self.cpu.items())
         print(f"  CPU (% of one core): {cpu}")
+        per = ", ".join(
+            f"{n} {v / 100 * self.span / len(answers) * 1000:.2f}" for n, v in self.cpu.items()
+        )
+        print(f"  CPU ms per command sent: {per}")
         print(f"  machine: {self.machine:.2f} of {os.cpu_count()} cores busy (everyone's work)")
         mem = ", ".join(f"{n} {v:.0f} MiB" for n, v in self.peak.items())
         print(f"  peak memory: {mem}")
@@ -416,14 +433,14 @@ async def measure(
             commands = await steady(rate, args.duration, command)
             stop.set()
             await memory
-            cpu, machine = meter.report()
+            cpu, machine, span = meter.report()
             health = await steady(
                 rate,
                 min(args.duration, 5.0),
                 lambda: send(session, "GET", f"{url}/health", None, "health"),
             )
             steps.append(
-                Step(rate, args.duration, commands, health, cpu, machine, dict(meter.peak))
+                Step(rate, args.duration, commands, health, cpu, machine, span, dict(meter.peak))
             )
             steps[-1].print()
             await asyncio.sleep(args.pause)
@@ -487,7 +504,8 @@ def run_system(args: argparse.Namespace, run: str, dsn: str) -> None:
         broker = listener_pid(int(args.bootstrap.rsplit(":", 1)[1]))
         if broker is not None:
             pids["broker"] = broker
-        meter = Meter(pids, listener_pid(int(psycopg.conninfo.conninfo_to_dict(dsn)["port"])))
+        parts = psycopg.conninfo.conninfo_to_dict(dsn)
+        meter = Meter(pids, listener_pid(int(str(parts["port"]))), f" {parts['dbname']} ")
         steps, heard = asyncio.run(measure(url, args, meter, dsn))
         names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
         produced, handled = produced_at(settings, names.commands), handled_at(dsn)
