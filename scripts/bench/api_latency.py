@@ -348,6 +348,37 @@ def stages(
     return list(zip(STAGES, spans, strict=True))
 
 
+# --- the API's own view -----------------------------------------------------------------
+
+SERVER = 'migrator_api_request_seconds_bucket{method="POST",route="/api/v1/migrations"'
+
+
+async def server_buckets(session: aiohttp.ClientSession, url: str) -> dict[float, float]:
+    """The API's histogram of its time inside POST /api/v1/migrations: le -> count."""
+    async with session.get(f"{url}/metrics") as resp:
+        text = await resp.text()
+    found = {}
+    for line in text.splitlines():
+        if line.startswith(SERVER):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            found[float(le)] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def server_quantiles(before: dict[float, float], after: dict[float, float]) -> str:
+    """p50/p99 of the API's own time (the bucket each falls in), over a span."""
+    counts = sorted((le, after[le] - before.get(le, 0.0)) for le in after)
+    total = counts[-1][1] if counts else 0.0
+    if not total:
+        return "n=0"
+
+    def bound(q: float) -> str:
+        le = next(le for le, n in counts if n >= q * total)
+        return f"<= {le * 1000:g} ms" if le != float("inf") else "> the last bucket"
+
+    return f"n={total:>6.0f}  p50 {bound(0.5)}  p99 {bound(0.99)}"
+
+
 # --- figures --------------------------------------------------------------------------
 
 
@@ -372,6 +403,7 @@ class Step:
     machine: float
     span: float  # seconds the CPU was measured over
     peak: dict[str, float]
+    server: str  # the API's own time inside the handler
 
     def print(self) -> None:
         answers = self.commands.answers
@@ -395,6 +427,7 @@ class Step:
             if status != "200":
                 them = [a.seconds for a in answers if a.status == status]
                 print(f"  {'POST ?wait=true, ' + status:<42} {quantiles(them)}")
+        print(f"  {'the same, inside the API (all statuses)':<42} {self.server}")
         hok = [a.seconds for a in self.health.answers if a.status == "200"]
         print(f"  {'GET /health (same rate), 200s':<42} {quantiles(hok)}")
         cpu = ", ".join(f"{n} {v:.0f}%" for n, v in self.cpu.items())
@@ -421,6 +454,7 @@ async def measure(
     ):
         await send(session, "POST", create, {"spec": SPEC}, "warm-up")
         for rate in args.rates:
+            inside = await server_buckets(session, url)
             meter.start()
             stop = asyncio.Event()
             memory = asyncio.create_task(watch_memory(meter, stop))
@@ -434,13 +468,24 @@ async def measure(
             stop.set()
             await memory
             cpu, machine, span = meter.report()
+            server = server_quantiles(inside, await server_buckets(session, url))
             health = await steady(
                 rate,
                 min(args.duration, 5.0),
                 lambda: send(session, "GET", f"{url}/health", None, "health"),
             )
             steps.append(
-                Step(rate, args.duration, commands, health, cpu, machine, span, dict(meter.peak))
+                Step(
+                    rate,
+                    args.duration,
+                    commands,
+                    health,
+                    cpu,
+                    machine,
+                    span,
+                    dict(meter.peak),
+                    server,
+                )
             )
             steps[-1].print()
             await asyncio.sleep(args.pause)
