@@ -350,7 +350,7 @@ def stages(
 
 # --- the API's own view -----------------------------------------------------------------
 
-SERVER = 'migrator_api_request_seconds_bucket{method="POST",route="/api/v1/migrations"'
+SERVER = ("migrator_api_request_seconds_bucket{", 'method="POST",route="/api/v1/migrations"}')
 
 
 async def server_buckets(session: aiohttp.ClientSession, url: str) -> dict[float, float]:
@@ -359,7 +359,7 @@ async def server_buckets(session: aiohttp.ClientSession, url: str) -> dict[float
         text = await resp.text()
     found = {}
     for line in text.splitlines():
-        if line.startswith(SERVER):
+        if line.startswith(SERVER[0]) and SERVER[1] in line:
             le = line.split('le="', 1)[1].split('"', 1)[0]
             found[float(le)] = float(line.rsplit(" ", 1)[1])
     return found
