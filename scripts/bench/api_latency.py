@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -492,7 +493,15 @@ async def measure(
         return steps, heard.at
 
 
+def more_files() -> None:
+    """Open loop at hundreds of requests a second holds a connection each: the
+    load generator and the processes it starts may open as many files as allowed."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main() -> None:
+    more_files()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=20.0, help="commands per second")
     parser.add_argument(
