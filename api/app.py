@@ -20,6 +20,7 @@ from api import commands, dashboard, dead_letters, lag, live, observability, ope
 from api.admission import CommandSlots, LoopLag
 from api.auth import Handler, load_tokens
 from api.changes import ChangeHub
+from api.effects import read_effects
 from api.errors import errors_middleware
 from api.executor import Offload
 from api.guard import guard_middleware
@@ -31,7 +32,6 @@ from api.keys import (
     LETTERS,
     LIMITER,
     LIVE,
-    MIGRATIONS,
     NAMES,
     OFFLOAD,
     POOL,
@@ -47,7 +47,6 @@ from api.slots import LiveSlots
 from api.timeouts import body_middleware
 from config import KafkaNames, Settings
 from ops.dead_letters.listing import ListingCache
-from projections import queries as read_model
 
 log = logging.getLogger(__name__)
 # A migration's routes; the bulk routes' names are not migration ids (api.models).
@@ -132,8 +131,7 @@ async def _pool(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[POOL] = pool = _read_pool(settings, settings.database.pool_max)
     app[PROBE_POOL] = probe = _read_pool(settings, 1)
-    app[EFFECTS] = SharedReads(partial(read_model.command_effects, pool))
-    app[MIGRATIONS] = SharedReads(partial(read_model.get_migrations, pool))
+    app[EFFECTS] = SharedReads(partial(read_effects, pool))
     await pool.open(wait=False)
     await probe.open(wait=False)
     yield

@@ -23,7 +23,7 @@ from api import params
 from api.auth import Handler, Role, requires
 from api.bodies import read_json
 from api.effects import Effect, wait_for_effect
-from api.keys import COMMANDS, EFFECTS, HUB, MIGRATIONS, NAMES, POOL, PUBLISHER
+from api.keys import COMMANDS, EFFECTS, HUB, NAMES, POOL, PUBLISHER
 from api.models import CreateMigrationIn, EmptyIn, ReasonIn
 from api.publisher import Position
 from api.responses import ok, problem
@@ -166,8 +166,7 @@ async def _answer(
         return ok({**answer, "outcome": "pending"}, status=202, headers=headers)
     if effect.rejected:
         return problem(409, "command rejected", effect.reason, outcome="rejected", **answer)
-    migration = await request.app[MIGRATIONS].get(command.migration_id)
-    answer.update(outcome="accepted", version=effect.version, migration=migration)
+    answer.update(outcome="accepted", version=effect.version, migration=effect.migration)
     return ok(answer, headers=headers)
 
 

@@ -12,11 +12,9 @@ from api.effects import EffectReads
 from api.executor import Offload
 from api.publisher import Publisher
 from api.ratelimit import RateLimiter
-from api.shared_reads import SharedReads
 from api.slots import LiveSlots
 from config import KafkaNames, Settings
 from ops.dead_letters.listing import ListingCache
-from projections.queries import Row
 
 SETTINGS = web.AppKey("settings", Settings)
 NAMES = web.AppKey("names", KafkaNames)
@@ -31,4 +29,3 @@ OFFLOAD = web.AppKey("offload", Offload)
 LETTERS = web.AppKey("letters", ListingCache)
 COMMANDS = web.AppKey("commands", CommandSlots)
 EFFECTS: web.AppKey[EffectReads] = web.AppKey("effects")  # reads shared by waiting commands
-MIGRATIONS: web.AppKey[SharedReads[str, Row]] = web.AppKey("migrations")

@@ -1,14 +1,13 @@
 """Reads that many requests ask for at once share one query.
 
-Every `POST ?wait=true` reads the read model after it publishes, again each
-time the projector's NOTIFY names its migration, and once more for the
-answer. One query each would queue hundreds of requests on the pool's few
-connections (at 300 commands/s the answer waited seconds after the commit
-was heard). Here a request's key joins the next batch instead: while
-`concurrency` batches are being read, the keys asked for meanwhile gather,
-and each batch is one query for all of its keys (at most `batch_max`). There
-is no timer: an idle reader sends a lone key at once, and a busy one sends
-bigger batches.
+Every `POST ?wait=true` reads the read model after it publishes, and again
+each time the projector's NOTIFY names its migration. A query each would
+queue hundreds of requests on the pool's few connections (at 300 commands/s
+the answer waited seconds after the commit was heard). Here a request's key
+joins the next batch instead: while `concurrency` batches are being read,
+the keys asked for meanwhile gather, and each batch is one read for all of
+its keys (at most `batch_max`). There is no timer: an idle reader sends a
+lone key at once, and a busy one sends bigger batches.
 """
 
 from __future__ import annotations
