@@ -47,6 +47,7 @@ from pathlib import Path
 import aiohttp
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # for tests.support
 
@@ -578,6 +579,17 @@ def run_system(args: argparse.Namespace, run: str, dsn: str) -> None:
         print(f"\nlogs: {procs.logs}", flush=True)
     finally:
         procs.stop_all()
+        delete_topics(settings)
+
+
+def delete_topics(settings: Settings) -> None:
+    """The run's own topics (its prefix and app id), on a shared broker."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    names = KafkaNames(app_id=settings.kafka.app_id, prefix=settings.kafka.topic_prefix)
+    ours = {t.name for t in names.topic_specs(settings.kafka.topic_partitions)}
+    there = ours & set(admin.list_topics(timeout=30).topics)
+    for future in admin.delete_topics(sorted(there), operation_timeout=30).values():
+        future.result()
 
 
 if __name__ == "__main__":
