@@ -6,8 +6,11 @@ unless API_DATABASE_URL says otherwise) and writes only to Kafka.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 
 from aiohttp import web
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -25,13 +28,17 @@ from api import (
     queries,
     replication_slots,
 )
+from api.admission import CommandSlots, LoopLag
 from api.auth import Handler, load_tokens
 from api.changes import ChangeHub
+from api.effects import read_effects
 from api.errors import errors_middleware
 from api.executor import Offload
 from api.guard import guard_middleware
 from api.inbound import inbound_middleware
 from api.keys import (
+    COMMANDS,
+    EFFECTS,
     HUB,
     LETTERS,
     LIMITER,
@@ -46,6 +53,7 @@ from api.keys import (
 )
 from api.publisher import Publisher
 from api.ratelimit import RateLimiter
+from api.shared_reads import SharedReads
 from api.slots import LiveSlots
 from api.timeouts import body_middleware
 from api.traced import trace_middlewares
@@ -109,9 +117,15 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[OFFLOAD] = Offload(settings.api.offload_workers, settings.api.client_concurrency)
     app[LETTERS] = ListingCache()
+    lag = LoopLag()
+    app[COMMANDS] = CommandSlots(
+        settings.api.commands_in_flight, settings.api.commands_max_lag_seconds, lag
+    )
     if not app[TOKENS].required:
         log.warning("API_AUTH=none: every client may query and send commands")
-    app.cleanup_ctx.extend([_pool, _hub, _publisher, replication_slots.gauges])
+    app.cleanup_ctx.extend(
+        [_pool, _hub, _publisher, replication_slots.gauges, partial(_watch, lag)]
+    )
     app.on_cleanup.append(_close_offload)
     app.on_shutdown.append(_close_live)
     for method, path, handler in ROUTES:
@@ -136,6 +150,7 @@ async def _pool(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[POOL] = pool = _read_pool(settings, settings.database.pool_max)
     app[PROBE_POOL] = probe = _read_pool(settings, 1)
+    app[EFFECTS] = SharedReads(partial(read_effects, pool))
     await pool.open(wait=False)
     await probe.open(wait=False)
     yield
@@ -165,6 +180,15 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     await app[HUB].start()
     yield
     await app[HUB].stop()
+
+
+async def _watch(lag: LoopLag, app: web.Application) -> AsyncIterator[None]:
+    """The event loop's lag is watched while the app runs (api.admission)."""
+    task = asyncio.create_task(lag.watch(), name="loop-lag")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _close_live(app: web.Application) -> None:

@@ -4,6 +4,9 @@ With `?wait=true` the answer waits (up to `?timeout=` seconds) until the read
 model shows the command's effect: 200 when it took effect, 409 when it was
 rejected (with the reason), still 202 (`"outcome": "pending"`) when it is not
 visible in time: the command is on its way, not lost, so no 5xx.
+
+At most API_COMMANDS_IN_FLIGHT commands are published or awaited at once;
+past that a command is answered 503 at once, unpublished (api.admission).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from api import params
 from api.auth import Handler, Role, requires
 from api.bodies import read_json
 from api.effects import Effect, wait_for_effect
-from api.keys import HUB, NAMES, POOL, PUBLISHER
+from api.keys import COMMANDS, EFFECTS, HUB, NAMES, POOL, PUBLISHER
 from api.models import CreateMigrationIn, CutoverIn, EmptyIn, ReasonIn
 from api.publisher import Position
 from api.responses import ok, problem
@@ -75,6 +78,11 @@ def command_id_for(idempotency_key: str | None, kind: str, migration_id: str) ->
 
 @requires(Role.OPERATOR)
 async def create_migration(request: web.Request) -> web.StreamResponse:
+    with request.app[COMMANDS].hold():
+        return await _create(request)
+
+
+async def _create(request: web.Request) -> web.StreamResponse:
     body = CreateMigrationIn.model_validate(await read_json(request))
     wait, seconds = params.wait(request.query), params.seconds(request.query)
     migration_id, command_id = ids_for(request.headers.get("Idempotency-Key"))
@@ -93,6 +101,10 @@ def steer(kind: str) -> Handler:
 
     @requires(Role.OPERATOR)
     async def handle(request: web.Request) -> web.StreamResponse:
+        with request.app[COMMANDS].hold():
+            return await _steer(request)
+
+    async def _steer(request: web.Request) -> web.StreamResponse:
         fields = body_model.model_validate(await read_json(request, empty={})).model_dump()
         wait, seconds = params.wait(request.query), params.seconds(request.query)
         migration_id = request.match_info["migration_id"]
@@ -116,6 +128,10 @@ def bulk(name: str) -> Handler:
 
     @requires(Role.OPERATOR)
     async def handle(request: web.Request) -> web.StreamResponse:
+        with request.app[COMMANDS].hold():
+            return await _bulk(request)
+
+    async def _bulk(request: web.Request) -> web.StreamResponse:
         fields = body_model.model_validate(await read_json(request, empty={})).model_dump()
         wait, seconds = params.wait(request.query), params.seconds(request.query)
         key = request.headers.get("Idempotency-Key")
@@ -159,8 +175,7 @@ async def _answer(
         return ok({**answer, "outcome": "pending"}, status=202, headers=headers)
     if effect.rejected:
         return problem(409, "command rejected", effect.reason, outcome="rejected", **answer)
-    migration = await get_migration(request.app[POOL], command.migration_id)
-    answer.update(outcome="accepted", version=effect.version, migration=migration)
+    answer.update(outcome="accepted", version=effect.version, migration=effect.migration)
     return ok(answer, headers=headers)
 
 
@@ -185,5 +200,5 @@ async def _effect(request: web.Request, command: Command, seconds: float) -> Eff
     deadline = asyncio.get_running_loop().time() + seconds
     app = request.app
     return await wait_for_effect(
-        app[HUB], app[POOL], command.migration_id, command.command_id, deadline
+        app[HUB], app[EFFECTS], command.migration_id, command.command_id, deadline
     )

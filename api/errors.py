@@ -88,6 +88,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except KafkaException as exc:
         log.warning("Kafka unavailable on %s %s: %s", request.method, request.path, exc)
         return problem(503, "command bus unavailable", "try again shortly")
+    except BufferError:  # the producer's queue is full: the broker is not keeping up
+        log.warning("Kafka producer queue full on %s %s", request.method, request.path)
+        answer = problem(503, "command bus busy", "the producer's queue is full; try again shortly")
+        answer.headers["Retry-After"] = "1"
+        return answer
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "internal error")

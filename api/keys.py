@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
+from api.admission import CommandSlots
 from api.auth import Tokens
 from api.changes import ChangeHub
+from api.effects import EffectReads
 from api.executor import Offload
 from api.publisher import Publisher
 from api.ratelimit import RateLimiter
@@ -25,3 +27,5 @@ LIMITER = web.AppKey("limiter", RateLimiter)
 LIVE = web.AppKey("live", LiveSlots)
 OFFLOAD = web.AppKey("offload", Offload)
 LETTERS = web.AppKey("letters", ListingCache)
+COMMANDS = web.AppKey("commands", CommandSlots)
+EFFECTS: web.AppKey[EffectReads] = web.AppKey("effects")  # reads shared by waiting commands

@@ -345,7 +345,8 @@ def _problems(*codes: int, said: dict[int, str] | None = None) -> dict[str, Sche
         422: "the body fails validation: each error names its field",
         426: "a WebSocket route called without Upgrade",
         429: "too many requests (or live or expensive ones at once) from this client; Retry-After",
-        503: "a dependency (database, Kafka) is unavailable, or too many live clients",
+        503: "a dependency (database, Kafka) is unavailable, too many live clients, or"
+        " (commands) too many commands in flight; Retry-After",
         **(said or {}),
     }
     return {str(c): _json(_ref("Problem"), words[c]) for c in codes}

@@ -106,6 +106,14 @@ class ApiSettings(Group):
     body_seconds: float = Field(
         default=30.0, gt=0, description="a request body not received within this gets 408"
     )
+    commands_in_flight: int = Field(
+        default=1000, ge=1, description="commands published or awaited at once (503 above)"
+    )
+    commands_max_lag_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="commands are refused (503) while the API runs this late; 0: never",
+    )
 
 
 class ProjectorSettings(Group):

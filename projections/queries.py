@@ -144,6 +144,33 @@ async def command_effect(
     )
 
 
+async def command_effects(
+    pool: AsyncConnectionPool, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], list[Row]]:
+    """`command_effect` of many (migration_id, command_id) at once: those
+    whose events are projected, each with its events in order."""
+    rows = await _all(
+        pool,
+        f"SELECT migration_id, {EVENT_COLUMNS} FROM migration_events"
+        " JOIN unnest(%s::text[], %s::text[]) AS k(migration_id, causation_id)"
+        " USING (migration_id, causation_id) ORDER BY migration_id, sequence",
+        [[m for m, _ in keys], [c for _, c in keys]],
+    )
+    found: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        key = (row.pop("migration_id"), row["causation_id"])
+        found.setdefault(key, []).append(row)
+    return found
+
+
+async def get_migrations(pool: AsyncConnectionPool, ids: Sequence[str]) -> dict[str, Row]:
+    """`get_migration` of many at once: those that exist, by id."""
+    rows = await _all(
+        pool, f"{SELECT_MIGRATIONS} WHERE m.migration_id = ANY(%s) AND {EXISTS}", [list(ids)]
+    )
+    return {row["migration_id"]: row for row in rows}
+
+
 async def ids_in_status(pool: AsyncConnectionPool, statuses: Sequence[str]) -> list[str]:
     rows = await _all(
         pool,

@@ -47,6 +47,8 @@ ENVIRONMENT = {
     "API_CLIENT_CONCURRENCY": "4",
     "API_HEADER_SECONDS": "12.5",
     "API_BODY_SECONDS": "8",
+    "API_COMMANDS_IN_FLIGHT": "300",
+    "API_COMMANDS_MAX_LAG_SECONDS": "0.25",
     "PROJECTOR_BATCH_MAX": "50",
     "PROJECTOR_METRICS_PORT": "9103",
     "PROJECTOR_DB_OUTAGE_SECONDS": "45",
@@ -129,6 +131,7 @@ def test_every_variable_lands_in_its_group(monkeypatch: pytest.MonkeyPatch) -> N
     assert (api.live_per_client, api.live_operator_reserve) == (5, 3)
     assert (api.offload_workers, api.client_concurrency) == (6, 4)
     assert (api.header_seconds, api.body_seconds) == (12.5, 8.0)
+    assert (api.commands_in_flight, api.commands_max_lag_seconds) == (300, 0.25)
     assert (s.projector.batch_max, s.projector.metrics_port) == (50, 9103)
     w = s.worker
     assert (w.id, w.processing_guarantee, w.metrics_port) == ("w-1", "at_least_once", 9101)
