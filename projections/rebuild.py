@@ -40,6 +40,8 @@ from projections import store
 from projections.batch import PROJECTION, Batch, apply_batch
 from projections.event_log import open_log
 from projections.exceptions import RebuildError, RebuildStopped
+from projections.fold import Folded
+from projections.row_cache import RowCache
 from projections.schema import LOCK_ID, apply_schema
 
 TABLES = (  # lock order: projection_offsets first (see above)
@@ -50,6 +52,7 @@ TABLES = (  # lock order: projection_offsets first (see above)
     "feed_version",
     "schema_migrations",
 )
+REPLAY_ROWS_KEPT = 100_000  # migrations whose rows the replay keeps in memory
 SwapHook = Callable[[store.Conn, str, str], Awaitable[None]]
 
 
@@ -104,6 +107,7 @@ class Rebuild:
         self.stop = stop or asyncio.Event()
         self.progress = Progress()
         self._shifted = False
+        self.rows = RowCache(REPLAY_ROWS_KEPT)  # the shadow's rows, as this run wrote them
 
     async def run(self) -> Outcome:
         conn = await _connect(self.settings)
@@ -180,15 +184,17 @@ class Rebuild:
             if batch:
                 async with conn.transaction():
                     await _unsynced(conn)
-                    await self._apply(conn, batch)
+                    folded = await self._apply(conn, batch, self.rows)
+                self.rows.remember(folded)
             if time.monotonic() - last_count > 2:
                 last_count = time.monotonic()
                 self.progress.migrations = await _count(conn, "migrations")
             await self._positions(consumer)
 
-    async def _apply(self, conn: store.Conn, batch: Batch) -> None:
-        folded = await apply_batch(conn, self.topic, batch, notify=False)
+    async def _apply(self, conn: store.Conn, batch: Batch, rows: RowCache | None = None) -> Folded:
+        folded = await apply_batch(conn, self.topic, batch, notify=False, cache=rows)
         self.progress.events += len(folded.history)
+        return folded
 
     async def _positions(self, consumer: AIOKafkaConsumer) -> None:
         done = [await consumer.position(tp) - first for tp, first in self.first.items()]

@@ -146,6 +146,17 @@ async def load_rows(conn: Conn, migration_ids: Sequence[str]) -> dict[str, Row]:
     return {r[0]: _row(r) for r in await cur.fetchall()}
 
 
+async def lock_rows(conn: Conn, migration_ids: Sequence[str]) -> dict[str, int]:
+    """The feed versions of these migrations' rows, locked until the transaction ends."""
+    cur = await conn.execute(
+        "SELECT migration_id, feed_version FROM migrations"
+        " WHERE migration_id = ANY(%s) ORDER BY migration_id FOR UPDATE",
+        (list(migration_ids),),
+    )
+    rows: list[tuple[str, int]] = await cur.fetchall()
+    return dict(rows)
+
+
 def _row(r: tuple[Any, ...]) -> Row:
     mid, status, phase, version, spec, run, checkpoint, done, total, score, reason = r[:11]
     state = MigrationState(
@@ -275,6 +286,7 @@ async def write(conn: Conn, folded: Folded) -> int:
     feed = await _next_feed_versions(conn, len(folded.rows))
     await _upsert_rows(conn, folded.rows.values(), feed)
     await _upsert_phases(conn, folded.phases.values())
+    folded.feeds = {mid: feed + i for i, mid in enumerate(folded.rows)}
     return feed + len(folded.rows) - 1 if folded.rows else feed - 1
 
 
