@@ -44,7 +44,7 @@ async def apply_batch(
     if notify:
         versions = {mid: row.state.version for mid, row in folded.rows.items()}
         await store.notify(conn, feed, versions)
-    await _advance(conn, batch, stored)
+    await _advance(conn, topic, batch, stored)
     return folded
 
 
@@ -126,12 +126,12 @@ def _id(event: Event) -> tuple[str, int]:
     return event.event_id, event.sequence
 
 
-async def _advance(conn: store.Conn, batch: Batch, stored: dict[int, int]) -> None:
-    for tp, records in batch.items():
-        new = records[-1].offset + 1
-        await store.advance_offset(
-            conn, PROJECTION, tp.topic, tp.partition, stored.get(tp.partition), new
-        )
+async def _advance(conn: store.Conn, topic: str, batch: Batch, stored: dict[int, int]) -> None:
+    """Every partition's stored offset past its last record, in one statement."""
+    moves = {
+        tp.partition: (stored.get(tp.partition), rs[-1].offset + 1) for tp, rs in batch.items()
+    }
+    await store.advance_offsets(conn, PROJECTION, topic, moves)
 
 
 def _unprojected(batch: Batch, stored: dict[int, int]) -> Batch:
