@@ -3,7 +3,8 @@
 A running migration's row is read and written again for nearly every batch;
 loading it (and its phase rows) back from the database and building the
 objects again was much of the cost of a batch. The cache keeps each row as it
-was committed, with its phase rows and the feed version it was written with.
+was committed (as loading it would give it, `_as_stored`), with its phase
+rows and the feed version it was written with.
 
 It is trusted only when the database agrees: every row write takes a fresh
 feed version from one counter (`store.write`), and so does every other writer
@@ -22,8 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import msgspec
 from msgspec import Struct
 
+from domain import frozen
 from projections.fold import Folded, PhaseKey, PhaseRow, Row
 
 ROWS_KEPT = 20_000
@@ -75,7 +78,7 @@ class RowCache:
             feed, base = folded.feeds.get(mid), self._base.get(mid)
             if feed is None or base is None:
                 continue
-            self._rows[mid] = Cached(feed, row, {**base, **changed.get(mid, {})})
+            self._rows[mid] = Cached(feed, _as_stored(row), {**base, **changed.get(mid, {})})
         self._base = {}
         while len(self._rows) > self.size:
             del self._rows[next(iter(self._rows))]
@@ -83,3 +86,15 @@ class RowCache:
     def clear(self) -> None:
         self._rows.clear()
         self._base = {}
+
+
+def _as_stored(row: Row) -> Row:
+    """`row` as loading it would give it: without the ids of the commands and
+    results its migration handled (the orchestrator's, not the read model's;
+    kept, they would grow with every event of a long phase)."""
+    state = row.state
+    if not state.seen and not state.seen_results:
+        return row
+    return msgspec.structs.replace(
+        row, state=frozen.replace(state, seen=frozenset(), seen_results=frozenset())
+    )

@@ -169,7 +169,7 @@ async def lock_rows(conn: Conn, migration_ids: Sequence[str]) -> dict[str, int]:
     """The feed versions of these migrations' rows, locked until the transaction ends."""
     cur = await conn.execute(
         "SELECT migration_id, feed_version FROM migrations"
-        " WHERE migration_id = ANY(%s) ORDER BY migration_id FOR UPDATE",
+        " WHERE migration_id = ANY(%b::text[]) ORDER BY migration_id FOR UPDATE",
         (list(migration_ids),),
     )
     rows: list[tuple[str, int]] = await cur.fetchall()
