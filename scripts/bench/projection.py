@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # for tests.suppor
 from cli.topics import create_topics
 from config import KafkaNames, Settings
 from domain import Event, MigrationSpec
+from projections.collector import pace_for_many_objects
 from projections.projector import Batch, Projector
 from schemas import encode
 from scripts.bench.cpu_time import Meter
@@ -190,6 +191,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    pace_for_many_objects()  # as `python -m projections` and the rebuild command do
     run = uuid.uuid4().hex[:6]
     name = f"bench_projection_{run}"
     with psycopg.connect(args.database, autocommit=True) as admin:

@@ -46,6 +46,7 @@ from cli.topics import create_topics
 from config import KafkaNames, Settings
 from domain import Event, MigrationSpec
 from projections.batch import Batch
+from projections.collector import pace_for_many_objects
 from projections.fold import Folded
 from projections.rebuild import Outcome, Rebuild
 from projections.row_cache import RowCache
@@ -142,6 +143,7 @@ def main() -> None:
     parser.add_argument("--database", default="postgresql://migrator@127.0.0.1:35432/migrations")
     args = parser.parse_args()
 
+    pace_for_many_objects()  # as `python -m projections` and the rebuild command do
     run = uuid.uuid4().hex[:6]
     name = f"bench_replay_{run}"
     with psycopg.connect(args.database, autocommit=True) as admin:
