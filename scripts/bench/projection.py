@@ -11,7 +11,7 @@ one run on one broker and one database.
 2. The projector (the same class `python -m projections` runs) projects them
    into a fresh database; events/s counts from the start of its first batch to
    the commit of its last (start-up and group join excluded).
-3. Peer: the rows the projector wrote (history, migrations, phases) are
+3. Peer: the rows the projector wrote (history, migrations, phases, offsets) are
    COPYed out and COPYed into empty tables `LIKE` them (same columns, indexes
    and keys), in one transaction; events/s = N / that time. The peer runs
    `--peer-runs` times (emptied between runs); its median counts.
@@ -57,7 +57,7 @@ from scripts.bench.tidy import tidy
 from streams.kafka import clients
 from tests.support.read_side import lifecycle
 
-TABLES = ("migration_events", "migrations", "migration_phases")
+TABLES = ("migration_events", "migrations", "migration_phases", "projection_offsets")
 
 
 def histories(events: int) -> list[Event]:
