@@ -21,6 +21,7 @@ from rich.progress import (
 
 from cli.errors import err, fail
 from config import Settings, load_settings
+from projections.collector import pace_for_many_objects
 from projections.exceptions import RebuildStopped
 from projections.rebuild import Outcome, Rebuild
 from projections.rebuild import Progress as Done
@@ -55,6 +56,7 @@ def rebuild(
     swap the shadow in, in one transaction. Works on an empty database too."""
     settings = load_settings()
     rebuild_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + "_" + uuid.uuid4().hex[:6]
+    pace_for_many_objects()
     try:
         outcome = asyncio.run(_run(settings, rebuild_id, keep_old, lock_timeout, swap_lag))
     except RebuildStopped as exc:  # interrupted, as by Ctrl-C; any other error: cli.errors

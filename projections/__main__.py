@@ -11,6 +11,7 @@ import signal
 from config import Settings, load_settings
 from config.logs import configure_logging
 from domain.errors import MigratorError
+from projections.collector import pace_for_many_objects
 from projections.projector import Projector
 from streams.kafka import tracing
 
@@ -27,6 +28,7 @@ def main() -> None:
     settings = load_settings()
     configure_logging(settings)
     tracing.start(settings, "migrator-projector")
+    pace_for_many_objects()
     try:
         asyncio.run(run(settings))
     except MigratorError as exc:

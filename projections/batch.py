@@ -17,7 +17,8 @@ from aiokafka.structs import ConsumerRecord
 
 from domain.events import Event
 from projections import metrics, store, storing
-from projections.fold import Folded, phases_read
+from projections.fold import Folded, PhaseKey, PhaseRow, Row, phases_read
+from projections.row_cache import RowCache
 from schemas import RecordError, decode_event
 
 log = logging.getLogger(__name__)
@@ -25,24 +26,38 @@ PROJECTION = "read-model"
 Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
 
-async def apply_batch(conn: store.Conn, topic: str, batch: Batch, *, notify: bool = True) -> Folded:
+async def apply_batch(
+    conn: store.Conn,
+    topic: str,
+    batch: Batch,
+    *,
+    notify: bool = True,
+    cache: RowCache | None = None,
+) -> Folded:
     """Apply the records of `batch` not yet applied and advance the stored
-    offsets (compare-and-set), inside the caller's transaction."""
+    offsets (compare-and-set), inside the caller's transaction. With `cache`,
+    the transaction holds this one batch, and the caller has the cache
+    remember the result once it commits."""
     stored = await store.stored_offsets(conn, PROJECTION, topic)
     batch = _unprojected(batch, stored)
-    folded, feed = await fold_and_write(conn, decode(batch))
+    folded, feed = await fold_and_write(conn, decode(batch), cache)
     if notify:
         versions = {mid: row.state.version for mid, row in folded.rows.items()}
         await store.notify(conn, feed, versions)
-    await _advance(conn, batch, stored)
+    await _advance(conn, topic, batch, stored)
     return folded
 
 
-async def fold_and_write(conn: store.Conn, events: Sequence[Event]) -> tuple[Folded, int]:
+async def fold_and_write(
+    conn: store.Conn, events: Sequence[Event], cache: RowCache | None = None
+) -> tuple[Folded, int]:
     """Fold `events` onto the stored rows (locked) and write what changes."""
     mids = sorted({e.migration_id for e in events})
-    rows = await store.load_rows(conn, mids)
-    phases = await store.load_phases(conn, *phases_read(events))
+    if cache is None:
+        rows = await store.load_rows(conn, mids)
+        phases = await store.load_phases(conn, *phases_read(events))
+    else:
+        rows, phases = await _load_cached(conn, mids, cache)
     repeats = [
         (e.migration_id, e.sequence)
         for e in events
@@ -54,6 +69,29 @@ async def fold_and_write(conn: store.Conn, events: Sequence[Event]) -> tuple[Fol
     folded, feed = await storing.write(conn, rows, phases, events, stored)
     _tell(folded)
     return folded, feed
+
+
+async def _load_cached(
+    conn: store.Conn, mids: Sequence[str], cache: RowCache
+) -> tuple[dict[str, Row], dict[PhaseKey, PhaseRow]]:
+    """The rows of `mids` (locked) and all their phase rows: those the cache
+    holds at their stored feed version from it, the others from the database."""
+    rows: dict[str, Row] = {}
+    phases: dict[PhaseKey, PhaseRow] = {}
+    missed: list[str] = []
+    for mid, feed in (await store.lock_rows(conn, mids)).items():
+        hit = cache.get(mid, feed)
+        if hit is None:
+            missed.append(mid)
+            continue
+        rows[mid] = hit.row
+        for name, phase in hit.phases.items():
+            phases[mid, name] = phase
+    if missed:
+        rows.update(await store.load_rows(conn, missed))
+        phases.update(await store.load_phases(conn, missed))
+    cache.begin(mids, phases)
+    return rows, phases
 
 
 def decode(batch: Batch) -> list[Event]:
@@ -88,12 +126,12 @@ def _id(event: Event) -> tuple[str, int]:
     return event.event_id, event.sequence
 
 
-async def _advance(conn: store.Conn, batch: Batch, stored: dict[int, int]) -> None:
-    for tp, records in batch.items():
-        new = records[-1].offset + 1
-        await store.advance_offset(
-            conn, PROJECTION, tp.topic, tp.partition, stored.get(tp.partition), new
-        )
+async def _advance(conn: store.Conn, topic: str, batch: Batch, stored: dict[int, int]) -> None:
+    """Every partition's stored offset past its last record, in one statement."""
+    moves = {
+        tp.partition: (stored.get(tp.partition), rs[-1].offset + 1) for tp, rs in batch.items()
+    }
+    await store.advance_offsets(conn, PROJECTION, topic, moves)
 
 
 def _unprojected(batch: Batch, stored: dict[int, int]) -> Batch:

@@ -25,12 +25,12 @@ measure again from that event.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from msgspec import Struct
 
-@dataclass(frozen=True)
-class RunStart:
+
+class RunStart(Struct, frozen=True):
     """When a run started, and the rows and bytes done by then."""
 
     at: str
@@ -38,8 +38,7 @@ class RunStart:
     bytes: int = 0
 
 
-@dataclass(frozen=True)
-class Done:
+class Done(Struct, frozen=True):
     """What a phase has done, as of `at`."""
 
     at: str
@@ -48,8 +47,7 @@ class Done:
     bytes: int
 
 
-@dataclass(frozen=True)
-class Pace:
+class Pace(Struct, frozen=True):
     rows_per_second: float | None = None
     bytes_per_second: float | None = None
     eta_seconds: float | None = None

@@ -36,6 +36,7 @@ from projections import metrics, store
 from projections.batch import PROJECTION, Batch, apply_batch
 from projections.exceptions import ReadModelUnreachable
 from projections.faults import Faults
+from projections.row_cache import RowCache
 from projections.schema import apply_schema
 from projections.storing import describe
 from streams.kafka import clients
@@ -58,6 +59,7 @@ class Projector:
         self._last_seen: dict[int, float] = {}  # partition -> timestamp (s) of its last event
         self._conn: store.Conn | None = None
         self._counted = 0.0  # when the quarantined migrations were last counted
+        self.rows = RowCache()  # the rows it wrote, checked against the stored ones
 
     @property
     def conn(self) -> store.Conn:
@@ -114,9 +116,11 @@ class Projector:
         for tp, records in batch.items():
             self._last_seen[tp.partition] = records[-1].timestamp / 1000
         traced = (r.headers for records in batch.values() for r in records)
-        async with each_trace("projector commit", traced), self.lock, conn.transaction():
-            folded = await apply_batch(conn, self.names.events, batch)
-            self.faults.before_commit()
+        async with each_trace("projector commit", traced), self.lock:
+            async with conn.transaction():
+                folded = await apply_batch(conn, self.names.events, batch, cache=self.rows)
+                self.faults.before_commit()
+            self.rows.remember(folded)
         metrics.BATCH_COMMIT.observe(time.perf_counter() - began)
         metrics.BATCH_EVENTS.observe(len(folded.history))
         metrics.EVENTS.inc(len(folded.history))
@@ -165,6 +169,7 @@ class Projector:
         began = time.monotonic()
         if self._conn is not None:
             await self._conn.close()
+        self.rows.clear()
         await self._connect()
         log.warning(
             "read model database back after %.1f s; resuming from the stored offsets",

@@ -2,8 +2,11 @@
 
 The whole of `migration.events` (read_committed) is projected, with the live
 projector's own batch code, into shadow tables in a schema `rebuild_<id>`
-while the live projector and the API go on using the live tables. Once the
-shadow has caught up with the log's committed end, one transaction:
+while the live projector and the API go on using the live tables. The
+shadow's secondary indexes are built once the replay has caught up
+(`projections.indexes`); it catches up again if that let it fall behind by
+more than `swap_lag` records. Once the shadow is within `swap_lag` records of
+the log's committed end, one transaction:
 
 1. locks the live tables (`projection_offsets` first: every projector batch
    reads it first, so a batch in flight finishes before, and the next one
@@ -36,10 +39,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from psycopg import sql
 
 from config import KafkaNames, Settings
-from projections import store
+from projections import indexes, store
 from projections.batch import PROJECTION, Batch, apply_batch
 from projections.event_log import open_log
 from projections.exceptions import RebuildError, RebuildStopped
+from projections.fold import Folded
+from projections.row_cache import RowCache
 from projections.schema import LOCK_ID, apply_schema
 
 TABLES = (  # lock order: projection_offsets first (see above)
@@ -50,6 +55,7 @@ TABLES = (  # lock order: projection_offsets first (see above)
     "feed_version",
     "schema_migrations",
 )
+REPLAY_ROWS_KEPT = 100_000  # migrations whose rows the replay keeps in memory
 SwapHook = Callable[[store.Conn, str, str], Awaitable[None]]
 
 
@@ -104,6 +110,7 @@ class Rebuild:
         self.stop = stop or asyncio.Event()
         self.progress = Progress()
         self._shifted = False
+        self.rows = RowCache(REPLAY_ROWS_KEPT)  # the shadow's rows, as this run wrote them
 
     async def run(self) -> Outcome:
         conn = await _connect(self.settings)
@@ -124,7 +131,11 @@ class Rebuild:
         await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.shadow)))
         await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.shadow)))
         await apply_schema(conn)
+        aside = await indexes.set_aside(conn, self.shadow)
         await self._catch_up(conn, consumer)
+        self._report("indexing")
+        await indexes.build(conn, aside)
+        await self._catch_up(conn, consumer, "catching up")  # what came in meanwhile
         offsets = await self._swap_with_retries(conn, consumer)
         if not self.keep_old:
             await _drop_schema(conn, self.retired)
@@ -149,9 +160,12 @@ class Rebuild:
 
     # -- catching up -------------------------------------------------------
 
-    async def _catch_up(self, conn: store.Conn, consumer: AIOKafkaConsumer) -> None:
-        """Replay until the shadow is within `swap_lag` records of the committed end."""
-        self._report("replaying")
+    async def _catch_up(
+        self, conn: store.Conn, consumer: AIOKafkaConsumer, stage: str = "replaying"
+    ) -> None:
+        """Replay until the shadow is within `swap_lag` records of the committed
+        end (at least once, unless `stage` is "catching up")."""
+        self._report(stage)
         while True:
             ends = await consumer.end_offsets(list(self.first))
             self.progress.offsets_total = sum(ends[tp] - self.first[tp] for tp in ends)
@@ -180,15 +194,17 @@ class Rebuild:
             if batch:
                 async with conn.transaction():
                     await _unsynced(conn)
-                    await self._apply(conn, batch)
+                    folded = await self._apply(conn, batch, self.rows)
+                self.rows.remember(folded)
             if time.monotonic() - last_count > 2:
                 last_count = time.monotonic()
                 self.progress.migrations = await _count(conn, "migrations")
             await self._positions(consumer)
 
-    async def _apply(self, conn: store.Conn, batch: Batch) -> None:
-        folded = await apply_batch(conn, self.topic, batch, notify=False)
+    async def _apply(self, conn: store.Conn, batch: Batch, rows: RowCache | None = None) -> Folded:
+        folded = await apply_batch(conn, self.topic, batch, notify=False, cache=rows)
         self.progress.events += len(folded.history)
+        return folded
 
     async def _positions(self, consumer: AIOKafkaConsumer) -> None:
         done = [await consumer.position(tp) - first for tp, first in self.first.items()]

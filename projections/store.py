@@ -9,7 +9,7 @@ advance by compare-and-set. Every value travels as a parameter.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -133,19 +133,38 @@ async def advance_offset(
     conn: Conn, projection: str, topic: str, partition: int, old: int | None, new: int
 ) -> None:
     """Move a partition's stored offset from `old` to `new`, or refuse (fencing)."""
-    if old is None:
-        cur = await conn.execute(
-            "INSERT INTO projection_offsets VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (projection, topic, partition, new),
-        )
-    else:
-        cur = await conn.execute(
-            "UPDATE projection_offsets SET next_offset=%s"
-            " WHERE projection=%s AND topic=%s AND partition=%s AND next_offset=%s",
-            (new, projection, topic, partition, old),
-        )
-    if cur.rowcount != 1:
-        raise OffsetConflict(f"{topic}[{partition}]: stored offset is no longer {old}")
+    await advance_offsets(conn, projection, topic, {partition: (old, new)})
+
+
+async def advance_offsets(
+    conn: Conn, projection: str, topic: str, moves: Mapping[int, tuple[int | None, int]]
+) -> None:
+    """Move each partition's stored offset from its old value to its new one
+    (partition -> (old, new); old None: none stored yet), or refuse (fencing):
+    the stored offsets in one statement, the first ones one by one."""
+    for partition, (old, new) in moves.items():
+        if old is None:
+            cur = await conn.execute(
+                "INSERT INTO projection_offsets VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (projection, topic, partition, new),
+            )
+            if cur.rowcount != 1:
+                raise OffsetConflict(f"{topic}[{partition}]: an offset is stored already")
+    stored = {p: move for p, move in moves.items() if move[0] is not None}
+    if not stored:
+        return
+    keys = (projection, topic)
+    cur = await conn.execute(
+        "UPDATE projection_offsets o SET next_offset = k.new"
+        " FROM unnest(%s::int[], %s::bigint[], %s::bigint[]) AS k(p, old, new)"
+        " WHERE o.projection = %s AND o.topic = %s AND o.partition = k.p"
+        " AND o.next_offset = k.old RETURNING o.partition",
+        (list(stored), [o for o, _ in stored.values()], [n for _, n in stored.values()], *keys),
+    )
+    moved = {int(p) for (p,) in await cur.fetchall()}
+    for partition, (old, _) in sorted(stored.items()):
+        if partition not in moved:
+            raise OffsetConflict(f"{topic}[{partition}]: stored offset is no longer {old}")
 
 
 async def load_rows(conn: Conn, migration_ids: Sequence[str]) -> dict[str, Row]:
@@ -158,6 +177,17 @@ async def load_rows(conn: Conn, migration_ids: Sequence[str]) -> dict[str, Row]:
         (list(migration_ids),),
     )
     return {r[0]: _row(r) for r in await cur.fetchall()}
+
+
+async def lock_rows(conn: Conn, migration_ids: Sequence[str]) -> dict[str, int]:
+    """The feed versions of these migrations' rows, locked until the transaction ends."""
+    cur = await conn.execute(
+        "SELECT migration_id, feed_version FROM migrations"
+        " WHERE migration_id = ANY(%b::text[]) ORDER BY migration_id FOR UPDATE",
+        (list(migration_ids),),
+    )
+    rows: list[tuple[str, int]] = await cur.fetchall()
+    return dict(rows)
 
 
 def _row(r: tuple[Any, ...]) -> Row:
@@ -305,6 +335,7 @@ async def write(conn: Conn, folded: Folded) -> int:
     feed = await _next_feed_versions(conn, len(folded.rows))
     await _upsert_rows(conn, folded.rows.values(), feed)
     await _upsert_phases(conn, folded.phases.values())
+    folded.feeds = {mid: feed + i for i, mid in enumerate(folded.rows)}
     return feed + len(folded.rows) - 1 if folded.rows else feed - 1
 
 

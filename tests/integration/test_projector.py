@@ -17,7 +17,7 @@ from domain.events import Event
 from projections.exceptions import OffsetConflict
 from projections.projector import PROJECTION, Projector
 from projections.schema import apply_schema
-from projections.store import advance_offset
+from projections.store import advance_offset, advance_offsets, stored_offsets
 from schemas import encode
 
 pytestmark = pytest.mark.integration
@@ -143,6 +143,20 @@ async def test_an_offset_moved_by_another_projector_is_refused(settings: Setting
         with pytest.raises(OffsetConflict):
             await advance_offset(conn, PROJECTION, "events", 0, 5, 12)
         await advance_offset(conn, PROJECTION, "events", 0, 10, 12)
+
+
+async def test_a_batch_advances_every_partition_at_once_or_is_refused(settings: Settings) -> None:
+    dsn = settings.database.url.get_secret_value()
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        await apply_schema(conn)
+        await advance_offsets(conn, PROJECTION, "events", {0: (None, 10), 1: (None, 4)})
+        await advance_offsets(conn, PROJECTION, "events", {0: (10, 12), 1: (4, 6)})
+        assert await stored_offsets(conn, PROJECTION, "events") == {0: 12, 1: 6}
+
+        with pytest.raises(OffsetConflict, match=r"events\[1\]: stored offset is no longer 5"):
+            await advance_offsets(conn, PROJECTION, "events", {0: (12, 13), 1: (5, 7)})
+        with pytest.raises(OffsetConflict, match=r"events\[0\]: an offset is stored already"):
+            await advance_offsets(conn, PROJECTION, "events", {0: (None, 13)})
 
 
 async def test_schema_migrations_apply_once(settings: Settings) -> None:

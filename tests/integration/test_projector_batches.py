@@ -14,7 +14,9 @@ import pytest
 from domain import events as ev
 from domain.events import Event
 from projections.batch import fold_and_write
+from projections.row_cache import RowCache
 from projections.schema import apply_schema
+from projections.store import forget
 from tests.support.read_side import SPEC
 
 pytestmark = pytest.mark.integration
@@ -91,3 +93,51 @@ async def test_one_event_per_batch_gives_the_rows_of_one_batch(database_url: str
         ("extract", "COMPLETED", None),
         ("transform", "CANCELLED", "7"),
     ]
+
+
+async def test_rows_kept_between_batches_give_the_rows_loading_them_gives(
+    database_url: str,
+) -> None:
+    cache = RowCache()
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await apply_schema(conn)
+        for event in history("loaded"):
+            async with conn.transaction():
+                await fold_and_write(conn, [event])
+        for event in history("kept"):
+            async with conn.transaction():
+                folded, _ = await fold_and_write(conn, [event], cache)
+            cache.remember(folded)
+
+        loaded, kept = await tables(conn, "loaded"), await tables(conn, "kept")
+
+    assert kept == loaded
+    assert cache.hits == len(history("kept")) - 1  # every batch but the first took its row
+
+
+async def test_a_row_written_by_another_hand_is_loaded_again(database_url: str) -> None:
+    cache = RowCache()
+    first, rest = history("m-1")[:3], history("m-1")[3:]
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await apply_schema(conn)
+        async with conn.transaction():
+            folded, _ = await fold_and_write(conn, first, cache)
+        cache.remember(folded)
+        # a refold: the row deleted and written again (a new feed version), further on
+        async with conn.transaction():
+            await forget(conn, "m-1")
+            await fold_and_write(conn, [*first, rest[0]])
+        # and a batch that fails leaves nothing in the cache
+        with pytest.raises(ZeroDivisionError):
+            async with conn.transaction():
+                await fold_and_write(conn, [rest[1]], cache)
+                raise ZeroDivisionError
+        async with conn.transaction():
+            folded, _ = await fold_and_write(conn, rest[1:], cache)
+        cache.remember(folded)
+        cached_row = await tables(conn, "m-1")
+        async with conn.transaction():
+            await fold_and_write(conn, history("m-2"))
+        assert folded.duplicates == [] and folded.quarantined == []
+        assert cached_row == await tables(conn, "m-2")
+    assert cache.misses == 2  # the refolded row: for the batch rolled back, and the next

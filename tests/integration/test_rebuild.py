@@ -78,6 +78,20 @@ async def snapshot_of(settings: Settings, schema: str = "public") -> Snapshot:
         return await snapshot(conn, schema)
 
 
+async def indexes_of(settings: Settings, schema: str) -> list[tuple[str, str]]:
+    """(index name, definition without its schema) of every index in `schema`."""
+    dsn = settings.database.url.get_secret_value()
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        cur = await conn.execute(
+            "SELECT indexname, replace(indexdef, %s, '') FROM pg_indexes"
+            " WHERE schemaname = %s ORDER BY indexname",
+            (f"{schema}.", schema),
+        )
+        found: list[tuple[str, str]] = await cur.fetchall()
+    assert len(found) >= 8, found  # the keys and the secondary indexes of the SQL files
+    return found
+
+
 async def scalar(settings: Settings, query: str) -> Any:
     dsn = settings.database.url.get_secret_value()
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
@@ -211,6 +225,8 @@ async def test_a_rebuild_while_the_projector_runs_and_events_flow_equals_the_liv
     # the retired tables got nothing after the swap
     retired = await snapshot_of(settings, str(outcome.retired))
     assert retired == seen["live"]
+    # the indexes the replay set aside were built again: the new tables have the old ones'
+    assert await indexes_of(settings, "public") == await indexes_of(settings, str(outcome.retired))
     # and the projector went on in the new tables: they equal a projection from scratch
     async with reference(stack, settings, produced) as ref:
         assert await snapshot_of(settings) == await snapshot_of(ref)

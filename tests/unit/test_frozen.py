@@ -1,12 +1,14 @@
-"""The fast replace of frozen dataclasses gives what dataclasses.replace gives."""
+"""The fast replace of frozen dataclasses gives what dataclasses.replace gives;
+the read model's rows (msgspec structs) copy with msgspec's."""
 
 from __future__ import annotations
 
 import dataclasses
 
+import msgspec
 import pytest
 
-from domain import MigrationState, Phase, Status
+from domain import MigrationState, Phase, PhaseStatus, Status
 from domain.frozen import replace
 from projections.fold import PhaseRow, Row
 
@@ -24,14 +26,26 @@ def test_replace_equals_the_dataclasses_one_and_leaves_the_original() -> None:
 
 
 def test_a_copy_stays_frozen() -> None:
-    copy = replace(Row(state=MigrationState(migration_id="m-1")), updated_at="2026-01-01")
+    copy = replace(MigrationState(migration_id="m-1"), reason="paused")
 
     with pytest.raises(dataclasses.FrozenInstanceError):
-        copy.updated_at = "later"  # type: ignore[misc]
+        copy.reason = "later"  # type: ignore[misc]
 
 
 def test_a_name_that_is_no_field_is_refused() -> None:
-    row = PhaseRow("m-1", "load", "RUNNING", 1, "t0", "t0")  # type: ignore[arg-type]
+    state = MigrationState(migration_id="m-1")
 
     with pytest.raises(TypeError, match="no field"):
-        replace(row, rows_doen=5)
+        replace(state, rows_doen=5)
+
+
+def test_the_read_models_rows_copy_with_msgspec_and_stay_frozen() -> None:
+    row = PhaseRow("m-1", "load", PhaseStatus.RUNNING, 1, "t0", "t0")
+
+    copy = msgspec.structs.replace(row, rows_done=5)
+
+    assert (copy.rows_done, row.rows_done) == (5, 0)
+    with pytest.raises(AttributeError):
+        copy.rows_done = 6  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        msgspec.structs.replace(Row(state=MigrationState(migration_id="m-1")), updated=1)
