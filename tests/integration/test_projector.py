@@ -162,5 +162,5 @@ async def test_a_batch_advances_every_partition_at_once_or_is_refused(settings: 
 async def test_schema_migrations_apply_once(settings: Settings) -> None:
     dsn = settings.database.url.get_secret_value()
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        assert await apply_schema(conn) == [1, 2, 3, 4, 5, 6]
+        assert await apply_schema(conn) == [1, 2, 3, 4, 5, 6, 7]
         assert await apply_schema(conn) == []
