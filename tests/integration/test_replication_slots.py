@@ -33,8 +33,16 @@ WRITTEN = 1_000_000  # at least this much WAL: 2000 rows of 1000 bytes
 
 @pytest.fixture
 def source(crashable: Cluster, unique: str) -> Iterator[str]:
-    """A database on a logical-level cluster, with its slots dropped afterwards."""
+    """A database on a logical-level cluster, with its slots dropped afterwards.
+    The listing is of the whole cluster (a slot anywhere keeps WAL), and the
+    cluster is this test process's own: a slot an earlier test left, and no
+    process holds, is dropped first."""
     with crashable.database(f"slots_{unique}") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                " WHERE NOT active"
+            )
         yield url
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(

@@ -37,14 +37,21 @@ async def check_source(conn: Conn, table: str, source_key: str, plugin: str = PL
     await check_plugin(conn, plugin)
 
 
+def wal_level_problem(level: str) -> str | None:
+    """Why a source running with `level` cannot be captured (None: it can)."""
+    if level == "logical":
+        return None
+    return (
+        f"the source runs with wal_level = {level}; change capture needs wal_level = logical"
+        " (set it in postgresql.conf and restart the source)"
+    )
+
+
 async def check_wal_level(conn: Conn) -> None:
     found = await (await conn.execute("SHOW wal_level")).fetchone()
-    level = str(found[0]) if found else "?"
-    if level != "logical":
-        raise CaptureRefused(
-            f"the source runs with wal_level = {level}; change capture needs wal_level = logical"
-            " (set it in postgresql.conf and restart the source)"
-        )
+    problem = wal_level_problem(str(found[0]) if found else "?")
+    if problem is not None:
+        raise CaptureRefused(problem)
 
 
 async def check_privilege(conn: Conn) -> None:
