@@ -24,7 +24,6 @@ from ops.slots import Slot, SlotReport, slot_report
 
 ApiUrl = Annotated[str, typer.Option(envvar="MIGRATOR_API_URL", help="API base URL")]
 Wait = Annotated[bool, typer.Option(help="wait until the read model shows the effect")]
-out = Console()
 
 
 def cutover(
@@ -72,7 +71,7 @@ def slots(
     if as_json:
         print(json.dumps(asdict(report)))
     else:
-        out.print(_table(report))
+        Console().print(_table(report))  # as wide as the terminal is now
     if report.unreachable:
         raise typer.Exit(1)
     if any(s.left_behind for s in report.slots):

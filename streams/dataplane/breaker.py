@@ -4,15 +4,21 @@ Closed: calls go through, and consecutive transient failures are counted.
 At the threshold it opens: calls are held back for `reset_seconds` (a
 caller waits `retry_in()` and asks again). Then it is half-open: one trial
 call goes through; success closes it, failure opens it again; meanwhile the
-others ask again every `poll_seconds`. The clock is injected so the logic is
-tested without waiting.
+others ask again every `poll_seconds`. A trial out for longer than
+`reset_seconds` no longer holds the others back: the next caller is a trial
+too (a trial that never reports, lost with whatever ran it, must not shut
+the connection for good; a database that takes that long to answer one call
+is up). The clock is injected so the logic is tested without waiting.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from enum import IntEnum
+
+log = logging.getLogger(__name__)
 
 
 class BreakerState(IntEnum):
@@ -37,6 +43,7 @@ class CircuitBreaker:
         self.opened_at = 0.0
         self._state = BreakerState.CLOSED
         self._trial_out = False
+        self._trial_at = 0.0
 
     @property
     def state(self) -> BreakerState:
@@ -49,10 +56,19 @@ class CircuitBreaker:
         state = self.state
         if state is BreakerState.CLOSED:
             return True
-        if state is BreakerState.HALF_OPEN and not self._trial_out:
-            self._trial_out = True
+        if state is BreakerState.HALF_OPEN and not self._trial_held():
+            if self._trial_out:
+                log.warning(
+                    "a half-open trial out for %.1f s has not reported; another call tries",
+                    self.clock() - self._trial_at,
+                )
+            self._trial_out, self._trial_at = True, self.clock()
             return True
         return False
+
+    def _trial_held(self) -> bool:
+        """Is a trial out, and recent enough to wait for?"""
+        return self._trial_out and self.clock() - self._trial_at < self.reset_seconds
 
     def success(self) -> None:
         self.failures, self._trial_out = 0, False
@@ -75,7 +91,7 @@ class CircuitBreaker:
         state = self.state
         if state is BreakerState.OPEN:
             return max(0.0, self.reset_seconds - (self.clock() - self.opened_at))
-        return self.poll_seconds if state is BreakerState.HALF_OPEN and self._trial_out else 0.0
+        return self.poll_seconds if state is BreakerState.HALF_OPEN and self._trial_held() else 0.0
 
     def _set(self, state: BreakerState) -> None:
         if state is not self._state:

@@ -49,6 +49,20 @@ def test_a_failed_trial_opens_the_breaker_again() -> None:
     assert breaker.state is BreakerState.OPEN and breaker.retry_in() == 5.0
 
 
+def test_a_trial_that_never_reports_holds_the_others_back_no_longer_than_the_cool_down() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(1, 5.0, clock)
+    breaker.failure()
+    clock.now = 5.0
+    assert breaker.allow()  # a trial, lost: it never says success or failure
+    clock.now = 9.9
+    assert not breaker.allow() and breaker.retry_in() > 0
+    clock.now = 10.0
+    assert breaker.allow()  # the next caller is a trial of its own
+    breaker.success()
+    assert breaker.state is BreakerState.CLOSED
+
+
 def test_a_success_resets_the_failure_count() -> None:
     breaker = CircuitBreaker(2, 5.0, Clock())
     breaker.failure()
