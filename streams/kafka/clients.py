@@ -8,16 +8,22 @@ records), idempotent `acks=all` producers, offsets committed by the code
 `murmur2_random` is the partitioner of the Java client (console producer)
 and of aiokafka's default partitioner: every producer must agree, or a
 migration's records would land on different partitions and lose their order.
+
+librdkafka's own log lines go to the `librdkafka` logger (the process's log
+format and level, captured by the tests), not straight to stderr.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
 from config.settings import Settings
+
+CLIENT_LOG = logging.getLogger("librdkafka")
 
 if TYPE_CHECKING:  # aiokafka is imported by the asyncio processes only (not the CLI)
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -30,6 +36,7 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "acks": "all",
         "partitioner": "murmur2_random",
         "linger.ms": 5,
+        "logger": CLIENT_LOG,
         **extra,
     }
 
@@ -41,6 +48,7 @@ def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str
         "isolation.level": "read_committed",
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
+        "logger": CLIENT_LOG,
         **extra,
     }
 
@@ -61,7 +69,11 @@ def consumer(settings: Settings, group_id: str, **extra: Any) -> Consumer:
 
 
 def admin(settings: Settings) -> AdminClient:
-    return AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
+        "logger": CLIENT_LOG,
+    }
+    return AdminClient(config)
 
 
 def aio_producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
