@@ -331,6 +331,14 @@ async def _chunk(
             query = copy_out(copy.src, select_list(copy.plan), where)
             copied = await relay(ctx.source, snapshot, query, writer.write)
         rows, checksum = await figures
+    except TransientError:
+        # What the figures met may be what every retry would meet again (the
+        # snapshot lost while the source was away, seen by the figures as the
+        # breaker's trial while the copy was held back): that error wins.
+        (met,) = await asyncio.gather(figures, return_exceptions=True)
+        if isinstance(met, Exception) and not isinstance(met, TransientError):
+            raise met from None
+        raise
     finally:
         # never cancelled: it may be the source's one breaker trial, which a
         # cancel would waste, and the copy's retry would meet the breaker again
