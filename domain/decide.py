@@ -216,12 +216,7 @@ def _progressed(state: MigrationState, res: PhaseProgressed, emit: Emitter) -> N
     )
 
 
-def _succeeded(state: MigrationState, res: PhaseSucceeded, emit: Emitter) -> None:
-    if res.phase == Phase.SYNC:
-        return  # a sync run ends only when superseded, paused or failed
-    if res.phase == Phase.CUTOVER:
-        _cut_over(res, emit)
-        return
+def _completed(res: PhaseSucceeded, emit: Emitter) -> None:
     emit(
         ev.PhaseCompleted,
         phase=res.phase,
@@ -230,6 +225,15 @@ def _succeeded(state: MigrationState, res: PhaseSucceeded, emit: Emitter) -> Non
         bytes_done=res.bytes_done,
         snapshot=res.snapshot,
     )
+
+
+def _succeeded(state: MigrationState, res: PhaseSucceeded, emit: Emitter) -> None:
+    if res.phase == Phase.SYNC:
+        return  # a sync run ends only when superseded, paused or failed
+    if res.phase == Phase.CUTOVER:
+        _cut_over(res, emit)
+        return
+    _completed(res, emit)
     following = phase_after(state.spec, res.phase)
     if res.phase in CHECKS and state.differing:
         emit(ev.MigrationFailed, reason=f"{res.phase}: {state.differing} keys differ")
@@ -250,8 +254,13 @@ def _errored(state: MigrationState, res: PhaseErrored, emit: Emitter) -> None:
     if res.kind == ErrorKind.SCHEMA_DRIFTED:
         emit(ev.SchemaDrifted, phase=res.phase, reason=res.reason, checkpoint=res.checkpoint)
         return
-    emit(ev.PhaseFailed, phase=res.phase, reason=res.reason, checkpoint=res.checkpoint)
-    emit(ev.MigrationFailed, reason=f"{res.phase} failed: {res.reason}")
+    _phase_failed(res.phase, res.reason, res.checkpoint, emit)
+
+
+def _phase_failed(phase: str, reason: str, checkpoint: str | None, emit: Emitter) -> None:
+    """A phase failed, and with it the migration."""
+    emit(ev.PhaseFailed, phase=phase, reason=reason, checkpoint=checkpoint)
+    emit(ev.MigrationFailed, reason=f"{phase} failed: {reason}")
 
 
 # Live migrations (domain.live).
@@ -286,17 +295,9 @@ def _abort_cutover(state: MigrationState, cmd: AbortCutover, emit: Emitter) -> N
 def _cut_over(res: PhaseSucceeded, emit: Emitter) -> None:
     if res.cutover is None:
         reason = "cutover reported success without its result (position, counts, checksums)"
-        emit(ev.PhaseFailed, phase=res.phase, reason=reason, checkpoint=None)
-        emit(ev.MigrationFailed, reason=f"{res.phase} failed: {reason}")
+        _phase_failed(res.phase, reason, None, emit)
         return
-    emit(
-        ev.PhaseCompleted,
-        phase=res.phase,
-        rows_done=res.rows_done,
-        score=res.score,
-        bytes_done=res.bytes_done,
-        snapshot=res.snapshot,
-    )
+    _completed(res, emit)
     emit(ev.CutoverCompleted, result=res.cutover)
     emit(ev.MigrationCompleted)
 
