@@ -17,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.api_client import call_api
 from cli.errors import err, fail
+from cli.steering import post_steering
 from config import load_settings
 from ops.slots import Slot, SlotReport, slot_report
 
@@ -46,7 +46,7 @@ def cutover(
         body["max_lag_bytes"] = max_lag_bytes
     if max_lag_seconds is not None:
         body["max_lag_seconds"] = max_lag_seconds
-    _post("cutover", migration_id, body, api_url, wait)
+    post_steering("cutover", migration_id, body, api_url, wait)
 
 
 def abort_cutover(
@@ -56,7 +56,9 @@ def abort_cutover(
     wait: Wait = True,
 ) -> None:
     """Abort a cutover before its switch: the source writable, the migration syncing again."""
-    _post("abort-cutover", migration_id, {"reason": reason} if reason else {}, api_url, wait)
+    post_steering(
+        "abort-cutover", migration_id, {"reason": reason} if reason else {}, api_url, wait
+    )
 
 
 def slots(
@@ -87,12 +89,6 @@ def _statuses(database_url: str) -> dict[str, str] | None:
     except psycopg.Error as exc:
         err.print(f"[yellow]whose each slot is: unknown (read model: {exc})[/yellow]")
         return None
-
-
-def _post(kind: str, migration_id: str, body: dict[str, Any], api_url: str, wait: bool) -> None:
-    url = f"{api_url}/api/v1/migrations/{migration_id}/{kind}"
-    answer = call_api("POST", url + ("?wait=true&timeout=30" if wait else ""), body, timeout=40)
-    print(json.dumps(answer, indent=2))
 
 
 def _table(report: SlotReport) -> Table:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,8 +17,14 @@ Wait = Annotated[bool, typer.Option(help="wait until the read model shows the ef
 
 
 def _steer(kind: str, migration_id: str, api_url: str, wait: bool, reason: str = "") -> None:
+    post_steering(kind, migration_id, {"reason": reason} if reason else {}, api_url, wait)
+
+
+def post_steering(
+    kind: str, migration_id: str, body: dict[str, Any], api_url: str, wait: bool
+) -> None:
+    """POST a steering command (`kind`) for a migration and print the answer."""
     url = f"{api_url}/api/v1/migrations/{migration_id}/{kind}"
-    body = {"reason": reason} if reason else {}
     answer = call_api("POST", url + ("?wait=true&timeout=30" if wait else ""), body, timeout=40)
     print(json.dumps(answer, indent=2))
 
