@@ -117,24 +117,16 @@ def target_values(shape: Mapped) -> dict[str, sql.Composable]:
 
 
 def source_side(conn: Conn, ctx: PhaseContext, shape: Mapped) -> Side:
-    values = source_values(shape)
-    return Side(
-        conn,
-        table(ctx.spec.source_table),
-        tuple(values.values()),
-        shape.native,
-        tuple(values[k] for k in shape.key),
-    )
+    return _side(conn, ctx.spec.source_table, source_values(shape), shape)
 
 
 def target_side(conn: Conn, ctx: PhaseContext, shape: Mapped) -> Side:
-    values = target_values(shape)
+    return _side(conn, ctx.spec.target_table, target_values(shape), shape)
+
+
+def _side(conn: Conn, name: str, values: dict[str, sql.Composable], shape: Mapped) -> Side:
     return Side(
-        conn,
-        table(ctx.spec.target_table),
-        tuple(values.values()),
-        shape.native,
-        tuple(values[k] for k in shape.key),
+        conn, table(name), tuple(values.values()), shape.native, tuple(values[k] for k in shape.key)
     )
 
 
